@@ -1,0 +1,178 @@
+/*
+ * bench/common.h - shared helpers for the HAKMEM benchmark programs.
+ *
+ * Every benchmark is a single C11 file that includes this header and uses
+ * nothing but the plain malloc/free/realloc/calloc interface, so the same
+ * binary can be run under any allocator (LD_PRELOAD) or linked directly
+ * against libhakmem.
+ *
+ * This header is the single place that:
+ *   - reads the monotonic clock,
+ *   - finds out which shared object provides `malloc` in this process
+ *     (the "proof" the comparison harness checks),
+ *   - asks HAKMEM for its active backend name if HAKMEM is loaded,
+ *   - reads the peak resident set size,
+ *   - prints the final machine-readable RESULT line.
+ *
+ * RESULT line format (one line, space separated key=value, no spaces in
+ * values):
+ *   RESULT bench=NAME ws=N|- ops=N seconds=S mops=M peak_rss_kb=K
+ *          [extra key=value ...] malloc_from=PATH hakmem_backend=NAME|-
+ */
+#ifndef HAKMEM_BENCH_COMMON_H
+#define HAKMEM_BENCH_COMMON_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+/* Print a message to stderr and exit with status 2. */
+static inline void bench_die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("bench: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+/* Abort the run when an allocation failed. */
+static inline void bench_oom(size_t size)
+{
+    bench_die("allocation of %zu bytes failed (errno=%d: %s)", size, errno,
+              strerror(errno));
+}
+
+/* Seconds from CLOCK_MONOTONIC. */
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        bench_die("clock_gettime(CLOCK_MONOTONIC) failed");
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* 32-bit xorshift (13, 17, 5).  The state must never be 0. */
+static inline uint32_t bench_xorshift32(uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return x;
+}
+
+/* Parse argv[i] as an unsigned integer, or return dflt if absent. */
+static inline unsigned long long bench_arg_u64(int argc, char **argv, int i,
+                                               unsigned long long dflt)
+{
+    if (i >= argc)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(argv[i], &end, 0);
+    if (errno != 0 || end == argv[i] || *end != '\0' || argv[i][0] == '-')
+        bench_die("argument %d ('%s') is not a non-negative integer", i,
+                  argv[i]);
+    return v;
+}
+
+/*
+ * Name of the file that provides `malloc` in this process, as resolved by
+ * the dynamic linker's global lookup (so an LD_PRELOADed allocator wins).
+ * Returns the executable's own path if malloc is linked statically into it,
+ * or "unknown" if it cannot be determined.
+ */
+static inline const char *bench_malloc_from(void)
+{
+    void *sym = dlsym(RTLD_DEFAULT, "malloc");
+    Dl_info info;
+    if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL ||
+        info.dli_fname[0] == '\0')
+        return "unknown";
+    return info.dli_fname;
+}
+
+/* Active HAKMEM backend, or "-" when HAKMEM is not in this process. */
+static inline const char *bench_hakmem_backend(void)
+{
+    typedef const char *(*backend_fn)(void);
+    void *sym = dlsym(RTLD_DEFAULT, "hak_backend_name");
+    if (sym == NULL)
+        return "-";
+    backend_fn fn;
+    memcpy(&fn, &sym, sizeof fn); /* object pointer -> function pointer */
+    const char *name = fn();
+    return (name != NULL && name[0] != '\0') ? name : "-";
+}
+
+/* Peak resident set size of this process in KiB. */
+static inline long bench_peak_rss_kb(void)
+{
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f != NULL) {
+        char line[256];
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strncmp(line, "VmHWM:", 6) == 0) {
+                kb = strtol(line + 6, NULL, 10);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    if (kb < 0) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            kb = ru.ru_maxrss; /* KiB on Linux */
+    }
+    return kb;
+}
+
+/* Keeps the compiler from eliding allocations whose contents are unused. */
+static volatile unsigned char bench_sink;
+
+/* Write one byte through p (and remember it) so the block is really used. */
+static inline void bench_touch(void *p, unsigned char v)
+{
+    volatile unsigned char *q = (volatile unsigned char *)p;
+    *q = v;
+    bench_sink ^= *q;
+}
+
+/*
+ * Print the RESULT line.  `ws` < 0 prints "ws=-".  `extra` is either NULL
+ * or a string of additional " key=value" pairs (starting with a space).
+ */
+static inline void bench_report(const char *name, long long ws,
+                                unsigned long long ops, double seconds,
+                                const char *extra)
+{
+    double mops = seconds > 0.0 ? (double)ops / seconds / 1e6 : 0.0;
+    char wsbuf[32];
+    if (ws < 0)
+        snprintf(wsbuf, sizeof wsbuf, "-");
+    else
+        snprintf(wsbuf, sizeof wsbuf, "%lld", ws);
+    printf("RESULT bench=%s ws=%s ops=%llu seconds=%.6f mops=%.3f "
+           "peak_rss_kb=%ld%s malloc_from=%s hakmem_backend=%s\n",
+           name, wsbuf, ops, seconds, mops, bench_peak_rss_kb(),
+           extra != NULL ? extra : "", bench_malloc_from(),
+           bench_hakmem_backend());
+    fflush(stdout);
+}
+
+#endif /* HAKMEM_BENCH_COMMON_H */

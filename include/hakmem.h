@@ -1,0 +1,83 @@
+/*
+ * hakmem.h - the public interface of HAKMEM, a general-purpose malloc
+ * replacement for Linux.
+ *
+ * Programs normally reach HAKMEM through the standard malloc family, either
+ * by LD_PRELOAD=libhakmem.so or by linking -lhakmem.  This header adds the
+ * hak_* names (the same allocator under its own name, usable beside another
+ * malloc) and the control and statistics interface.  See hakmem(3).
+ *
+ * Run-time options are environment variables read once, before the first
+ * allocation: HAKMEM_BACKEND, HAKMEM_VERBOSE, HAKMEM_STATS, HAKMEM_ACE_TRACE.
+ */
+#ifndef HAKMEM_H
+#define HAKMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HAKMEM_VERSION_MAJOR 0
+#define HAKMEM_VERSION_MINOR 1
+#define HAKMEM_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define HAK_API_MALLOC __attribute__((malloc, warn_unused_result))
+#else
+#define HAK_API_MALLOC
+#endif
+
+/* The allocator under its own name; semantics are those of the libc names. */
+void *hak_malloc(size_t size) HAK_API_MALLOC;
+void hak_free(void *ptr);
+void *hak_calloc(size_t nmemb, size_t size) HAK_API_MALLOC;
+void *hak_realloc(void *ptr, size_t size);
+void *hak_aligned_alloc(size_t alignment, size_t size) HAK_API_MALLOC;
+size_t hak_usable_size(const void *ptr);
+
+/* Returns free memory held in caches to the operating system, keeping at
+ * most pad bytes cached.  Returns 1 if memory was released, else 0. */
+int hak_trim(size_t pad);
+
+/* The name of the backend serving this process ("superslab", "legacy"). */
+const char *hak_backend_name(void);
+
+/* The library version as "MAJOR.MINOR.PATCH". */
+const char *hak_version(void);
+
+/* Process-wide counters.  Values are merged from every thread at the time of
+ * the call; counters of threads that are running may lag by one cache. */
+typedef struct hak_stats {
+    uint64_t mapped_bytes;      /* bytes currently mapped from the OS */
+    uint64_t peak_mapped_bytes; /* high-water mark of mapped_bytes */
+    uint64_t mmap_calls;        /* mmap system calls made */
+    uint64_t munmap_calls;      /* munmap system calls made */
+    uint64_t madvise_calls;     /* madvise system calls made */
+    uint64_t refills;           /* thread-cache refills from the backend */
+    uint64_t flushes;           /* thread-cache flushes to the backend */
+    uint64_t large_allocs;      /* blocks above the largest size class */
+    uint64_t large_frees;
+    uint64_t malloc_calls;      /* only with --enable-stats, else 0 */
+    uint64_t free_calls;        /* only with --enable-stats, else 0 */
+    uint64_t alloc_failures;    /* requests answered with NULL/ENOMEM */
+    uint64_t threads_live;      /* threads holding a thread cache */
+} hak_stats_t;
+
+/* Fills *out.  Always succeeds. */
+void hak_stats_get(hak_stats_t *out);
+
+/* Formats for hak_stats_print. */
+#define HAK_STATS_TEXT 0
+#define HAK_STATS_JSON 1
+
+/* Writes the statistics to file descriptor fd without allocating.
+ * Returns 0, or -1 with errno set by write(2). */
+int hak_stats_print(int fd, int format);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_H */

@@ -1,0 +1,88 @@
+/*
+ * ace.c - thread-cache sizing and failure tracing.
+ *
+ * A bin starts small, so a thread that touches a class once holds little.
+ * Each refill or flush is an "event"; a bin that keeps missing doubles its
+ * capacity every few events, up to a byte bound per bin.  Refills fetch and
+ * flushes return half the capacity, so a bin sits mid-way after either and
+ * a workload oscillating around one size rarely reaches the backend.
+ */
+#include "ace/ace.h"
+
+#define ACE_START_CAP 16
+#define ACE_MIN_CAP 4
+#define ACE_MAX_CAP 512
+#define ACE_BIN_BYTES ((size_t)64 << 10)
+#define ACE_GROW_EVENTS 4
+#define ACE_CACHED_BYTES ((size_t)16 << 20)
+
+static uint16_t ace_max_cap[HAK_NCODES];
+
+void hak_ace_init(const hak_backend_t *backend) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        size_t cap = ACE_BIN_BYTES / hak_class_size[c];
+        if (cap < ACE_MIN_CAP)
+            cap = ACE_MIN_CAP;
+        if (cap > ACE_MAX_CAP)
+            cap = ACE_MAX_CAP;
+        ace_max_cap[c] = (uint16_t)cap;
+    }
+    hak_budget_t budget = {.cached_bytes = ACE_CACHED_BYTES};
+    if (backend->set_budget)
+        backend->set_budget(&budget);
+    hak_large_set_budget(ACE_CACHED_BYTES);
+}
+
+void hak_ace_bin_init(hak_bin_t *b, unsigned cls) {
+    unsigned cap = ace_max_cap[cls] < ACE_START_CAP ? ace_max_cap[cls] : ACE_START_CAP;
+    b->head = NULL;
+    b->cap = (uint16_t)cap;
+    b->room = cap;
+    b->events = 0;
+}
+
+/* Counts a refill or flush; returns true when the bin grew. */
+static bool ace_event(hak_bin_t *b, unsigned cls) {
+    if (++b->events < ACE_GROW_EVENTS || b->cap >= ace_max_cap[cls])
+        return false;
+    unsigned cap = b->cap * 2u;
+    if (cap > ace_max_cap[cls])
+        cap = ace_max_cap[cls];
+    b->room += cap - b->cap;
+    b->cap = (uint16_t)cap;
+    b->events = 0;
+    return true;
+}
+
+unsigned hak_ace_refill_want(hak_bin_t *b, unsigned cls) {
+    ace_event(b, cls);
+    unsigned want = b->cap / 2u;
+    return want ? want : 1;
+}
+
+unsigned hak_ace_flush_count(hak_bin_t *b, unsigned cls) {
+    if (ace_event(b, cls))
+        return 0; /* the bin grew: it has room again */
+    unsigned held = b->cap - b->room;
+    unsigned n = b->cap / 2u;
+    return n ? n : held;
+}
+
+const char *hak_ace_cause_name(hak_fail_t cause) {
+    switch (cause) {
+    case HAK_FAIL_THRESHOLD:
+        return "Threshold";
+    case HAK_FAIL_EXHAUSTION:
+        return "Exhaustion";
+    case HAK_FAIL_MAPFAIL:
+        return "MapFail";
+    default:
+        return "None";
+    }
+}
+
+void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align) {
+    if (HAK_UNLIKELY(hak_opt.ace_trace))
+        hak_log("ace: allocation failed: cause=%s size=%zu align=%zu",
+                hak_ace_cause_name(cause), size, align);
+}

@@ -1,0 +1,60 @@
+/*
+ * ace.h - the Adaptive Cache Engine.  It owns every number that should
+ * follow the workload rather than be a constant: how many blocks each
+ * thread-cache bin holds and moves per refill or flush, how much free memory
+ * stays cached, and the large-block path (above the largest size class),
+ * whose free memory it keeps within budget and gives back to the OS.  It
+ * also explains allocation failures (HAKMEM_ACE_TRACE=1).
+ *
+ * The ACE runs only on slow paths: at refill, flush and large-block time.
+ */
+#ifndef HAK_ACE_H
+#define HAK_ACE_H
+
+#include "internal.h"
+#include "backends/backend.h"
+
+/* One thread-cache bin.  head and room are the fast path's; cap and events
+ * belong to the ACE.  room = cap - blocks held, so a bin whose room is 0
+ * refuses frees and a bin whose head is NULL refuses mallocs: the static
+ * empty cache, all zero, refuses both. */
+typedef struct hak_bin {
+    void *head;
+    uint32_t room;
+    uint16_t cap;
+    uint16_t events; /* refills + flushes since the cap last changed */
+} hak_bin_t;
+
+/* ace.c */
+HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
+/* Sets up bin c of a new thread cache. */
+HAK_HIDDEN void hak_ace_bin_init(hak_bin_t *b, unsigned cls);
+/* How many blocks to ask the backend for when bin c (empty) missed; may
+ * grow the bin. */
+HAK_HIDDEN unsigned hak_ace_refill_want(hak_bin_t *b, unsigned cls);
+/* How many blocks to hand back when bin c (full) refused a free; 0 when
+ * the bin grew instead. */
+HAK_HIDDEN unsigned hak_ace_flush_count(hak_bin_t *b, unsigned cls);
+/* Reports an allocation failure when tracing is on, without allocating. */
+HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
+HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);
+
+/* large.c: blocks above HAK_SMALL_MAX or aligned beyond a page.
+ * Sizes up to a run chunk are page runs in shared 2 MiB chunks; bigger ones
+ * get a chunk of their own.  Returns NULL with *cause set on failure. */
+HAK_HIDDEN void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause);
+/* Frees a block whose page code is HAK_CODE_LARGE; reports and aborts on a
+ * pointer that is not the start of a live large block. */
+HAK_HIDDEN void hak_large_free(void *p);
+HAK_HIDDEN size_t hak_large_usable(const void *p);
+/* Blocks aligned to 2 MiB or more lie outside their chunk's map entry:
+ * frees them if p is one (true), else false. */
+HAK_HIDDEN bool hak_large_free_far(void *p);
+HAK_HIDDEN size_t hak_large_usable_far(const void *p);
+HAK_HIDDEN void hak_large_set_budget(size_t cached_bytes);
+HAK_HIDDEN bool hak_large_trim(size_t pad);
+HAK_HIDDEN void hak_large_fork_prepare(void);
+HAK_HIDDEN void hak_large_fork_parent(void);
+HAK_HIDDEN void hak_large_fork_child(void);
+
+#endif /* HAK_ACE_H */

@@ -1,0 +1,76 @@
+/*
+ * backend.h - the backend contract.  A backend owns small-block memory; the
+ * frontend reaches it only on its slow path, through one const
+ * hak_backend_t, and never asks which backend it is talking to.
+ *
+ * Memory.  A backend gets memory as chunks (hak_chunk_map_new) and must set
+ * page_code[] of every page on which blocks of class c start to c, and back
+ * to HAK_CODE_NONE when the page stops serving blocks.  The frontend reads
+ * page_code without a lock to route free(); it is written only while no
+ * live block starts on the page.
+ *
+ * Blocks.  A block of class c is hak_class_size[c] bytes, aligned to
+ * hak_class_align(c), and is passed between frontend and backend as a
+ * singly linked list threaded through its first word (NULL-terminated).
+ * Fresh blocks need not be zero.
+ *
+ * Threads.  Each thread that allocates has a backend state (thread_init);
+ * refill and flush take it.  A NULL state means "a thread that has already
+ * been torn down": the backend must still serve it, correctly if slowly.
+ * Flush may be handed blocks of any thread's origin: cross-thread frees
+ * arrive that way.
+ *
+ * Errors.  refill returns how many blocks it produced; 0 means it could not
+ * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM.
+ *
+ * Fork.  fork_prepare takes every lock the backend owns, fork_parent
+ * releases them, fork_child re-initialises them.
+ */
+#ifndef HAK_BACKEND_H
+#define HAK_BACKEND_H
+
+#include "internal.h"
+
+/* Why an allocation failed (also the ACE trace causes). */
+typedef enum hak_fail {
+    HAK_FAIL_NONE = 0,
+    HAK_FAIL_THRESHOLD,  /* no class may serve this request */
+    HAK_FAIL_EXHAUSTION, /* the pool that should serve it is empty, may not grow */
+    HAK_FAIL_MAPFAIL,    /* the OS refused memory */
+} hak_fail_t;
+
+/* Capability bits. */
+#define HAK_CAP_RETURNS_SMALL 1u /* gives empty small-block memory back to the OS */
+#define HAK_CAP_THREAD_LOCAL 2u  /* per-thread heaps: refill/flush take no lock */
+
+/* Budgets the ACE hands down; a backend keeps at most this much memory
+ * cached (free but still mapped and dirty) before giving it back. */
+typedef struct hak_budget {
+    size_t cached_bytes;
+} hak_budget_t;
+
+typedef struct hak_backend {
+    const char *name;
+    unsigned caps;
+    /* Once per process, before anything else; 0 or an errno value. */
+    int (*init)(void);
+    void (*set_budget)(const hak_budget_t *budget);
+    /* Per-thread state, or NULL when there is none to make (the backend then
+     * serves the thread as a torn-down one). */
+    void *(*thread_init)(void);
+    /* Gives the thread's memory to others; the state is dead afterwards. */
+    void (*thread_exit)(void *state);
+    unsigned (*refill)(void *state, unsigned cls, unsigned want, void **list, hak_fail_t *cause);
+    void (*flush)(void *state, unsigned cls, void *list, unsigned n);
+    /* Returns cached free memory to the OS, keeping at most pad bytes. */
+    bool (*trim)(size_t pad);
+    void (*fork_prepare)(void);
+    void (*fork_parent)(void);
+    void (*fork_child)(void);
+} hak_backend_t;
+
+/* The backends, in the order of hak_chunk_t.backend. */
+HAK_HIDDEN extern const hak_backend_t hak_backend_superslab;
+HAK_HIDDEN extern const hak_backend_t hak_backend_legacy;
+
+#endif /* HAK_BACKEND_H */

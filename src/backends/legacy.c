@@ -1,0 +1,115 @@
+/*
+ * legacy.c - the reference backend: the simplest correct design, kept so
+ * the others can be tested against it.  One lock; per class a free list and
+ * a bump range in the class's newest slab.  Slabs are cut from 2 MiB chunks
+ * in 64 KiB units and stay with their class for the life of the process:
+ * small-block memory is reused, never returned to the OS.
+ */
+#include "backends/backend.h"
+
+#define LEG_UNIT_SHIFT 16
+#define LEG_UNIT ((size_t)1 << LEG_UNIT_SHIFT)
+#define LEG_UNITS (HAK_CHUNK_SIZE / LEG_UNIT)
+#define LEG_MIN_BLOCKS 8
+
+typedef struct leg_class {
+    void *free;      /* freed blocks */
+    char *bump, *end; /* never-used tail of the newest slab */
+} leg_class_t;
+
+static hak_lock_t leg_lock = HAK_LOCK_INIT;
+static leg_class_t leg_classes[HAK_NCODES];
+static hak_chunk_t *leg_chunk; /* chunk slabs are being cut from */
+static unsigned leg_next_unit;  /* its first uncut unit */
+
+static int leg_init(void) { return 0; }
+static void *leg_thread_init(void) { return NULL; }
+static void leg_thread_exit(void *state) { (void)state; }
+
+/* A new slab for class c: enough whole units for LEG_MIN_BLOCKS blocks. */
+static bool leg_new_slab(unsigned c, hak_fail_t *cause) {
+    size_t size = hak_class_size[c];
+    unsigned units = (unsigned)((size * LEG_MIN_BLOCKS + LEG_UNIT - 1) >> LEG_UNIT_SHIFT);
+    if (leg_chunk == NULL || leg_next_unit + units > LEG_UNITS) {
+        leg_chunk = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 1);
+        if (leg_chunk == NULL) {
+            *cause = HAK_FAIL_MAPFAIL;
+            return false;
+        }
+        leg_next_unit = 0;
+    }
+    char *start = (char *)leg_chunk + ((size_t)leg_next_unit << LEG_UNIT_SHIFT);
+    char *end = start + ((size_t)units << LEG_UNIT_SHIFT);
+    if (leg_next_unit == 0)
+        start += HAK_PAGE_SIZE; /* the chunk header */
+    leg_next_unit += units;
+    for (char *pg = start; pg < end; pg += HAK_PAGE_SIZE)
+        leg_chunk->page_code[((uintptr_t)pg >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)] = (uint8_t)c;
+    leg_classes[c].bump = start;
+    leg_classes[c].end = start + (size_t)(end - start) / size * size;
+    return true;
+}
+
+static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+    (void)state;
+    leg_class_t *k = &leg_classes[c];
+    size_t size = hak_class_size[c];
+    void *head = NULL;
+    unsigned got = 0;
+    hak_lock(&leg_lock);
+    while (got < want) {
+        void *p;
+        if (k->free) {
+            p = k->free;
+            k->free = *(void **)p;
+        } else if (k->bump < k->end || leg_new_slab(c, cause)) {
+            p = k->bump;
+            k->bump += size;
+        } else {
+            break;
+        }
+        *(void **)p = head;
+        head = p;
+        got++;
+    }
+    hak_unlock(&leg_lock);
+    *list = head;
+    return got;
+}
+
+static void leg_flush(void *state, unsigned c, void *list, unsigned n) {
+    (void)state;
+    (void)n;
+    leg_class_t *k = &leg_classes[c];
+    void *tail = list;
+    while (*(void **)tail)
+        tail = *(void **)tail;
+    hak_lock(&leg_lock);
+    *(void **)tail = k->free;
+    k->free = list;
+    hak_unlock(&leg_lock);
+}
+
+static bool leg_trim(size_t pad) {
+    (void)pad;
+    return false;
+}
+
+static void leg_fork_prepare(void) { hak_lock(&leg_lock); }
+static void leg_fork_parent(void) { hak_unlock(&leg_lock); }
+static void leg_fork_child(void) { hak_lock_reinit(&leg_lock); }
+
+const hak_backend_t hak_backend_legacy = {
+    .name = "legacy",
+    .caps = 0,
+    .init = leg_init,
+    .set_budget = NULL,
+    .thread_init = leg_thread_init,
+    .thread_exit = leg_thread_exit,
+    .refill = leg_refill,
+    .flush = leg_flush,
+    .trim = leg_trim,
+    .fork_prepare = leg_fork_prepare,
+    .fork_parent = leg_fork_parent,
+    .fork_child = leg_fork_child,
+};

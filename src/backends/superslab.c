@@ -1,0 +1,512 @@
+/*
+ * superslab.c - the SuperSlab backend.
+ *
+ * Regions are 2 MiB chunks cut into 32 units of 64 KiB.  A slab is one or
+ * more contiguous units serving one class; slabs of one region may serve
+ * different classes, and a slab that empties goes back to the region at
+ * once, free for any class (the old HAKMEM kept one class per region and
+ * churned through mmap/munmap).
+ *
+ * Each slab has one owning thread heap.  The owner allocates from the slab's
+ * local free list and bump range and takes local frees back without any
+ * atomic.  Other threads push the blocks they free onto the slab's atomic
+ * remote list; the owner drains it when it runs short.  used counts the
+ * blocks out of the slab (held by a thread cache, by the program or on the
+ * remote list), so it is exact without sweeping: the flush that brings it to
+ * zero releases the slab.
+ *
+ * A heap keeps per class an active slab, a list of partial slabs (with
+ * local blocks) and a list of full ones (none local; they may gain remote
+ * frees).  At thread exit its slabs that are still in use become orphans,
+ * adopted by the next thread that needs their class.  Threads already torn
+ * down share one heap under a lock.
+ *
+ * Free units are cached (dirty) within the ACE's budget; beyond it they are
+ * purged, and whole free regions beyond it are unmapped.
+ */
+#include "backends/backend.h"
+
+#include <string.h>
+
+#define SS_UNIT_SHIFT 16
+#define SS_UNIT ((size_t)1 << SS_UNIT_SHIFT)
+#define SS_UNITS ((unsigned)(HAK_CHUNK_SIZE >> SS_UNIT_SHIFT))
+#define SS_ALL_UNITS 0xffffffffu
+#define SS_MIN_BLOCKS 8
+#define SS_BACKEND_ID 0
+
+enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
+
+struct ss_heap;
+
+typedef struct ss_slab {
+    void *free;               /* owner-local free blocks */
+    char *bump, *end;         /* never-used blocks */
+    _Atomic(void *) remote;   /* blocks freed by other threads */
+    struct ss_heap *owner;    /* NULL while orphaned */
+    struct ss_slab *next, *prev;
+    uint32_t used;            /* blocks out of the slab; owner-only */
+    uint32_t capacity;
+    uint8_t cls, units, list;
+} ss_slab_t;
+
+typedef struct ss_region {
+    hak_chunk_t base;
+    ss_slab_t slabs[SS_UNITS];   /* at each slab's first unit */
+    uint8_t unit_first[SS_UNITS];/* for each unit, its slab's first unit */
+    uint32_t free_units;         /* 1 = free */
+    uint32_t dirty_units;        /* free and holding data */
+    struct ss_region *next, *prev;
+} ss_region_t;
+
+_Static_assert(sizeof(ss_region_t) <= HAK_PAGE_SIZE, "region header fits page 0");
+
+typedef struct ss_class {
+    ss_slab_t *active, *partial, *full;
+} ss_class_t;
+
+typedef struct ss_heap {
+    ss_class_t cls[HAK_NCODES];
+} ss_heap_t;
+
+/* The pool: regions with free units, cached empty regions, orphans. */
+static hak_lock_t pool_lock = HAK_LOCK_INIT;
+static ss_region_t *avail;         /* regions with at least one free unit */
+static ss_slab_t *orphans[HAK_NCODES];
+static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
+static unsigned class_units[HAK_NCODES];
+
+/* The heap of threads already torn down. */
+static hak_lock_t shared_lock = HAK_LOCK_INIT;
+static ss_heap_t shared_heap;
+
+/* ------------------------------------------------------------------ */
+/* Lists                                                               */
+
+static void slab_push(ss_slab_t **head, ss_slab_t *s, uint8_t list) {
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+    s->list = list;
+}
+
+static void slab_unlink(ss_slab_t **head, ss_slab_t *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = SS_LIST_NONE;
+}
+
+static ss_slab_t **list_of(ss_heap_t *h, ss_slab_t *s) {
+    ss_class_t *k = &h->cls[s->cls];
+    return s->list == SS_LIST_PARTIAL ? &k->partial : &k->full;
+}
+
+static void region_unlink(ss_region_t *r) {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        avail = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+}
+
+static void region_push(ss_region_t *r) {
+    r->prev = NULL;
+    r->next = avail;
+    if (avail)
+        avail->prev = r;
+    avail = r;
+}
+
+/* ------------------------------------------------------------------ */
+/* The pool (pool_lock held)                                           */
+
+static ss_region_t *region_of(const void *p) { return (ss_region_t *)hak_chunk_of((uintptr_t)p); }
+
+static ss_slab_t *slab_of(const void *p) {
+    ss_region_t *r = region_of(p);
+    unsigned u = (unsigned)(((uintptr_t)p >> SS_UNIT_SHIFT) & (SS_UNITS - 1));
+    return &r->slabs[r->unit_first[u]];
+}
+
+/* First run of n free units in mask, or -1. */
+static int units_find(uint32_t mask, unsigned n) {
+    uint32_t m = mask;
+    for (unsigned i = 1; i < n; i++)
+        m &= mask >> i;
+    return m ? __builtin_ctz(m) : -1;
+}
+
+static uint32_t units_bits(unsigned first, unsigned n) {
+    return (n >= 32 ? SS_ALL_UNITS : ((1u << n) - 1)) << first;
+}
+
+static void units_purge(ss_region_t *r, uint32_t bits) {
+    for (unsigned u = 0; u < SS_UNITS; u++) {
+        if (!(bits >> u & 1))
+            continue;
+        unsigned e = u;
+        while (e < SS_UNITS && (bits >> e & 1))
+            e++;
+        char *from = (char *)r + ((size_t)u << SS_UNIT_SHIFT);
+        size_t len = (size_t)(e - u) << SS_UNIT_SHIFT;
+        if (u == 0) { /* never the header page */
+            from += HAK_PAGE_SIZE;
+            len -= HAK_PAGE_SIZE;
+        }
+        hak_os_purge(from, len);
+        dirty_bytes -= (size_t)(e - u) << SS_UNIT_SHIFT;
+        u = e;
+    }
+    r->dirty_units &= ~bits;
+}
+
+static ss_region_t *region_new(void) {
+    ss_region_t *r = (ss_region_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, SS_BACKEND_ID);
+    if (r == NULL)
+        return NULL;
+    r->free_units = SS_ALL_UNITS;
+    region_push(r);
+    return r;
+}
+
+static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
+    unsigned n = class_units[c];
+    ss_region_t *r;
+    int first = -1;
+    hak_lock(&pool_lock);
+    for (r = avail; r; r = r->next)
+        if ((first = units_find(r->free_units, n)) >= 0)
+            break;
+    if (r == NULL) {
+        r = region_new();
+        if (r == NULL) {
+            hak_unlock(&pool_lock);
+            *cause = HAK_FAIL_MAPFAIL;
+            return NULL;
+        }
+        first = 0;
+    }
+    uint32_t bits = units_bits((unsigned)first, n);
+    dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
+    r->dirty_units &= ~bits;
+    r->free_units &= ~bits;
+    if (r->free_units == 0)
+        region_unlink(r);
+    hak_unlock(&pool_lock);
+
+    ss_slab_t *s = &r->slabs[first];
+    size_t size = hak_class_size[c];
+    char *start = (char *)r + ((size_t)first << SS_UNIT_SHIFT);
+    char *end = start + ((size_t)n << SS_UNIT_SHIFT);
+    for (unsigned u = (unsigned)first; u < (unsigned)first + n; u++)
+        r->unit_first[u] = (uint8_t)first;
+    unsigned p0 = (unsigned)first * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
+    unsigned np = n * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
+    if (first == 0) { /* the region header owns page 0 */
+        start += HAK_PAGE_SIZE;
+        p0++;
+        np--;
+    }
+    memset(&r->base.page_code[p0], (int)c, np);
+    s->free = NULL;
+    s->capacity = (uint32_t)((size_t)(end - start) / size);
+    s->bump = start;
+    s->end = start + (size_t)s->capacity * size;
+    atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
+    s->used = 0;
+    s->cls = (uint8_t)c;
+    s->units = (uint8_t)n;
+    s->next = s->prev = NULL;
+    s->list = SS_LIST_NONE;
+    return s;
+}
+
+/* Gives a slab whose blocks are all back to its region. */
+static void slab_release(ss_slab_t *s) {
+    ss_region_t *r = region_of(s);
+    unsigned first = (unsigned)(s - r->slabs);
+    unsigned p0 = first * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
+    unsigned np = s->units * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
+    if (first == 0) {
+        p0++;
+        np--;
+    }
+    memset(&r->base.page_code[p0], HAK_CODE_NONE, np);
+    uint32_t bits = units_bits(first, s->units);
+    hak_lock(&pool_lock);
+    if (r->free_units == 0)
+        region_push(r);
+    r->free_units |= bits;
+    r->dirty_units |= bits;
+    dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
+    if (r->free_units == SS_ALL_UNITS && dirty_bytes > budget_bytes) {
+        region_unlink(r);
+        dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
+        hak_unlock(&pool_lock);
+        hak_chunk_unmap(&r->base);
+        return;
+    }
+    if (dirty_bytes > budget_bytes)
+        units_purge(r, bits);
+    hak_unlock(&pool_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Slabs seen by their owner                                           */
+
+/* Moves the remote list to the local one; returns how many came. */
+static unsigned slab_drain(ss_slab_t *s) {
+    if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL)
+        return 0;
+    void *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+    if (list == NULL)
+        return 0;
+    unsigned n = 1;
+    void *tail = list;
+    while (*(void **)tail) {
+        tail = *(void **)tail;
+        n++;
+    }
+    *(void **)tail = s->free;
+    s->free = list;
+    s->used -= n;
+    return n;
+}
+
+static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || s->bump < s->end; }
+
+/* The next slab with blocks for heap h, class c, made active. */
+static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
+    ss_class_t *k = &h->cls[c];
+    ss_slab_t *s = k->partial;
+    if (s) {
+        slab_unlink(&k->partial, s);
+        return s;
+    }
+    for (s = k->full; s; s = s->next) {
+        if (slab_drain(s)) {
+            slab_unlink(&k->full, s);
+            return s;
+        }
+    }
+    if (orphans[c] != NULL) {
+        hak_lock(&pool_lock);
+        s = orphans[c];
+        if (s)
+            slab_unlink(&orphans[c], s);
+        hak_unlock(&pool_lock);
+        if (s) {
+            s->owner = h;
+            slab_drain(s);
+            return s;
+        }
+    }
+    s = slab_acquire(c, cause);
+    if (s)
+        s->owner = h;
+    return s;
+}
+
+static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+    ss_class_t *k = &h->cls[c];
+    size_t size = hak_class_size[c];
+    void *head = NULL;
+    unsigned got = 0;
+    while (got < want) {
+        ss_slab_t *s = k->active;
+        if (s == NULL) {
+            s = next_slab(h, c, cause);
+            if (s == NULL)
+                break;
+            k->active = s;
+        }
+        unsigned before = got;
+        while (got < want && s->free) {
+            void *p = s->free;
+            s->free = *(void **)p;
+            *(void **)p = head;
+            head = p;
+            got++;
+        }
+        while (got < want && s->bump < s->end) {
+            void *p = s->bump;
+            s->bump += size;
+            *(void **)p = head;
+            head = p;
+            got++;
+        }
+        s->used += got - before;
+        if (got < want && slab_drain(s) == 0) {
+            k->active = NULL;
+            slab_push(&k->full, s, SS_LIST_FULL);
+        }
+    }
+    *list = head;
+    return got;
+}
+
+/* Takes back one block of a slab h owns. */
+static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
+    bool had_local = slab_has_local(s);
+    *(void **)p = s->free;
+    s->free = p;
+    if (--s->used == 0) {
+        ss_class_t *k = &h->cls[s->cls];
+        if (k->active == s)
+            k->active = NULL;
+        else if (s->list != SS_LIST_NONE)
+            slab_unlink(list_of(h, s), s);
+        slab_release(s);
+        return;
+    }
+    if (!had_local && s->list == SS_LIST_FULL) {
+        slab_unlink(&h->cls[s->cls].full, s);
+        slab_push(&h->cls[s->cls].partial, s, SS_LIST_PARTIAL);
+    }
+}
+
+static void remote_free(ss_slab_t *s, void *first, void *last) {
+    void *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    do {
+        *(void **)last = old;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, first, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+static void heap_flush(ss_heap_t *h, void *list) {
+    void *p = list;
+    while (p) {
+        void *next = *(void **)p;
+        ss_slab_t *s = slab_of(p);
+        if (h != NULL && s->owner == h) {
+            local_free(h, s, p);
+            p = next;
+            continue;
+        }
+        /* Chain the following blocks of the same slab: one CAS for all. */
+        void *last = p;
+        while (next && slab_of(next) == s) {
+            last = next;
+            next = *(void **)next;
+        }
+        remote_free(s, p, last);
+        p = next;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The contract                                                        */
+
+static int ss_init(void) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        size_t need = (size_t)hak_class_size[c] * SS_MIN_BLOCKS;
+        class_units[c] = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
+    }
+    return 0;
+}
+
+static void ss_set_budget(const hak_budget_t *b) {
+    hak_lock(&pool_lock);
+    budget_bytes = b->cached_bytes;
+    hak_unlock(&pool_lock);
+}
+
+static void *ss_thread_init(void) { return hak_meta_alloc(sizeof(ss_heap_t)); }
+
+static void ss_thread_exit(void *state) {
+    ss_heap_t *h = state;
+    if (h == NULL)
+        return;
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        ss_class_t *k = &h->cls[c];
+        ss_slab_t *s;
+        if (k->active) {
+            slab_push(&k->partial, k->active, SS_LIST_PARTIAL);
+            k->active = NULL;
+        }
+        while ((s = k->partial) || (s = k->full)) {
+            slab_unlink(list_of(h, s), s);
+            slab_drain(s);
+            if (s->used == 0) {
+                slab_release(s);
+                continue;
+            }
+            s->owner = NULL;
+            hak_lock(&pool_lock);
+            slab_push(&orphans[c], s, SS_LIST_ORPHAN);
+            hak_unlock(&pool_lock);
+        }
+    }
+    hak_meta_free(h, sizeof *h);
+}
+
+static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+    if (state != NULL)
+        return heap_refill(state, c, want, list, cause);
+    hak_lock(&shared_lock);
+    unsigned got = heap_refill(&shared_heap, c, want, list, cause);
+    hak_unlock(&shared_lock);
+    return got;
+}
+
+static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
+    (void)c;
+    (void)n;
+    heap_flush(state, list);
+}
+
+static bool ss_trim(size_t pad) {
+    bool released = false;
+    hak_lock(&pool_lock);
+    for (ss_region_t *r = avail, *next; r && dirty_bytes > pad; r = next) {
+        next = r->next;
+        if (r->free_units == SS_ALL_UNITS) {
+            region_unlink(r);
+            dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
+            hak_chunk_unmap(&r->base);
+            released = true;
+        } else if (r->dirty_units) {
+            units_purge(r, r->dirty_units);
+            released = true;
+        }
+    }
+    hak_unlock(&pool_lock);
+    return released;
+}
+
+static void ss_fork_prepare(void) {
+    hak_lock(&shared_lock);
+    hak_lock(&pool_lock);
+}
+static void ss_fork_parent(void) {
+    hak_unlock(&pool_lock);
+    hak_unlock(&shared_lock);
+}
+static void ss_fork_child(void) {
+    hak_lock_reinit(&pool_lock);
+    hak_lock_reinit(&shared_lock);
+}
+
+const hak_backend_t hak_backend_superslab = {
+    .name = "superslab",
+    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_THREAD_LOCAL,
+    .init = ss_init,
+    .set_budget = ss_set_budget,
+    .thread_init = ss_thread_init,
+    .thread_exit = ss_thread_exit,
+    .refill = ss_refill,
+    .flush = ss_flush,
+    .trim = ss_trim,
+    .fork_prepare = ss_fork_prepare,
+    .fork_parent = ss_fork_parent,
+    .fork_child = ss_fork_child,
+};

@@ -1,0 +1,92 @@
+/*
+ * frontend.h - the thread cache and the inline fast path.
+ *
+ * A thread's cache is a hak_thread_t: one bin per class code.  malloc pops
+ * from the bin of the request's class; free pushes onto the bin of the
+ * class its page carries.  No lock, no atomic, no getenv and no init check:
+ * a new thread's hak_tls points at a static, read-only, all-zero cache whose
+ * bins always miss, so its first call lands in the slow path, which builds
+ * the real cache.  Every miss is a call to a noinline slow function.
+ */
+#ifndef HAK_FRONTEND_H
+#define HAK_FRONTEND_H
+
+#include "internal.h"
+#include "ace/ace.h"
+
+typedef struct hak_thread_stats {
+    uint64_t mallocs, frees; /* counted only with --enable-stats */
+    uint64_t refills, flushes;
+} hak_thread_stats_t;
+
+typedef struct hak_thread {
+    hak_bin_t bins[HAK_NCODES]; /* first: the fast path adds no offset */
+    void *bstate;               /* the backend's per-thread state */
+    struct hak_thread *next, *prev;
+    hak_thread_stats_t stats;
+} hak_thread_t;
+
+/* The read-only sentinels: a thread not yet attached, and one whose cache
+ * was torn down at thread exit (it is served without a cache). */
+HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
+
+HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
+
+/* malloc.c: slow paths and the rest of the family */
+HAK_HIDDEN void *hak_malloc_slow(size_t n);
+HAK_HIDDEN void hak_free_slow(void *p);
+HAK_HIDDEN void *hak_impl_calloc(size_t nmemb, size_t size);
+HAK_HIDDEN void *hak_impl_realloc(void *p, size_t n);
+HAK_HIDDEN void *hak_impl_reallocarray(void *p, size_t nmemb, size_t size);
+HAK_HIDDEN void *hak_impl_aligned_alloc(size_t align, size_t n);
+HAK_HIDDEN void *hak_impl_memalign(size_t align, size_t n);
+HAK_HIDDEN int hak_impl_posix_memalign(void **out, size_t align, size_t n);
+HAK_HIDDEN void *hak_impl_pvalloc(size_t n);
+HAK_HIDDEN size_t hak_impl_usable_size(const void *p);
+HAK_HIDDEN int hak_impl_trim(size_t pad);
+/* The backend serving the process (valid once a block exists). */
+HAK_HIDDEN extern const hak_backend_t *hak_backend;
+HAK_HIDDEN void hak_ensure_init(void);
+
+/* stats.c */
+HAK_HIDDEN extern hak_lock_t hak_threads_lock;
+HAK_HIDDEN extern hak_thread_t *hak_threads;
+HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
+HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
+HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
+
+HAK_INLINE void *hak_fast_malloc(size_t n) {
+    if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
+        hak_thread_t *t = hak_tls;
+        hak_bin_t *b = &t->bins[hak_class_of(n)];
+        void *p = b->head;
+        if (HAK_LIKELY(p != NULL)) {
+            b->head = *(void **)p;
+            b->room++;
+            if (hak_config_stats)
+                t->stats.mallocs++;
+            return p;
+        }
+    }
+    return hak_malloc_slow(n);
+}
+
+HAK_INLINE void hak_fast_free(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (HAK_LIKELY(hak_chunk_owned(a))) {
+        hak_thread_t *t = hak_tls;
+        hak_bin_t *b = &t->bins[hak_page_code(a)];
+        /* p == head is an immediate double free: the slow path reports it. */
+        if (HAK_LIKELY(b->room != 0 && b->head != p)) {
+            *(void **)p = b->head;
+            b->head = p;
+            b->room--;
+            if (hak_config_stats)
+                t->stats.frees++;
+            return;
+        }
+    }
+    hak_free_slow(p);
+}
+
+#endif /* HAK_FRONTEND_H */

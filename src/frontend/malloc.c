@@ -1,0 +1,464 @@
+/*
+ * malloc.c - the frontend's slow paths: process init and backend choice,
+ * thread caches (attach, refill, flush, teardown), fork, and the malloc
+ * family beyond the two fast paths.  Exported names are at the bottom; the
+ * libc names live in override.c.
+ */
+#include "frontend/frontend.h"
+
+#include <string.h>
+#include <unistd.h>
+
+const hak_thread_t hak_thread_empty, hak_thread_dead;
+#define THREAD_EMPTY ((hak_thread_t *)&hak_thread_empty)
+#define THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
+
+__thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = THREAD_EMPTY;
+
+const hak_backend_t *hak_backend = &hak_backend_superslab;
+
+/* ------------------------------------------------------------------ */
+/* Process init                                                        */
+
+static const hak_backend_t *const backends[] = {&hak_backend_superslab, &hak_backend_legacy};
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static _Atomic int init_state;
+static hak_lock_t init_lock = HAK_LOCK_INIT;
+static pthread_key_t thread_key;
+
+extern char **environ;
+
+static const hak_backend_t *backend_named(const char *name) {
+    for (size_t i = 0; i < NBACKENDS; i++)
+        if (strcmp(backends[i]->name, name) == 0)
+            return backends[i];
+    return NULL;
+}
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+static void thread_detach(void *arg);
+
+static void init_locked(void) {
+    hak_options_parse(environ);
+    hak_sizeclass_init();
+    const hak_backend_t *def = backend_named(HAK_DEFAULT_BACKEND);
+    const hak_backend_t *b = def;
+    if (hak_opt.backend.s[0] != '\0') {
+        b = backend_named(hak_opt.backend.s);
+        if (b == NULL) {
+            hak_log("HAKMEM_BACKEND=%s: %s; using %s", hak_opt.backend.s,
+                    strcmp(hak_opt.backend.s, "hybrid") == 0 ? "backend not built yet"
+                                                            : "unknown backend",
+                    def->name);
+            b = def;
+        }
+    }
+    if (b->init() != 0 && b != def) {
+        hak_log("backend %s failed to start; using %s", b->name, def->name);
+        b = def;
+        (void)b->init();
+    }
+    hak_backend = b;
+    hak_ace_init(b);
+    pthread_key_create(&thread_key, thread_detach);
+}
+
+/* Runs once, from the first slow-path call.  Nothing before INIT_DONE may
+ * allocate; what may allocate (pthread_atfork) comes after, so a nested
+ * malloc finds the allocator ready. */
+HAK_COLD void hak_ensure_init(void) {
+    if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE)
+        return;
+    hak_lock(&init_lock);
+    if (atomic_load_explicit(&init_state, memory_order_relaxed) == INIT_NONE) {
+        atomic_store_explicit(&init_state, INIT_RUNNING, memory_order_relaxed);
+        init_locked();
+        atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+        hak_unlock(&init_lock);
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        if (hak_opt.verbose) {
+            hak_log("version %s, backend %s (configure default %s), stats %s, debug %s",
+                    PACKAGE_VERSION, hak_backend->name, HAK_DEFAULT_BACKEND,
+                    hak_config_stats ? "on" : "off", hak_config_debug ? "on" : "off");
+            hak_options_print();
+        }
+        return;
+    }
+    hak_unlock(&init_lock);
+}
+
+/* Prints statistics at exit when HAKMEM_STATS asks for them.  A destructor,
+ * not atexit(): registering with atexit may allocate. */
+__attribute__((destructor)) static void at_exit(void) {
+    if (atomic_load(&init_state) == INIT_DONE && hak_opt.stats != HAK_STATS_OFF)
+        (void)hak_stats_print(2, hak_opt.stats == HAK_STATS_ON_JSON ? HAK_STATS_JSON : HAK_STATS_TEXT);
+}
+
+/* ------------------------------------------------------------------ */
+/* Thread caches                                                       */
+
+static void fail(hak_fail_t cause, size_t size, size_t align) {
+    atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
+    hak_ace_trace_fail(cause, size, align);
+    errno = ENOMEM;
+}
+
+/* Gives a thread a real cache.  Returns THREAD_DEAD when metadata memory is
+ * exhausted: the thread is then served without a cache. */
+static hak_thread_t *thread_attach(void) {
+    hak_ensure_init();
+    hak_thread_t *t = hak_meta_alloc(sizeof *t);
+    if (t == NULL)
+        return THREAD_DEAD;
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        hak_ace_bin_init(&t->bins[c], c);
+    t->bstate = hak_backend->thread_init();
+    hak_lock(&hak_threads_lock);
+    t->next = hak_threads;
+    if (hak_threads)
+        hak_threads->prev = t;
+    hak_threads = t;
+    hak_unlock(&hak_threads_lock);
+    hak_tls = t;
+    pthread_setspecific(thread_key, t);
+    return t;
+}
+
+static hak_thread_t *thread_get(void) {
+    hak_thread_t *t = hak_tls;
+    return t == THREAD_EMPTY ? thread_attach() : t;
+}
+
+/* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
+ * backend, keeping the recently freed, cache-hot ones. */
+static void bin_flush(hak_thread_t *t, hak_bin_t *b, unsigned c, unsigned n) {
+    unsigned held = b->cap - b->room;
+    void *list;
+    if (n >= held) {
+        list = b->head;
+        b->head = NULL;
+        n = held;
+    } else {
+        void *last = b->head;
+        for (unsigned i = 1; i < held - n; i++)
+            last = *(void **)last;
+        list = *(void **)last;
+        *(void **)last = NULL;
+    }
+    b->room += n;
+    t->stats.flushes++;
+    hak_backend->flush(t->bstate, c, list, n);
+}
+
+static void thread_detach(void *arg) {
+    hak_thread_t *t = arg;
+    hak_tls = THREAD_DEAD;
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        hak_bin_t *b = &t->bins[c];
+        if (b->head)
+            bin_flush(t, b, c, b->cap - b->room);
+    }
+    hak_backend->thread_exit(t->bstate);
+    hak_lock(&hak_threads_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        hak_threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    hak_stats_retired.mallocs += t->stats.mallocs;
+    hak_stats_retired.frees += t->stats.frees;
+    hak_stats_retired.refills += t->stats.refills;
+    hak_stats_retired.flushes += t->stats.flushes;
+    hak_unlock(&hak_threads_lock);
+    hak_meta_free(t, sizeof *t);
+}
+
+/* A small block of class c for the calling thread. */
+static void *small_alloc(unsigned c) {
+    hak_thread_t *t = thread_get();
+    void *list;
+    hak_fail_t cause = HAK_FAIL_NONE;
+    if (t == THREAD_DEAD) {
+        if (hak_backend->refill(NULL, c, 1, &list, &cause) == 0) {
+            fail(cause, hak_class_size[c], 0);
+            return NULL;
+        }
+        return list;
+    }
+    hak_bin_t *b = &t->bins[c];
+    if (hak_config_stats)
+        t->stats.mallocs++;
+    if (b->head == NULL) {
+        unsigned want = hak_ace_refill_want(b, c);
+        if (want > b->room)
+            want = b->room;
+        unsigned got = hak_backend->refill(t->bstate, c, want, &list, &cause);
+        if (got == 0) {
+            fail(cause, hak_class_size[c], 0);
+            return NULL;
+        }
+        t->stats.refills++;
+        b->head = list;
+        b->room -= got;
+    }
+    void *p = b->head;
+    b->head = *(void **)p;
+    b->room++;
+    return p;
+}
+
+static void *large_alloc(size_t n, size_t align, bool zero) {
+    hak_fail_t cause = HAK_FAIL_THRESHOLD;
+    void *p = NULL;
+    if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1)) {
+        hak_ensure_init();
+        p = hak_large_alloc(n, align, zero, &cause);
+    }
+    if (p == NULL) {
+        fail(cause, n, align);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&hak_stat_large_allocs, 1, memory_order_relaxed);
+    return p;
+}
+
+HAK_NOINLINE void *hak_malloc_slow(size_t n) {
+    hak_ensure_init();
+    if (n <= HAK_SMALL_MAX)
+        return small_alloc(hak_class_of(n));
+    return large_alloc(n, 0, false);
+}
+
+HAK_NOINLINE void hak_free_slow(void *p) {
+    if (p == NULL)
+        return;
+    int saved = errno;
+    uintptr_t a = (uintptr_t)p;
+    if (!hak_chunk_owned(a)) {
+        if (!hak_large_free_far(p))
+            hak_fatal("free(): invalid pointer: %p (not allocated by hakmem)", p);
+        atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
+    unsigned c = hak_page_code(a);
+    if (c == HAK_CODE_LARGE) {
+        hak_large_free(p);
+        atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
+    if (c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
+        hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+    hak_thread_t *t = thread_get();
+    if (t == THREAD_DEAD) {
+        *(void **)p = NULL;
+        hak_backend->flush(NULL, c, p, 1);
+        errno = saved;
+        return;
+    }
+    hak_bin_t *b = &t->bins[c];
+    if (b->head == p)
+        hak_fatal("free(): double free: %p", p);
+    if (b->room == 0) {
+        unsigned n = hak_ace_flush_count(b, c);
+        if (n)
+            bin_flush(t, b, c, n);
+    }
+    if (hak_config_stats)
+        t->stats.frees++;
+    *(void **)p = b->head;
+    b->head = p;
+    b->room--;
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* The rest of the family                                              */
+
+static size_t usable_size(const void *p, const char *who) {
+    uintptr_t a = (uintptr_t)p;
+    if (!hak_chunk_owned(a)) {
+        size_t n = hak_large_usable_far(p);
+        if (n == 0)
+            hak_fatal("%s: invalid pointer: %p (not allocated by hakmem)", who, p);
+        return n;
+    }
+    unsigned c = hak_page_code(a);
+    if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
+        return hak_large_usable(p);
+    if (c == HAK_CODE_NONE || c == HAK_CODE_LARGE || (a & (HAK_MIN_ALIGN - 1)) != 0)
+        hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
+    return hak_class_size[c];
+}
+
+size_t hak_impl_usable_size(const void *p) {
+    return p == NULL ? 0 : usable_size(p, "malloc_usable_size()");
+}
+
+void *hak_impl_calloc(size_t nmemb, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(nmemb, size, &n)) {
+        fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0);
+        return NULL;
+    }
+    if (n > HAK_SMALL_MAX)
+        return large_alloc(n, 0, true);
+    void *p = hak_fast_malloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void *hak_impl_realloc(void *p, size_t n) {
+    if (p == NULL)
+        return hak_fast_malloc(n);
+    if (n == 0) { /* as glibc: frees and returns NULL */
+        hak_fast_free(p);
+        return NULL;
+    }
+    size_t have = usable_size(p, "realloc()");
+    /* Keep the block when it still fits and would not waste half of it. */
+    if (n <= have && (have <= HAK_SMALL_MAX ? n > have / 2 || have <= 64 : n > have / 2))
+        return p;
+    void *q = hak_fast_malloc(n);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, n < have ? n : have);
+    hak_fast_free(p);
+    return q;
+}
+
+void *hak_impl_reallocarray(void *p, size_t nmemb, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(nmemb, size, &n)) {
+        fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0);
+        return NULL;
+    }
+    return hak_impl_realloc(p, n);
+}
+
+/* align is a power of two. */
+static void *aligned(size_t align, size_t n) {
+    if (align <= HAK_MIN_ALIGN)
+        return hak_fast_malloc(n);
+    unsigned c = hak_class_for_aligned(n, align);
+    if (c != 0)
+        return hak_fast_malloc(hak_class_size[c]);
+    return large_alloc(n, align, false);
+}
+
+static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+void *hak_impl_aligned_alloc(size_t align, size_t n) {
+    if (!pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned(align, n);
+}
+
+void *hak_impl_memalign(size_t align, size_t n) {
+    /* As glibc: a non-power-of-two alignment is rounded up. */
+    if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = HAK_MIN_ALIGN;
+    while (a < align)
+        a <<= 1;
+    return aligned(a, n);
+}
+
+int hak_impl_posix_memalign(void **out, size_t align, size_t n) {
+    if (!pow2(align) || align < sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = aligned(align, n);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *hak_impl_pvalloc(size_t n) {
+    size_t r;
+    if (__builtin_add_overflow(n, HAK_PAGE_SIZE - 1, &r)) {
+        fail(HAK_FAIL_THRESHOLD, n, HAK_PAGE_SIZE);
+        return NULL;
+    }
+    r &= ~(HAK_PAGE_SIZE - 1);
+    return aligned(HAK_PAGE_SIZE, r ? r : HAK_PAGE_SIZE);
+}
+
+int hak_impl_trim(size_t pad) {
+    hak_ensure_init();
+    hak_thread_t *t = hak_tls;
+    if (t != THREAD_EMPTY && t != THREAD_DEAD)
+        for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+            if (t->bins[c].head)
+                bin_flush(t, &t->bins[c], c, t->bins[c].cap - t->bins[c].room);
+    bool released = hak_backend->trim(pad);
+    released |= hak_large_trim(pad);
+    return released;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fork: every lock is taken in one order before fork and released (parent)
+ * or re-initialised (child) after, so the child of a multi-threaded parent
+ * finds the allocator consistent. */
+
+static void fork_prepare(void) {
+    hak_lock(&hak_threads_lock);
+    hak_backend->fork_prepare();
+    hak_large_fork_prepare();
+    hak_meta_fork_prepare();
+}
+
+static void fork_parent(void) {
+    hak_meta_fork_parent();
+    hak_large_fork_parent();
+    hak_backend->fork_parent();
+    hak_unlock(&hak_threads_lock);
+}
+
+static void fork_child(void) {
+    hak_meta_fork_child();
+    hak_large_fork_child();
+    hak_backend->fork_child();
+    hak_lock_reinit(&hak_threads_lock);
+    /* Only the forking thread lives on; the others' caches stay allocated
+     * (their blocks are lost to the child, as glibc's arenas are) but leave
+     * the registry so statistics count live threads. */
+    hak_thread_t *t = hak_tls;
+    if (t != THREAD_EMPTY && t != THREAD_DEAD) {
+        t->next = t->prev = NULL;
+        hak_threads = t;
+    } else {
+        hak_threads = NULL;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The hak_* API                                                       */
+
+HAK_EXPORT void *hak_malloc(size_t size) { return hak_fast_malloc(size); }
+HAK_EXPORT void hak_free(void *ptr) { hak_fast_free(ptr); }
+HAK_EXPORT void *hak_calloc(size_t nmemb, size_t size) { return hak_impl_calloc(nmemb, size); }
+HAK_EXPORT void *hak_realloc(void *ptr, size_t size) { return hak_impl_realloc(ptr, size); }
+HAK_EXPORT void *hak_aligned_alloc(size_t alignment, size_t size) {
+    return hak_impl_aligned_alloc(alignment, size);
+}
+HAK_EXPORT size_t hak_usable_size(const void *ptr) { return hak_impl_usable_size(ptr); }
+HAK_EXPORT int hak_trim(size_t pad) { return hak_impl_trim(pad); }
+HAK_EXPORT const char *hak_backend_name(void) {
+    hak_ensure_init();
+    return hak_backend->name;
+}
+HAK_EXPORT const char *hak_version(void) { return PACKAGE_VERSION; }

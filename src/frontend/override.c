@@ -1,0 +1,37 @@
+/*
+ * override.c - the libc names.  Each only forwards to the same code as its
+ * hak_* twin: malloc and free expand the inline fast path, the rest call
+ * the hidden implementations, so no call goes through the PLT.
+ */
+#include "frontend/frontend.h"
+
+#include <unistd.h>
+
+HAK_EXPORT void *malloc(size_t size) { return hak_fast_malloc(size); }
+HAK_EXPORT void free(void *ptr) { hak_fast_free(ptr); }
+HAK_EXPORT void *calloc(size_t nmemb, size_t size) { return hak_impl_calloc(nmemb, size); }
+HAK_EXPORT void *realloc(void *ptr, size_t size) { return hak_impl_realloc(ptr, size); }
+HAK_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size) {
+    return hak_impl_reallocarray(ptr, nmemb, size);
+}
+HAK_EXPORT void *aligned_alloc(size_t alignment, size_t size) {
+    return hak_impl_aligned_alloc(alignment, size);
+}
+HAK_EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size) {
+    return hak_impl_posix_memalign(memptr, alignment, size);
+}
+HAK_EXPORT void *memalign(size_t alignment, size_t size) { return hak_impl_memalign(alignment, size); }
+HAK_EXPORT void *valloc(size_t size) { return hak_impl_memalign(HAK_PAGE_SIZE, size); }
+HAK_EXPORT void *pvalloc(size_t size) { return hak_impl_pvalloc(size); }
+HAK_EXPORT size_t malloc_usable_size(void *ptr) { return hak_impl_usable_size(ptr); }
+HAK_EXPORT int malloc_trim(size_t pad) { return hak_impl_trim(pad); }
+/* C23: the size is a promise HAKMEM does not need to free. */
+HAK_EXPORT void free_sized(void *ptr, size_t size) {
+    (void)size;
+    hak_fast_free(ptr);
+}
+HAK_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size) {
+    (void)alignment;
+    (void)size;
+    hak_fast_free(ptr);
+}

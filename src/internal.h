@@ -1,0 +1,233 @@
+/*
+ * internal.h - what every HAKMEM source file shares: compiler helpers, the
+ * build switches as constants, the size-class scheme, the chunk map that
+ * answers "is this pointer ours" in O(1), and the prototypes of the
+ * platform layer (OS memory, locks, options, non-allocating diagnostics).
+ *
+ * Layering is one-way: frontend -> ace -> backend contract <- backends, and
+ * everything may use this header.  Cross-file prototypes are grouped by the
+ * file that defines them.
+ */
+#ifndef HAK_INTERNAL_H
+#define HAK_INTERNAL_H
+
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem.h"
+
+/* ------------------------------------------------------------------ */
+/* Compiler helpers                                                    */
+
+#define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HAK_INLINE static inline __attribute__((always_inline))
+#define HAK_NOINLINE __attribute__((noinline))
+#define HAK_COLD __attribute__((noinline, cold))
+#define HAK_HIDDEN __attribute__((visibility("hidden")))
+#define HAK_EXPORT __attribute__((visibility("default")))
+#define HAK_ALIGNED(n) __attribute__((aligned(n)))
+
+/* Build switches are constants so that code under them is always compiled
+ * and type-checked; the optimiser removes what is off. */
+static const bool hak_config_stats = HAK_CONFIG_STATS;
+static const bool hak_config_debug = HAK_CONFIG_DEBUG;
+
+/* HAK_ASSERT is a debug-build invariant check; HAK_CHECK is always on and
+ * reports misuse or corruption (see hak_fatal). */
+#define HAK_ASSERT(cond)                                                     \
+    do {                                                                     \
+        if (hak_config_debug && HAK_UNLIKELY(!(cond)))                       \
+            hak_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__,       \
+                      __LINE__);                                             \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+/* Geometry                                                            */
+
+#define HAK_PAGE_SHIFT 12
+#define HAK_PAGE_SIZE ((size_t)1 << HAK_PAGE_SHIFT)
+#define HAK_CHUNK_SHIFT 21 /* 2 MiB chunks, aligned to their size */
+#define HAK_CHUNK_SIZE ((size_t)1 << HAK_CHUNK_SHIFT)
+#define HAK_CHUNK_MASK (HAK_CHUNK_SIZE - 1)
+#define HAK_CHUNK_PAGES (HAK_CHUNK_SIZE >> HAK_PAGE_SHIFT)
+#define HAK_MIN_ALIGN 16
+
+/* User address space covered by the chunk map. */
+#if defined(__x86_64__)
+#define HAK_VA_BITS 47
+#else
+#define HAK_VA_BITS 48
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Size classes (sizeclass.c owns the table)                           */
+/*
+ * Class codes are 1..HAK_NCLASSES.  Code 0 means "no block starts on this
+ * page" and HAK_CODE_LARGE marks the first page of a large block; both have
+ * always-missing bins in every thread cache, so the free fast path can index
+ * the cache with whatever code a page carries without a range check.
+ * Spacing is 16 B up to 256 B, then eight classes per doubling up to 32 KiB:
+ * internal waste is at most 12.5 % above 128 B.
+ */
+#define HAK_NCLASSES 72
+#define HAK_CODE_NONE 0
+#define HAK_CODE_LARGE (HAK_NCLASSES + 1)
+#define HAK_NCODES (HAK_NCLASSES + 2)
+#define HAK_SMALL_MAX ((size_t)32768)
+
+HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
+HAK_HIDDEN extern uint8_t hak_size_class[(HAK_SMALL_MAX >> 4) + 1];
+
+/* The class of a request of n <= HAK_SMALL_MAX bytes. */
+HAK_INLINE unsigned hak_class_of(size_t n) {
+    return hak_size_class[(n + 15) >> 4];
+}
+
+/* The natural alignment of blocks of class c: the largest power of two that
+ * divides its size, at most one page.  Every backend honours it. */
+HAK_INLINE size_t hak_class_align(unsigned c) {
+    size_t s = hak_class_size[c];
+    size_t a = s & -s;
+    return a > HAK_PAGE_SIZE ? HAK_PAGE_SIZE : a;
+}
+
+/* sizeclass.c */
+HAK_HIDDEN void hak_sizeclass_init(void);
+/* The smallest class that serves n bytes aligned to align (a power of two,
+ * >= 16), or 0 when no class can. */
+HAK_HIDDEN unsigned hak_class_for_aligned(size_t n, size_t align);
+
+/* ------------------------------------------------------------------ */
+/* Chunks and the chunk map (platform/chunk.c)                         */
+/*
+ * Every block HAKMEM hands out lies in a chunk: a 2 MiB-aligned mapping whose
+ * first page starts with a hak_chunk_t.  A bit per 2 MiB of address space
+ * says whether a chunk header starts there, so free() learns in two loads
+ * and no syscall whether a pointer is ours and which class it has.  The map
+ * lives in .bss: untouched parts cost no memory and it needs no init.
+ */
+#define HAK_CHUNK_MAP_WORDS ((size_t)1 << (HAK_VA_BITS - HAK_CHUNK_SHIFT - 6))
+HAK_HIDDEN extern _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
+
+enum hak_chunk_kind {
+    HAK_CHUNK_SLABS = 1, /* small-block slabs of a backend */
+    HAK_CHUNK_RUNS = 2,  /* page runs of the large path */
+    HAK_CHUNK_HUGE = 3,  /* one block bigger than a run chunk can hold */
+};
+
+#define HAK_CHUNK_MAGIC 0x48414b4du /* "HAKM" */
+
+typedef struct hak_chunk {
+    /* Per page: the class code of blocks starting on it.  First, so the
+     * free fast path indexes the chunk base directly. */
+    uint8_t page_code[HAK_CHUNK_PAGES];
+    uint32_t magic;
+    uint8_t kind;    /* enum hak_chunk_kind */
+    uint8_t backend; /* index of the backend that owns it, for checks */
+    uint16_t reserved;
+    size_t map_size; /* bytes mapped from this header on */
+} hak_chunk_t;
+
+HAK_INLINE bool hak_chunk_owned(uintptr_t a) {
+    uintptr_t w = a >> (HAK_CHUNK_SHIFT + 6);
+    if (HAK_UNLIKELY(w >= HAK_CHUNK_MAP_WORDS))
+        return false;
+    uint64_t bits = atomic_load_explicit(&hak_chunk_map[w], memory_order_relaxed);
+    return (bits >> ((a >> HAK_CHUNK_SHIFT) & 63)) & 1;
+}
+
+HAK_INLINE hak_chunk_t *hak_chunk_of(uintptr_t a) {
+    return (hak_chunk_t *)(a & ~(uintptr_t)HAK_CHUNK_MASK);
+}
+
+HAK_INLINE unsigned hak_page_code(uintptr_t a) {
+    return hak_chunk_of(a)->page_code[(a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)];
+}
+
+/* chunk.c */
+/* Maps size bytes (a multiple of HAK_CHUNK_SIZE... or not) at a 2 MiB
+ * boundary, zeroed, with its header initialised and registered in the map.
+ * Returns NULL with errno = ENOMEM when the OS refuses. */
+HAK_HIDDEN hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend);
+/* Unregisters and unmaps a chunk. */
+HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
+
+/* ------------------------------------------------------------------ */
+/* OS memory (platform/os.c): the only place that makes memory syscalls. */
+
+/* Anonymous read-write mapping of size bytes aligned to align (a power of
+ * two >= page); NULL when the OS refuses. */
+HAK_HIDDEN void *hak_os_map(size_t size, size_t align);
+HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
+/* Gives the pages back to the OS; they read as zero afterwards. */
+HAK_HIDDEN void hak_os_purge(void *p, size_t size);
+
+typedef struct hak_os_stats {
+    _Atomic uint64_t mapped, peak, mmaps, munmaps, madvises;
+} hak_os_stats_t;
+HAK_HIDDEN extern hak_os_stats_t hak_os_stats;
+
+/* ------------------------------------------------------------------ */
+/* Locks (platform/lock.c).  Plain mutexes; fork handling re-initialises
+ * them in the child after every lock was taken in the parent. */
+
+typedef pthread_mutex_t hak_lock_t;
+#define HAK_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+HAK_INLINE void hak_lock(hak_lock_t *l) { pthread_mutex_lock(l); }
+HAK_INLINE void hak_unlock(hak_lock_t *l) { pthread_mutex_unlock(l); }
+HAK_INLINE void hak_lock_reinit(hak_lock_t *l) { pthread_mutex_init(l, NULL); }
+
+/* ------------------------------------------------------------------ */
+/* Metadata memory (platform/meta.c): small internal objects (thread
+ * caches, backend heaps) that must not come from the allocator itself. */
+
+HAK_HIDDEN void *hak_meta_alloc(size_t size); /* zeroed; NULL on ENOMEM */
+HAK_HIDDEN void hak_meta_free(void *p, size_t size);
+HAK_HIDDEN void hak_meta_fork_prepare(void);
+HAK_HIDDEN void hak_meta_fork_parent(void);
+HAK_HIDDEN void hak_meta_fork_child(void);
+
+/* ------------------------------------------------------------------ */
+/* Diagnostics (platform/log.c): formatted into a stack buffer and written
+ * to fd 2 with one write(2); never allocate.  Formats: %s %d %u %zu %lu
+ * %llu %x %p %c %%. */
+
+HAK_HIDDEN void hak_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+HAK_HIDDEN __attribute__((noreturn, cold)) void hak_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Formats into buf (always NUL-terminated); returns the length written. */
+HAK_HIDDEN size_t hak_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
+/* Writes all of buf to fd; 0 or -1 with errno. */
+HAK_HIDDEN int hak_write_all(int fd, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Options (platform/options.c, table in platform/options.def)         */
+
+typedef enum hak_stats_mode { HAK_STATS_OFF = 0, HAK_STATS_ON_TEXT, HAK_STATS_ON_JSON } hak_stats_mode_t;
+
+typedef struct hak_optstr { char s[32]; } hak_optstr_t;
+#define HAK_OPT_TYPE_STR hak_optstr_t
+#define HAK_OPT_TYPE_BOOL bool
+#define HAK_OPT_TYPE_STATS hak_stats_mode_t
+
+typedef struct hak_options {
+#define HAK_OPTION(field, env, kind, def, doc) HAK_OPT_TYPE_##kind field;
+#include "platform/options.def"
+#undef HAK_OPTION
+} hak_options_t;
+
+HAK_HIDDEN extern hak_options_t hak_opt;
+/* Parses the environment once (from envp, which may be NULL) without
+ * allocating; unknown values warn and keep the default. */
+HAK_HIDDEN void hak_options_parse(char **envp);
+/* Prints the effective options, one per line, to fd 2. */
+HAK_HIDDEN void hak_options_print(void);
+
+#endif /* HAK_INTERNAL_H */

@@ -1,0 +1,94 @@
+/*
+ * options.c - the run-time options, parsed once from the environment.
+ * The environment is scanned directly (getenv may not be safe this early
+ * in a preloaded process, and nothing here may allocate).
+ */
+#include "internal.h"
+
+#include <string.h>
+
+hak_options_t hak_opt = {
+#define HAK_OPT_DEF_STR(d) {d}
+#define HAK_OPT_DEF_BOOL(d) d
+#define HAK_OPT_DEF_STATS(d) d
+#define HAK_OPTION(field, env, kind, def, doc) .field = HAK_OPT_DEF_##kind(def),
+#include "platform/options.def"
+#undef HAK_OPTION
+};
+
+static bool parse_STR(const char *env, const char *v, hak_optstr_t *out) {
+    size_t n = strlen(v);
+    if (n >= sizeof out->s) {
+        hak_log("%s: value too long (at most %zu bytes); ignored", env, sizeof out->s - 1);
+        return false;
+    }
+    memcpy(out->s, v, n + 1);
+    return true;
+}
+
+static bool word_in(const char *v, const char *const *words) {
+    for (; *words; words++)
+        if (strcmp(v, *words) == 0)
+            return true;
+    return false;
+}
+
+static const char *const bool_true[] = {"1", "yes", "on", "true", NULL};
+static const char *const bool_false[] = {"0", "no", "off", "false", "", NULL};
+
+static bool parse_BOOL(const char *env, const char *v, bool *out) {
+    if (word_in(v, bool_true))
+        *out = true;
+    else if (word_in(v, bool_false))
+        *out = false;
+    else {
+        hak_log("%s: '%s' is not 0 or 1; ignored", env, v);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_STATS(const char *env, const char *v, hak_stats_mode_t *out) {
+    if (strcmp(v, "json") == 0)
+        *out = HAK_STATS_ON_JSON;
+    else if (strcmp(v, "text") == 0 || word_in(v, bool_true))
+        *out = HAK_STATS_ON_TEXT;
+    else if (word_in(v, bool_false))
+        *out = HAK_STATS_OFF;
+    else {
+        hak_log("%s: '%s' is not 0, 1, text or json; ignored", env, v);
+        return false;
+    }
+    return true;
+}
+
+/* The value of NAME=value in envp, or NULL. */
+static const char *env_value(char **envp, const char *name) {
+    size_t n = strlen(name);
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+void hak_options_parse(char **envp) {
+    const char *v;
+#define HAK_OPTION(field, env, kind, def, doc)                                 \
+    if ((v = env_value(envp, env)) != NULL)                                    \
+        (void)parse_##kind(env, v, &hak_opt.field);
+#include "platform/options.def"
+#undef HAK_OPTION
+}
+
+static void print_STR(const char *env, const hak_optstr_t *v) { hak_log("option %s=%s", env, v->s); }
+static void print_BOOL(const char *env, const bool *v) { hak_log("option %s=%d", env, *v ? 1 : 0); }
+static void print_STATS(const char *env, const hak_stats_mode_t *v) {
+    static const char *const names[] = {"0", "text", "json"};
+    hak_log("option %s=%s", env, names[*v]);
+}
+
+void hak_options_print(void) {
+#define HAK_OPTION(field, env, kind, def, doc) print_##kind(env, &hak_opt.field);
+#include "platform/options.def"
+#undef HAK_OPTION
+}

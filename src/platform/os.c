@@ -1,0 +1,78 @@
+/*
+ * os.c - the operating system behind one small contract: map, unmap and
+ * purge anonymous memory.  Every memory system call HAKMEM makes is here,
+ * and counted, so a benchmark note can say how many a run made.
+ */
+#include "internal.h"
+
+#include <sys/mman.h>
+
+hak_os_stats_t hak_os_stats;
+
+static void account(int64_t delta) {
+    uint64_t now = atomic_fetch_add_explicit(&hak_os_stats.mapped, (uint64_t)delta,
+                                             memory_order_relaxed) + (uint64_t)delta;
+    uint64_t peak = atomic_load_explicit(&hak_os_stats.peak, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&hak_os_stats.peak, &peak, now,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+static void *raw_map(size_t size) {
+    atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void raw_unmap(void *p, size_t size) {
+    atomic_fetch_add_explicit(&hak_os_stats.munmaps, 1, memory_order_relaxed);
+    munmap(p, size);
+}
+
+void *hak_os_map(size_t size, size_t align) {
+    int saved = errno;
+    void *p = raw_map(size);
+    if (p == NULL) {
+        errno = saved;
+        return NULL;
+    }
+    if (((uintptr_t)p & (align - 1)) != 0) {
+        /* Over-map by the alignment and trim both ends: two more calls,
+         * paid once per chunk, never per block. */
+        raw_unmap(p, size);
+        if (size + align < size)
+            return NULL;
+        char *big = raw_map(size + align);
+        if (big == NULL) {
+            errno = saved;
+            return NULL;
+        }
+        uintptr_t start = ((uintptr_t)big + align - 1) & ~(uintptr_t)(align - 1);
+        size_t head = start - (uintptr_t)big, tail = align - head;
+        if (head)
+            raw_unmap(big, head);
+        if (tail)
+            raw_unmap((char *)start + size, tail);
+        p = (void *)start;
+    }
+    account((int64_t)size);
+    errno = saved;
+    return p;
+}
+
+void hak_os_unmap(void *p, size_t size) {
+    int saved = errno;
+    raw_unmap(p, size);
+    account(-(int64_t)size);
+    errno = saved;
+}
+
+void hak_os_purge(void *p, size_t size) {
+    int saved = errno;
+    atomic_fetch_add_explicit(&hak_os_stats.madvises, 1, memory_order_relaxed);
+    /* MADV_DONTNEED, not MADV_FREE: the pages must read as zero afterwards
+     * so calloc can trust purged memory, and RSS must drop at once. */
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
