@@ -47,6 +47,9 @@ HAK_HIDDEN void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_
  * pointer that is not the start of a live large block. */
 HAK_HIDDEN void hak_large_free(void *p);
 HAK_HIDDEN size_t hak_large_usable(const void *p);
+/* Resizes a large block in place to n bytes if it can (n still fits and
+ * wastes under half, or the pages after a run are free); true if it did. */
+HAK_HIDDEN bool hak_large_resize(void *p, size_t n);
 /* Blocks aligned to 2 MiB or more lie outside their chunk's map entry:
  * frees them if p is one (true), else false. */
 HAK_HIDDEN bool hak_large_free_far(void *p);

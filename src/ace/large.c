@@ -19,7 +19,8 @@
 
 #define RUN_MAX_PAGES 256 /* 1 MiB */
 #define RUN_WORDS (HAK_CHUNK_PAGES / 64)
-#define HUGE_CACHE_SLOTS 16
+#define HUGE_CACHE_SLOTS 32
+#define SPARE_RUNS_MAX 8
 
 typedef struct run_chunk {
     hak_chunk_t base;
@@ -42,7 +43,10 @@ typedef struct huge_chunk {
 
 static hak_lock_t large_lock = HAK_LOCK_INIT;
 static run_chunk_t *runs;          /* chunks with at least one free page */
-static run_chunk_t *spare_run;     /* one empty chunk kept for reuse */
+static run_chunk_t *spare_runs;    /* empty chunks kept for reuse */
+static unsigned nspare_runs;
+/* Freed huge chunks, dirty while within budget, purged beyond it: a purged
+ * one costs address space only and saves a mmap/munmap pair on reuse. */
 static huge_chunk_t *huge_cache[HUGE_CACHE_SLOTS];
 static huge_chunk_t *far_list;
 static size_t cached_bytes, budget_bytes = (size_t)16 << 20;
@@ -112,13 +116,26 @@ static void list_push(run_chunk_t *rc) {
     runs = rc;
 }
 
+static bool cache_drop_clean(void);
+
+/* Maps a chunk; when the OS refuses, gives back every cached chunk (they
+ * may be what stands between us and RLIMIT_AS) and tries once more. */
+static hak_chunk_t *chunk_new(size_t size, unsigned kind) {
+    hak_chunk_t *c = hak_chunk_map_new(size, kind, 0);
+    if (c == NULL && cache_drop_clean())
+        c = hak_chunk_map_new(size, kind, 0);
+    return c;
+}
+
 static run_chunk_t *run_chunk_new(void) {
-    if (spare_run) {
-        run_chunk_t *rc = spare_run;
-        spare_run = NULL;
+    if (spare_runs) {
+        run_chunk_t *rc = spare_runs;
+        spare_runs = rc->next;
+        nspare_runs--;
+        rc->next = NULL;
         return rc;
     }
-    run_chunk_t *rc = (run_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_RUNS, 0);
+    run_chunk_t *rc = (run_chunk_t *)chunk_new(HAK_CHUNK_SIZE, HAK_CHUNK_RUNS);
     if (rc == NULL)
         return NULL;
     bits_set(rc->free_map, 1, HAK_CHUNK_PAGES - 1, true);
@@ -201,8 +218,12 @@ static void run_free(run_chunk_t *rc, unsigned pos, unsigned n) {
         list_push(rc);
     if (rc->nfree == HAK_CHUNK_PAGES - 1) {
         list_remove(rc);
-        if (spare_run == NULL) {
-            spare_run = rc;
+        if (nspare_runs < SPARE_RUNS_MAX) {
+            if (cached_bytes > budget_bytes)
+                run_purge(rc, 1, HAK_CHUNK_PAGES - 1);
+            rc->next = spare_runs;
+            spare_runs = rc;
+            nspare_runs++;
         } else {
             cached_bytes -= dirty_pages(rc, 1, HAK_CHUNK_PAGES - 1) << HAK_PAGE_SHIFT;
             hak_chunk_unmap(&rc->base);
@@ -212,17 +233,27 @@ static void run_free(run_chunk_t *rc, unsigned pos, unsigned n) {
 
 /* ---- huge blocks: a chunk each ---- */
 
+/* The smallest cached chunk that fits, if it is at most twice the need. */
 static huge_chunk_t *huge_from_cache(size_t map_size) {
+    unsigned best = HUGE_CACHE_SLOTS;
     for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
         huge_chunk_t *h = huge_cache[i];
-        /* Reuse a chunk at most 25 % larger than needed. */
-        if (h && h->base.map_size >= map_size && h->base.map_size - map_size <= map_size / 4) {
-            huge_cache[i] = NULL;
-            cached_bytes -= h->base.map_size;
-            return h;
-        }
+        if (h && h->base.map_size >= map_size && h->base.map_size / 2 <= map_size &&
+            (best == HUGE_CACHE_SLOTS || h->base.map_size < huge_cache[best]->base.map_size))
+            best = i;
     }
-    return NULL;
+    if (best == HUGE_CACHE_SLOTS)
+        return NULL;
+    huge_chunk_t *h = huge_cache[best];
+    huge_cache[best] = NULL;
+    if (h->dirty)
+        cached_bytes -= h->base.map_size;
+    return h;
+}
+
+static void huge_purge(huge_chunk_t *h) {
+    hak_os_purge((char *)h + HAK_PAGE_SIZE, h->base.map_size - HAK_PAGE_SIZE);
+    h->dirty = false;
 }
 
 static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
@@ -253,7 +284,7 @@ static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause)
                 hak_os_unmap(m, map_size);
             }
         } else {
-            h = (huge_chunk_t *)hak_chunk_map_new(map_size, HAK_CHUNK_HUGE, 0);
+            h = (huge_chunk_t *)chunk_new(map_size, HAK_CHUNK_HUGE);
         }
         if (h == NULL) {
             *cause = HAK_FAIL_MAPFAIL;
@@ -275,13 +306,24 @@ static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause)
 static void huge_release(huge_chunk_t *h) {
     size_t off = (size_t)((char *)h->user - (char *)h);
     h->base.page_code[off >> HAK_PAGE_SHIFT] = HAK_CODE_NONE;
-    if (cached_bytes + h->base.map_size <= budget_bytes) {
-        for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
-            if (huge_cache[i] == NULL) {
-                huge_cache[i] = h;
-                cached_bytes += h->base.map_size;
-                return;
+    for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
+        if (huge_cache[i] == NULL) {
+            huge_cache[i] = h;
+            cached_bytes += h->base.map_size;
+            /* Over budget: purge the largest dirty chunks first, so the
+             * small ones, likeliest to be reused, stay warm. */
+            while (cached_bytes > budget_bytes) {
+                huge_chunk_t *big = NULL;
+                for (unsigned k = 0; k < HUGE_CACHE_SLOTS; k++)
+                    if (huge_cache[k] && huge_cache[k]->dirty &&
+                        (!big || huge_cache[k]->base.map_size > big->base.map_size))
+                        big = huge_cache[k];
+                if (big == NULL)
+                    break;
+                cached_bytes -= big->base.map_size;
+                huge_purge(big);
             }
+            return;
         }
     }
     hak_chunk_unmap(&h->base);
@@ -332,6 +374,38 @@ size_t hak_large_usable(const void *p) {
     return ((const huge_chunk_t *)c)->size;
 }
 
+bool hak_large_resize(void *p, size_t n) {
+    uintptr_t a = (uintptr_t)p;
+    hak_chunk_t *c = hak_chunk_of(a);
+    bool ok = false;
+    hak_lock(&large_lock);
+    if (c->kind == HAK_CHUNK_HUGE) {
+        ok = n <= ((huge_chunk_t *)c)->size && n > ((huge_chunk_t *)c)->size / 2;
+    } else if (n <= (size_t)RUN_MAX_PAGES << HAK_PAGE_SHIFT) {
+        run_chunk_t *rc = (run_chunk_t *)c;
+        unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
+        unsigned have = rc->run_pages[pos];
+        unsigned want = (unsigned)((n + HAK_PAGE_SIZE - 1) >> HAK_PAGE_SHIFT);
+        if (want <= have) {
+            ok = want > have / 2;
+        } else if (pos + want <= HAK_CHUNK_PAGES &&
+                   bit_next(rc->free_map, pos + have, false) >= pos + want) {
+            /* The pages after the run are free: grow in place. */
+            unsigned extra = want - have;
+            cached_bytes -= dirty_pages(rc, pos + have, extra) << HAK_PAGE_SHIFT;
+            bits_set(rc->free_map, pos + have, extra, false);
+            bits_set(rc->dirty_map, pos + have, extra, true);
+            rc->run_pages[pos] = (uint16_t)want;
+            rc->nfree -= extra;
+            if (rc->nfree == 0)
+                list_remove(rc);
+            ok = true;
+        }
+    }
+    hak_unlock(&large_lock);
+    return ok;
+}
+
 static huge_chunk_t **far_find(const void *p) {
     huge_chunk_t **pp = &far_list;
     while (*pp && (*pp)->user != p)
@@ -359,23 +433,35 @@ size_t hak_large_usable_far(const void *p) {
     return n;
 }
 
-bool hak_large_trim(size_t pad) {
+/* Unmaps every cached chunk; with large_lock held.  True if any was. */
+static bool cache_drop_clean(void) {
     bool released = false;
-    hak_lock(&large_lock);
-    for (unsigned i = 0; i < HUGE_CACHE_SLOTS && cached_bytes > pad; i++) {
-        if (huge_cache[i]) {
-            cached_bytes -= huge_cache[i]->base.map_size;
-            hak_chunk_unmap(&huge_cache[i]->base);
+    for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
+        huge_chunk_t *h = huge_cache[i];
+        if (h) {
+            if (h->dirty)
+                cached_bytes -= h->base.map_size;
+            hak_chunk_unmap(&h->base);
             huge_cache[i] = NULL;
             released = true;
         }
     }
-    if (spare_run && cached_bytes > pad) {
-        cached_bytes -= dirty_pages(spare_run, 1, HAK_CHUNK_PAGES - 1) << HAK_PAGE_SHIFT;
-        hak_chunk_unmap(&spare_run->base);
-        spare_run = NULL;
+    while (spare_runs) {
+        run_chunk_t *rc = spare_runs;
+        spare_runs = rc->next;
+        cached_bytes -= dirty_pages(rc, 1, HAK_CHUNK_PAGES - 1) << HAK_PAGE_SHIFT;
+        hak_chunk_unmap(&rc->base);
         released = true;
     }
+    nspare_runs = 0;
+    return released;
+}
+
+bool hak_large_trim(size_t pad) {
+    bool released = false;
+    hak_lock(&large_lock);
+    if (cached_bytes > pad)
+        released = cache_drop_clean();
     for (run_chunk_t *rc = runs; rc && cached_bytes > pad; rc = rc->next) {
         for (unsigned s = bit_next(rc->free_map, 1, true); s < HAK_CHUNK_PAGES;) {
             unsigned e = bit_next(rc->free_map, s, false);

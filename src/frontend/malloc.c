@@ -323,9 +323,12 @@ void *hak_impl_realloc(void *p, size_t n) {
         return NULL;
     }
     size_t have = usable_size(p, "realloc()");
-    /* Keep the block when it still fits and would not waste half of it. */
-    if (n <= have && (have <= HAK_SMALL_MAX ? n > have / 2 || have <= 64 : n > have / 2))
-        return p;
+    if (have > HAK_SMALL_MAX) {
+        if (n > HAK_SMALL_MAX && n <= PTRDIFF_MAX && hak_large_resize(p, n))
+            return p;
+    } else if (n <= have && (n > have / 2 || have <= 64)) {
+        return p; /* still fits without wasting half of the block */
+    }
     void *q = hak_fast_malloc(n);
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
