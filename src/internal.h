@@ -151,13 +151,35 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
     return hak_chunk_of(a)->page_code[(a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)];
 }
 
+/*
+ * The small-block window.  Slab chunks are placed, when the OS lets us, in
+ * one 64 GiB window of address space at a random base, and a table keeps
+ * the class code of every 64 KiB unit in it.  The free fast path then needs
+ * one subtraction and one byte load to know both that a pointer is ours and
+ * its class; anything outside the window, or on a unit whose code is 0
+ * (a hole, a chunk header, a foreign mapping), takes the slow path, which
+ * asks the chunk map.  Nothing is reserved: the window is only where chunks
+ * are asked to go.  Before the first chunk the base is 0 and every code 0.
+ */
+#define HAK_UNIT_SHIFT 16
+#define HAK_UNIT_SIZE ((size_t)1 << HAK_UNIT_SHIFT)
+#define HAK_CHUNK_UNITS (HAK_CHUNK_SIZE >> HAK_UNIT_SHIFT)
+#define HAK_WINDOW_SHIFT 36
+#define HAK_WINDOW_SIZE ((uintptr_t)1 << HAK_WINDOW_SHIFT)
+HAK_HIDDEN extern uintptr_t hak_window_base;
+HAK_HIDDEN extern uint8_t hak_unit_code[HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT];
+
 /* chunk.c */
-/* Maps size bytes (a multiple of HAK_CHUNK_SIZE... or not) at a 2 MiB
- * boundary, zeroed, with its header initialised and registered in the map.
- * Returns NULL with errno = ENOMEM when the OS refuses. */
+/* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised
+ * and registered in the map; a slab chunk of HAK_CHUNK_SIZE goes in the
+ * window when it can.  Returns NULL with errno = ENOMEM when the OS refuses. */
 HAK_HIDDEN hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend);
 /* Unregisters and unmaps a chunk. */
 HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
+/* Sets the class code of whole units [first, first+n) of a slab chunk, in
+ * its header (every page but the header page) and in the window table.
+ * Unit 0 holds the header and never serves blocks. */
+HAK_HIDDEN void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code);
 
 /* ------------------------------------------------------------------ */
 /* OS memory (platform/os.c): the only place that makes memory syscalls. */
@@ -166,6 +188,9 @@ HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
  * two >= page); NULL when the OS refuses. */
 HAK_HIDDEN void *hak_os_map(size_t size, size_t align);
 HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
+/* Maps size bytes exactly at addr if nothing is there (NULL if the OS
+ * refuses or the range is taken); an old kernel may map elsewhere. */
+HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
 

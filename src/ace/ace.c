@@ -33,38 +33,37 @@ void hak_ace_init(const hak_backend_t *backend) {
     hak_large_set_budget(ACE_CACHED_BYTES);
 }
 
-void hak_ace_bin_init(hak_bin_t *b, unsigned cls) {
+void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls) {
     unsigned cap = ace_max_cap[cls] < ACE_START_CAP ? ace_max_cap[cls] : ACE_START_CAP;
-    b->head = NULL;
-    b->cap = (uint16_t)cap;
-    b->room = cap;
-    b->events = 0;
+    k->cap = (uint16_t)cap;
+    k->events = 0;
+    *room = cap;
 }
 
 /* Counts a refill or flush; returns true when the bin grew. */
-static bool ace_event(hak_bin_t *b, unsigned cls) {
-    if (++b->events < ACE_GROW_EVENTS || b->cap >= ace_max_cap[cls])
+static bool ace_event(hak_binctl_t *k, uint32_t *room, unsigned cls) {
+    if (++k->events < ACE_GROW_EVENTS || k->cap >= ace_max_cap[cls])
         return false;
-    unsigned cap = b->cap * 2u;
+    unsigned cap = k->cap * 2u;
     if (cap > ace_max_cap[cls])
         cap = ace_max_cap[cls];
-    b->room += cap - b->cap;
-    b->cap = (uint16_t)cap;
-    b->events = 0;
+    *room += cap - k->cap;
+    k->cap = (uint16_t)cap;
+    k->events = 0;
     return true;
 }
 
-unsigned hak_ace_refill_want(hak_bin_t *b, unsigned cls) {
-    ace_event(b, cls);
-    unsigned want = b->cap / 2u;
+unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls) {
+    ace_event(k, room, cls);
+    unsigned want = k->cap / 2u;
     return want ? want : 1;
 }
 
-unsigned hak_ace_flush_count(hak_bin_t *b, unsigned cls) {
-    if (ace_event(b, cls))
+unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls) {
+    if (ace_event(k, room, cls))
         return 0; /* the bin grew: it has room again */
-    unsigned held = b->cap - b->room;
-    unsigned n = b->cap / 2u;
+    unsigned held = k->cap - *room;
+    unsigned n = k->cap / 2u;
     return n ? n : held;
 }
 

@@ -14,27 +14,26 @@
 #include "internal.h"
 #include "backends/backend.h"
 
-/* One thread-cache bin.  head and room are the fast path's; cap and events
- * belong to the ACE.  room = cap - blocks held, so a bin whose room is 0
- * refuses frees and a bin whose head is NULL refuses mallocs: the static
- * empty cache, all zero, refuses both. */
-typedef struct hak_bin {
-    void *head;
-    uint32_t room;
+/* The ACE's part of one thread-cache bin: its capacity, and how many
+ * refills and flushes it saw since the capacity last changed.  The fast
+ * path's part is the bin's list head and its room (capacity minus blocks
+ * held), kept in separate arrays of the thread cache so each is one
+ * scaled load; a room of 0 refuses frees and a NULL head refuses mallocs. */
+typedef struct hak_binctl {
     uint16_t cap;
-    uint16_t events; /* refills + flushes since the cap last changed */
-} hak_bin_t;
+    uint16_t events;
+} hak_binctl_t;
 
 /* ace.c */
 HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
 /* Sets up bin c of a new thread cache. */
-HAK_HIDDEN void hak_ace_bin_init(hak_bin_t *b, unsigned cls);
+HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed; may
  * grow the bin. */
-HAK_HIDDEN unsigned hak_ace_refill_want(hak_bin_t *b, unsigned cls);
+HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* How many blocks to hand back when bin c (full) refused a free; 0 when
  * the bin grew instead. */
-HAK_HIDDEN unsigned hak_ace_flush_count(hak_bin_t *b, unsigned cls);
+HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* Reports an allocation failure when tracing is on, without allocating. */
 HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);

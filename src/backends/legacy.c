@@ -2,14 +2,14 @@
  * legacy.c - the reference backend: the simplest correct design, kept so
  * the others can be tested against it.  One lock; per class a free list and
  * a bump range in the class's newest slab.  Slabs are cut from 2 MiB chunks
- * in 64 KiB units and stay with their class for the life of the process:
+ * in 64 KiB units (unit 0 holds the chunk header) and stay with their class for the life of the process:
  * small-block memory is reused, never returned to the OS.
  */
 #include "backends/backend.h"
 
-#define LEG_UNIT_SHIFT 16
-#define LEG_UNIT ((size_t)1 << LEG_UNIT_SHIFT)
-#define LEG_UNITS (HAK_CHUNK_SIZE / LEG_UNIT)
+#define LEG_UNIT_SHIFT HAK_UNIT_SHIFT
+#define LEG_UNIT HAK_UNIT_SIZE
+#define LEG_UNITS HAK_CHUNK_UNITS
 #define LEG_MIN_BLOCKS 8
 
 typedef struct leg_class {
@@ -36,17 +36,14 @@ static bool leg_new_slab(unsigned c, hak_fail_t *cause) {
             *cause = HAK_FAIL_MAPFAIL;
             return false;
         }
-        leg_next_unit = 0;
+        leg_next_unit = 1;
     }
     char *start = (char *)leg_chunk + ((size_t)leg_next_unit << LEG_UNIT_SHIFT);
-    char *end = start + ((size_t)units << LEG_UNIT_SHIFT);
-    if (leg_next_unit == 0)
-        start += HAK_PAGE_SIZE; /* the chunk header */
+    size_t bytes = (size_t)units << LEG_UNIT_SHIFT;
+    hak_chunk_set_units(leg_chunk, leg_next_unit, units, c);
     leg_next_unit += units;
-    for (char *pg = start; pg < end; pg += HAK_PAGE_SIZE)
-        leg_chunk->page_code[((uintptr_t)pg >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)] = (uint8_t)c;
     leg_classes[c].bump = start;
-    leg_classes[c].end = start + (size_t)(end - start) / size * size;
+    leg_classes[c].end = start + bytes / size * size;
     return true;
 }
 

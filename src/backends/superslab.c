@@ -1,8 +1,9 @@
 /*
  * superslab.c - the SuperSlab backend.
  *
- * Regions are 2 MiB chunks cut into 32 units of 64 KiB.  A slab is one or
- * more contiguous units serving one class; slabs of one region may serve
+ * Regions are 2 MiB chunks cut into 32 units of 64 KiB; unit 0 holds the
+ * header (only its first page is ever touched).  A slab is one or more
+ * contiguous units serving one class; slabs of one region may serve
  * different classes, and a slab that empties goes back to the region at
  * once, free for any class (the old HAKMEM kept one class per region and
  * churned through mmap/munmap).
@@ -28,10 +29,10 @@
 
 #include <string.h>
 
-#define SS_UNIT_SHIFT 16
-#define SS_UNIT ((size_t)1 << SS_UNIT_SHIFT)
-#define SS_UNITS ((unsigned)(HAK_CHUNK_SIZE >> SS_UNIT_SHIFT))
-#define SS_ALL_UNITS 0xffffffffu
+#define SS_UNIT_SHIFT HAK_UNIT_SHIFT
+#define SS_UNIT HAK_UNIT_SIZE
+#define SS_UNITS ((unsigned)HAK_CHUNK_UNITS)
+#define SS_ALL_UNITS 0xfffffffeu /* every unit but the header's */
 #define SS_MIN_BLOCKS 8
 #define SS_BACKEND_ID 0
 
@@ -145,9 +146,7 @@ static int units_find(uint32_t mask, unsigned n) {
     return m ? __builtin_ctz(m) : -1;
 }
 
-static uint32_t units_bits(unsigned first, unsigned n) {
-    return (n >= 32 ? SS_ALL_UNITS : ((1u << n) - 1)) << first;
-}
+static uint32_t units_bits(unsigned first, unsigned n) { return ((1u << n) - 1) << first; }
 
 static void units_purge(ss_region_t *r, uint32_t bits) {
     for (unsigned u = 0; u < SS_UNITS; u++) {
@@ -156,13 +155,7 @@ static void units_purge(ss_region_t *r, uint32_t bits) {
         unsigned e = u;
         while (e < SS_UNITS && (bits >> e & 1))
             e++;
-        char *from = (char *)r + ((size_t)u << SS_UNIT_SHIFT);
-        size_t len = (size_t)(e - u) << SS_UNIT_SHIFT;
-        if (u == 0) { /* never the header page */
-            from += HAK_PAGE_SIZE;
-            len -= HAK_PAGE_SIZE;
-        }
-        hak_os_purge(from, len);
+        hak_os_purge((char *)r + ((size_t)u << SS_UNIT_SHIFT), (size_t)(e - u) << SS_UNIT_SHIFT);
         dirty_bytes -= (size_t)(e - u) << SS_UNIT_SHIFT;
         u = e;
     }
@@ -193,7 +186,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
             *cause = HAK_FAIL_MAPFAIL;
             return NULL;
         }
-        first = 0;
+        first = 1;
     }
     uint32_t bits = units_bits((unsigned)first, n);
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
@@ -209,14 +202,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     char *end = start + ((size_t)n << SS_UNIT_SHIFT);
     for (unsigned u = (unsigned)first; u < (unsigned)first + n; u++)
         r->unit_first[u] = (uint8_t)first;
-    unsigned p0 = (unsigned)first * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
-    unsigned np = n * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
-    if (first == 0) { /* the region header owns page 0 */
-        start += HAK_PAGE_SIZE;
-        p0++;
-        np--;
-    }
-    memset(&r->base.page_code[p0], (int)c, np);
+    hak_chunk_set_units(&r->base, (unsigned)first, n, c);
     s->free = NULL;
     s->capacity = (uint32_t)((size_t)(end - start) / size);
     s->bump = start;
@@ -234,13 +220,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
     unsigned first = (unsigned)(s - r->slabs);
-    unsigned p0 = first * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
-    unsigned np = s->units * (unsigned)(SS_UNIT / HAK_PAGE_SIZE);
-    if (first == 0) {
-        p0++;
-        np--;
-    }
-    memset(&r->base.page_code[p0], HAK_CODE_NONE, np);
+    hak_chunk_set_units(&r->base, first, s->units, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, s->units);
     hak_lock(&pool_lock);
     if (r->free_units == 0)

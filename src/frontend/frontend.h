@@ -20,8 +20,10 @@ typedef struct hak_thread_stats {
 } hak_thread_stats_t;
 
 typedef struct hak_thread {
-    hak_bin_t bins[HAK_NCODES]; /* first: the fast path adds no offset */
-    void *bstate;               /* the backend's per-thread state */
+    void *head[HAK_NCODES];     /* first: the fast path adds no offset */
+    uint32_t room[HAK_NCODES];
+    hak_binctl_t ctl[HAK_NCODES];
+    void *bstate; /* the backend's per-thread state */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;
@@ -58,11 +60,11 @@ HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
         hak_thread_t *t = hak_tls;
-        hak_bin_t *b = &t->bins[hak_class_of(n)];
-        void *p = b->head;
+        unsigned c = hak_class_of(n);
+        void *p = t->head[c];
         if (HAK_LIKELY(p != NULL)) {
-            b->head = *(void **)p;
-            b->room++;
+            t->head[c] = *(void **)p;
+            t->room[c]++;
             if (hak_config_stats)
                 t->stats.mallocs++;
             return p;
@@ -72,15 +74,15 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
 }
 
 HAK_INLINE void hak_fast_free(void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (HAK_LIKELY(hak_chunk_owned(a))) {
+    uintptr_t off = (uintptr_t)p - hak_window_base;
+    if (HAK_LIKELY(off < HAK_WINDOW_SIZE)) {
         hak_thread_t *t = hak_tls;
-        hak_bin_t *b = &t->bins[hak_page_code(a)];
+        unsigned c = hak_unit_code[off >> HAK_UNIT_SHIFT];
         /* p == head is an immediate double free: the slow path reports it. */
-        if (HAK_LIKELY(b->room != 0 && b->head != p)) {
-            *(void **)p = b->head;
-            b->head = p;
-            b->room--;
+        if (HAK_LIKELY(t->room[c] != 0 && t->head[c] != p)) {
+            *(void **)p = t->head[c];
+            t->head[c] = p;
+            t->room[c]--;
             if (hak_config_stats)
                 t->stats.frees++;
             return;

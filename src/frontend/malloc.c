@@ -115,7 +115,7 @@ static hak_thread_t *thread_attach(void) {
     if (t == NULL)
         return THREAD_DEAD;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        hak_ace_bin_init(&t->bins[c], c);
+        hak_ace_bin_init(&t->ctl[c], &t->room[c], c);
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     t->next = hak_threads;
@@ -135,21 +135,23 @@ static hak_thread_t *thread_get(void) {
 
 /* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
  * backend, keeping the recently freed, cache-hot ones. */
-static void bin_flush(hak_thread_t *t, hak_bin_t *b, unsigned c, unsigned n) {
-    unsigned held = b->cap - b->room;
+static unsigned bin_held(const hak_thread_t *t, unsigned c) { return t->ctl[c].cap - t->room[c]; }
+
+static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
+    unsigned held = bin_held(t, c);
     void *list;
     if (n >= held) {
-        list = b->head;
-        b->head = NULL;
+        list = t->head[c];
+        t->head[c] = NULL;
         n = held;
     } else {
-        void *last = b->head;
+        void *last = t->head[c];
         for (unsigned i = 1; i < held - n; i++)
             last = *(void **)last;
         list = *(void **)last;
         *(void **)last = NULL;
     }
-    b->room += n;
+    t->room[c] += n;
     t->stats.flushes++;
     hak_backend->flush(t->bstate, c, list, n);
 }
@@ -157,11 +159,9 @@ static void bin_flush(hak_thread_t *t, hak_bin_t *b, unsigned c, unsigned n) {
 static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
     hak_tls = THREAD_DEAD;
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_bin_t *b = &t->bins[c];
-        if (b->head)
-            bin_flush(t, b, c, b->cap - b->room);
-    }
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        if (t->head[c])
+            bin_flush(t, c, bin_held(t, c));
     hak_backend->thread_exit(t->bstate);
     hak_lock(&hak_threads_lock);
     if (t->prev)
@@ -190,25 +190,24 @@ static void *small_alloc(unsigned c) {
         }
         return list;
     }
-    hak_bin_t *b = &t->bins[c];
     if (hak_config_stats)
         t->stats.mallocs++;
-    if (b->head == NULL) {
-        unsigned want = hak_ace_refill_want(b, c);
-        if (want > b->room)
-            want = b->room;
+    if (t->head[c] == NULL) {
+        unsigned want = hak_ace_refill_want(&t->ctl[c], &t->room[c], c);
+        if (want > t->room[c])
+            want = t->room[c];
         unsigned got = hak_backend->refill(t->bstate, c, want, &list, &cause);
         if (got == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
         t->stats.refills++;
-        b->head = list;
-        b->room -= got;
+        t->head[c] = list;
+        t->room[c] -= got;
     }
-    void *p = b->head;
-    b->head = *(void **)p;
-    b->room++;
+    void *p = t->head[c];
+    t->head[c] = *(void **)p;
+    t->room[c]++;
     return p;
 }
 
@@ -262,19 +261,18 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         errno = saved;
         return;
     }
-    hak_bin_t *b = &t->bins[c];
-    if (b->head == p)
+    if (t->head[c] == p)
         hak_fatal("free(): double free: %p", p);
-    if (b->room == 0) {
-        unsigned n = hak_ace_flush_count(b, c);
+    if (t->room[c] == 0) {
+        unsigned n = hak_ace_flush_count(&t->ctl[c], &t->room[c], c);
         if (n)
-            bin_flush(t, b, c, n);
+            bin_flush(t, c, n);
     }
     if (hak_config_stats)
         t->stats.frees++;
-    *(void **)p = b->head;
-    b->head = p;
-    b->room--;
+    *(void **)p = t->head[c];
+    t->head[c] = p;
+    t->room[c]--;
     errno = saved;
 }
 
@@ -405,8 +403,8 @@ int hak_impl_trim(size_t pad) {
     hak_thread_t *t = hak_tls;
     if (t != THREAD_EMPTY && t != THREAD_DEAD)
         for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-            if (t->bins[c].head)
-                bin_flush(t, &t->bins[c], c, t->bins[c].cap - t->bins[c].room);
+            if (t->head[c])
+                bin_flush(t, c, bin_held(t, c));
     bool released = hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;

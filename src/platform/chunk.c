@@ -1,10 +1,24 @@
 /*
- * chunk.c - 2 MiB-aligned chunks and the bitmap that makes pointer
- * ownership an O(1), lock-free, syscall-free question.
+ * chunk.c - 2 MiB-aligned chunks, the bitmap that makes pointer ownership
+ * an O(1), lock-free, syscall-free question, and the small-block window
+ * (see internal.h) that lets the free fast path skip the bitmap.
  */
 #include "internal.h"
 
+#include <string.h>
+#include <sys/auxv.h>
+
 _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
+uintptr_t hak_window_base;
+uint8_t hak_unit_code[HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT];
+
+/* Window slots: the next never-used one, and a stack of returned ones. */
+#define WINDOW_SLOTS (HAK_WINDOW_SIZE >> HAK_CHUNK_SHIFT)
+#define WINDOW_FREE_MAX 64
+static hak_lock_t window_lock = HAK_LOCK_INIT;
+static uintptr_t window_next = WINDOW_SLOTS; /* none until the base is set */
+static uintptr_t window_free[WINDOW_FREE_MAX];
+static unsigned window_nfree;
 
 static void map_set(uintptr_t a, bool on) {
     uintptr_t w = a >> (HAK_CHUNK_SHIFT + 6);
@@ -15,9 +29,66 @@ static void map_set(uintptr_t a, bool on) {
         atomic_fetch_and_explicit(&hak_chunk_map[w], ~bit, memory_order_release);
 }
 
+static bool in_window(uintptr_t a) { return a - hak_window_base < HAK_WINDOW_SIZE; }
+
+/* Picks the window base once: 16 TiB up, plus a random number of GiB from
+ * the kernel's AT_RANDOM bytes (no syscall, no allocation), so heap
+ * addresses are not predictable from one run to the next. */
+static void window_init(void) {
+    if (window_next != WINDOW_SLOTS || hak_window_base != 0)
+        return;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    uintptr_t gib = r ? ((uintptr_t)r[0] | (uintptr_t)r[1] << 8) & 0x3fff : 0;
+    uintptr_t base = ((uintptr_t)1 << 44) + (gib << 30);
+    if ((base + HAK_WINDOW_SIZE) >> HAK_VA_BITS)
+        return; /* a small address space: no window, the slow path serves */
+    hak_window_base = base;
+    window_next = 0;
+}
+
+/* Maps one chunk in the window, or returns NULL to map it elsewhere. */
+static void *window_map(void) {
+    hak_lock(&window_lock);
+    window_init();
+    for (unsigned tries = 0; tries < 64; tries++) {
+        uintptr_t slot;
+        if (window_nfree)
+            slot = window_free[--window_nfree];
+        else if (window_next < WINDOW_SLOTS)
+            slot = window_next++;
+        else
+            break;
+        void *want = (void *)(hak_window_base + (slot << HAK_CHUNK_SHIFT));
+        void *p = hak_os_map_at(want, HAK_CHUNK_SIZE);
+        if (p == want) {
+            hak_unlock(&window_lock);
+            return p;
+        }
+        if (p != NULL) { /* an old kernel took the address as a hint only */
+            hak_os_unmap(p, HAK_CHUNK_SIZE);
+            window_next = WINDOW_SLOTS;
+            break;
+        }
+        /* Occupied by someone else: try the next slot. */
+    }
+    hak_unlock(&window_lock);
+    return NULL;
+}
+
+static void window_release(uintptr_t a) {
+    hak_lock(&window_lock);
+    if (window_nfree < WINDOW_FREE_MAX)
+        window_free[window_nfree++] = (a - hak_window_base) >> HAK_CHUNK_SHIFT;
+    hak_unlock(&window_lock);
+}
+
 hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
     size = (size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
-    hak_chunk_t *c = hak_os_map(size, HAK_CHUNK_SIZE);
+    hak_chunk_t *c = NULL;
+    if (kind == HAK_CHUNK_SLABS && size == HAK_CHUNK_SIZE)
+        c = window_map();
+    if (c == NULL)
+        c = hak_os_map(size, HAK_CHUNK_SIZE);
     if (c == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -37,7 +108,19 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
 }
 
 void hak_chunk_unmap(hak_chunk_t *c) {
-    map_set((uintptr_t)c, false);
+    uintptr_t a = (uintptr_t)c;
+    map_set(a, false);
     c->magic = 0;
     hak_os_unmap(c, c->map_size);
+    if (in_window(a) && c->kind == HAK_CHUNK_SLABS)
+        window_release(a);
+}
+
+void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code) {
+    HAK_ASSERT(first >= 1 && first + n <= HAK_CHUNK_UNITS);
+    const unsigned pages_per_unit = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
+    memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
+    uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
+    if (in_window(a))
+        memset(&hak_unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT], (int)code, n);
 }

@@ -7,6 +7,10 @@
 
 #include <sys/mman.h>
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 hak_os_stats_t hak_os_stats;
 
 static void account(int64_t delta) {
@@ -58,6 +62,18 @@ void *hak_os_map(size_t size, size_t align) {
     }
     account((int64_t)size);
     errno = saved;
+    return p;
+}
+
+void *hak_os_map_at(void *addr, size_t size) {
+    int saved = errno;
+    atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+    void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    errno = saved;
+    if (p == MAP_FAILED)
+        return NULL;
+    account((int64_t)size);
     return p;
 }
 
