@@ -109,10 +109,11 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
 
 void hak_chunk_unmap(hak_chunk_t *c) {
     uintptr_t a = (uintptr_t)c;
+    bool window_slot = in_window(a) && c->kind == HAK_CHUNK_SLABS;
     map_set(a, false);
     c->magic = 0;
     hak_os_unmap(c, c->map_size);
-    if (in_window(a) && c->kind == HAK_CHUNK_SLABS)
+    if (window_slot)
         window_release(a);
 }
 
