@@ -73,14 +73,14 @@ static const bool hak_config_debug = HAK_CONFIG_DEBUG;
  * page" and HAK_CODE_LARGE marks the first page of a large block; both have
  * always-missing bins in every thread cache, so the free fast path can index
  * the cache with whatever code a page carries without a range check.
- * Spacing is 16 B up to 256 B, then eight classes per doubling up to 32 KiB:
+ * Spacing is 16 B up to 256 B, then eight classes per doubling up to 64 KiB:
  * internal waste is at most 12.5 % above 128 B.
  */
-#define HAK_NCLASSES 72
+#define HAK_NCLASSES 80
 #define HAK_CODE_NONE 0
 #define HAK_CODE_LARGE (HAK_NCLASSES + 1)
 #define HAK_NCODES (HAK_NCLASSES + 2)
-#define HAK_SMALL_MAX ((size_t)32768)
+#define HAK_SMALL_MAX ((size_t)65536)
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
 HAK_HIDDEN extern uint8_t hak_size_class[(HAK_SMALL_MAX >> 4) + 1];

@@ -2,17 +2,20 @@
  * ace.c - thread-cache sizing and failure tracing.
  *
  * A bin starts small, so a thread that touches a class once holds little.
- * Each refill or flush is an "event"; a bin that keeps missing doubles its
- * capacity every few events, up to a byte bound per bin.  Refills fetch and
- * flushes return half the capacity, so a bin sits mid-way after either and
- * a workload oscillating around one size rarely reaches the backend.
+ * A bin whose thread keeps allocating from it (it misses on malloc again
+ * and again) doubles its capacity every few refills, up to a byte bound per
+ * bin.  Flushes never grow a bin: a thread that only frees blocks of a class
+ * (the consumer of a producer/consumer pair) should pass them back to their
+ * owner soon, not hoard them.  Refills fetch and flushes return half the
+ * capacity, so a bin sits mid-way after either and a workload oscillating
+ * around one size rarely reaches the backend.
  */
 #include "ace/ace.h"
 
 #define ACE_START_CAP 16
-#define ACE_MIN_CAP 4
+#define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
-#define ACE_BIN_BYTES ((size_t)64 << 10)
+#define ACE_BIN_BYTES ((size_t)128 << 10)
 #define ACE_GROW_EVENTS 4
 #define ACE_CACHED_BYTES ((size_t)16 << 20)
 
@@ -40,8 +43,8 @@ void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls) {
     *room = cap;
 }
 
-/* Counts a refill or flush; returns true when the bin grew. */
-static bool ace_event(hak_binctl_t *k, uint32_t *room, unsigned cls) {
+/* Counts a refill; returns true when the bin grew. */
+static bool ace_refilled(hak_binctl_t *k, uint32_t *room, unsigned cls) {
     if (++k->events < ACE_GROW_EVENTS || k->cap >= ace_max_cap[cls])
         return false;
     unsigned cap = k->cap * 2u;
@@ -54,14 +57,13 @@ static bool ace_event(hak_binctl_t *k, uint32_t *room, unsigned cls) {
 }
 
 unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls) {
-    ace_event(k, room, cls);
+    ace_refilled(k, room, cls);
     unsigned want = k->cap / 2u;
     return want ? want : 1;
 }
 
 unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls) {
-    if (ace_event(k, room, cls))
-        return 0; /* the bin grew: it has room again */
+    (void)cls;
     unsigned held = k->cap - *room;
     unsigned n = k->cap / 2u;
     return n ? n : held;

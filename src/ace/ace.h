@@ -15,7 +15,7 @@
 #include "backends/backend.h"
 
 /* The ACE's part of one thread-cache bin: its capacity, and how many
- * refills and flushes it saw since the capacity last changed.  The fast
+ * refills it saw since the capacity last changed.  The fast
  * path's part is the bin's list head and its room (capacity minus blocks
  * held), kept in separate arrays of the thread cache so each is one
  * scaled load; a room of 0 refuses frees and a NULL head refuses mallocs. */
@@ -31,8 +31,7 @@ HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed; may
  * grow the bin. */
 HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls);
-/* How many blocks to hand back when bin c (full) refused a free; 0 when
- * the bin grew instead. */
+/* How many blocks to hand back when bin c (full) refused a free. */
 HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* Reports an allocation failure when tracing is on, without allocating. */
 HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);

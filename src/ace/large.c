@@ -10,7 +10,7 @@
  * clean (zero) until handed out, and again after a purge, so calloc zeroes
  * only dirty pages.
  *
- * One lock guards it all: the path is taken for blocks of 32 KiB and more,
+ * One lock guards it all: the path is taken for blocks above 64 KiB,
  * whose use costs far more than the lock.
  */
 #include "ace/ace.h"

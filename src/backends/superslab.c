@@ -33,7 +33,11 @@
 #define SS_UNIT HAK_UNIT_SIZE
 #define SS_UNITS ((unsigned)HAK_CHUNK_UNITS)
 #define SS_ALL_UNITS 0xfffffffeu /* every unit but the header's */
-#define SS_MIN_BLOCKS 8
+/* A slab holds at least SS_MIN_BLOCKS blocks, within SS_MAX_UNITS units:
+ * slabs of big blocks that held only a few would empty, and go back to the
+ * pool, at almost every flush. */
+#define SS_MIN_BLOCKS 16
+#define SS_MAX_UNITS 8
 #define SS_BACKEND_ID 0
 
 enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
@@ -43,13 +47,22 @@ struct ss_heap;
 typedef struct ss_slab {
     void *free;               /* owner-local free blocks */
     char *bump, *end;         /* never-used blocks */
-    _Atomic(void *) remote;   /* blocks freed by other threads */
+    _Atomic uint64_t remote;  /* blocks freed by other threads: REMOTE_* */
     struct ss_heap *owner;    /* NULL while orphaned */
     struct ss_slab *next, *prev;
     uint32_t used;            /* blocks out of the slab; owner-only */
     uint32_t capacity;
     uint8_t cls, units, list;
 } ss_slab_t;
+
+/* The remote list is one word: the head pointer in the low 48 bits and the
+ * number of blocks on the list above them, so the owner learns how many it
+ * drained without walking the list. */
+#define REMOTE_PTR_BITS 48
+#define REMOTE_PTR_MASK (((uint64_t)1 << REMOTE_PTR_BITS) - 1)
+#define REMOTE_PTR(w) ((void *)(uintptr_t)((w) & REMOTE_PTR_MASK))
+#define REMOTE_COUNT(w) ((unsigned)((w) >> REMOTE_PTR_BITS))
+_Static_assert(HAK_VA_BITS <= REMOTE_PTR_BITS, "pointers fit the remote word");
 
 typedef struct ss_region {
     hak_chunk_t base;
@@ -76,6 +89,18 @@ static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
 static unsigned class_units[HAK_NCODES];
+
+/* Where slabs of each class were last released.  Their units are free for
+ * any class, but a class that needs a slab again takes one of these first
+ * when it is still free: same block boundaries, so the pages the program
+ * already touched serve again instead of new ones becoming resident. */
+#define SS_HINTS 4
+typedef struct ss_hint {
+    ss_region_t *region;
+    unsigned first;
+} ss_hint_t;
+static ss_hint_t hints[HAK_NCODES][SS_HINTS];
+static unsigned hint_next[HAK_NCODES];
 
 /* The heap of threads already torn down. */
 static hak_lock_t shared_lock = HAK_LOCK_INIT;
@@ -171,14 +196,40 @@ static ss_region_t *region_new(void) {
     return r;
 }
 
+/* A hinted place for a slab of class c whose units are all still free. */
+static ss_region_t *hint_take(unsigned c, unsigned n, int *first) {
+    for (unsigned i = 0; i < SS_HINTS; i++) {
+        ss_hint_t *h = &hints[c][(hint_next[c] - 1 - i) % SS_HINTS];
+        if (h->region == NULL)
+            continue;
+        uint32_t bits = units_bits(h->first, n);
+        ss_region_t *r = h->region;
+        h->region = NULL;
+        if ((r->free_units & bits) == bits) {
+            *first = (int)h->first;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Forgets the hints into a region about to be unmapped. */
+static void hints_drop(const ss_region_t *r) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        for (unsigned i = 0; i < SS_HINTS; i++)
+            if (hints[c][i].region == r)
+                hints[c][i].region = NULL;
+}
+
 static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     unsigned n = class_units[c];
     ss_region_t *r;
     int first = -1;
     hak_lock(&pool_lock);
-    for (r = avail; r; r = r->next)
-        if ((first = units_find(r->free_units, n)) >= 0)
-            break;
+    r = hint_take(c, n, &first);
+    for (ss_region_t *q = avail; r == NULL && q; q = q->next)
+        if ((first = units_find(q->free_units, n)) >= 0)
+            r = q;
     if (r == NULL) {
         r = region_new();
         if (r == NULL) {
@@ -207,7 +258,8 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     s->capacity = (uint32_t)((size_t)(end - start) / size);
     s->bump = start;
     s->end = start + (size_t)s->capacity * size;
-    atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+    HAK_ASSERT(s->capacity < ((uint32_t)1 << (64 - REMOTE_PTR_BITS)));
     s->used = 0;
     s->cls = (uint8_t)c;
     s->units = (uint8_t)n;
@@ -223,6 +275,7 @@ static void slab_release(ss_slab_t *s) {
     hak_chunk_set_units(&r->base, first, s->units, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, s->units);
     hak_lock(&pool_lock);
+    hints[s->cls][hint_next[s->cls]++ % SS_HINTS] = (ss_hint_t){r, first};
     if (r->free_units == 0)
         region_push(r);
     r->free_units |= bits;
@@ -231,6 +284,7 @@ static void slab_release(ss_slab_t *s) {
     if (r->free_units == SS_ALL_UNITS && dirty_bytes > budget_bytes) {
         region_unlink(r);
         dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
+        hints_drop(r);
         hak_unlock(&pool_lock);
         hak_chunk_unmap(&r->base);
         return;
@@ -245,21 +299,21 @@ static void slab_release(ss_slab_t *s) {
 
 /* Moves the remote list to the local one; returns how many came. */
 static unsigned slab_drain(ss_slab_t *s) {
-    if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL)
+    if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
         return 0;
-    void *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+    uint64_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    void *list = REMOTE_PTR(w);
     if (list == NULL)
         return 0;
-    unsigned n = 1;
-    void *tail = list;
-    while (*(void **)tail) {
-        tail = *(void **)tail;
-        n++;
+    if (s->free != NULL) { /* rare: splice in front of the local list */
+        void *tail = list;
+        while (*(void **)tail)
+            tail = *(void **)tail;
+        *(void **)tail = s->free;
     }
-    *(void **)tail = s->free;
     s->free = list;
-    s->used -= n;
-    return n;
+    s->used -= REMOTE_COUNT(w);
+    return REMOTE_COUNT(w);
 }
 
 static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || s->bump < s->end; }
@@ -296,6 +350,20 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     return s;
 }
 
+/* Moves up to n blocks of s's local free list onto *head. */
+static unsigned pop_free(ss_slab_t *s, unsigned n, void **head) {
+    unsigned got = 0;
+    while (got < n && s->free) {
+        void *p = s->free;
+        s->free = *(void **)p;
+        *(void **)p = *head;
+        *head = p;
+        got++;
+    }
+    s->used += got;
+    return got;
+}
+
 static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
     size_t size = hak_class_size[c];
@@ -309,14 +377,18 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
                 break;
             k->active = s;
         }
-        unsigned before = got;
-        while (got < want && s->free) {
-            void *p = s->free;
-            s->free = *(void **)p;
-            *(void **)p = head;
-            head = p;
-            got++;
+        got += pop_free(s, want - got, &head);
+        /* Reuse blocks freed into partial slabs before touching fresh
+         * memory of this one: fewer pages ever become resident. */
+        while (got < want && s->bump < s->end && k->partial && k->partial->free) {
+            ss_slab_t *q = k->partial;
+            got += pop_free(q, want - got, &head);
+            if (!slab_has_local(q)) {
+                slab_unlink(&k->partial, q);
+                slab_push(&k->full, q, SS_LIST_FULL);
+            }
         }
+        unsigned before = got;
         while (got < want && s->bump < s->end) {
             void *p = s->bump;
             s->bump += size;
@@ -354,11 +426,13 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
     }
 }
 
-static void remote_free(ss_slab_t *s, void *first, void *last) {
-    void *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+/* Pushes the chain first..last of n blocks onto s's remote list. */
+static void remote_free(ss_slab_t *s, void *first, void *last, unsigned n) {
+    uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
-        *(void **)last = old;
-    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, first, memory_order_release,
+        *(void **)last = REMOTE_PTR(old);
+        w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
 }
 
@@ -374,11 +448,13 @@ static void heap_flush(ss_heap_t *h, void *list) {
         }
         /* Chain the following blocks of the same slab: one CAS for all. */
         void *last = p;
+        unsigned n = 1;
         while (next && slab_of(next) == s) {
             last = next;
             next = *(void **)next;
+            n++;
         }
-        remote_free(s, p, last);
+        remote_free(s, p, last, n);
         p = next;
     }
 }
@@ -389,7 +465,8 @@ static void heap_flush(ss_heap_t *h, void *list) {
 static int ss_init(void) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         size_t need = (size_t)hak_class_size[c] * SS_MIN_BLOCKS;
-        class_units[c] = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
+        unsigned units = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
+        class_units[c] = units < SS_MAX_UNITS ? units : SS_MAX_UNITS;
     }
     return 0;
 }
@@ -452,7 +529,8 @@ static bool ss_trim(size_t pad) {
         if (r->free_units == SS_ALL_UNITS) {
             region_unlink(r);
             dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
-            hak_chunk_unmap(&r->base);
+            hints_drop(r);
+        hak_chunk_unmap(&r->base);
             released = true;
         } else if (r->dirty_units) {
             units_purge(r, r->dirty_units);

@@ -264,9 +264,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (t->head[c] == p)
         hak_fatal("free(): double free: %p", p);
     if (t->room[c] == 0) {
-        unsigned n = hak_ace_flush_count(&t->ctl[c], &t->room[c], c);
-        if (n)
-            bin_flush(t, c, n);
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &t->room[c], c));
     }
     if (hak_config_stats)
         t->stats.frees++;

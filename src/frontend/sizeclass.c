@@ -14,11 +14,11 @@ const uint32_t hak_class_size[HAK_NCODES] = {
     0,
     16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
     DOUBLING(256), DOUBLING(512), DOUBLING(1024), DOUBLING(2048),
-    DOUBLING(4096), DOUBLING(8192), DOUBLING(16384),
+    DOUBLING(4096), DOUBLING(8192), DOUBLING(16384), DOUBLING(32768),
     0,
 };
 
-_Static_assert(16 + 7 * 8 == HAK_NCLASSES, "class count");
+_Static_assert(16 + 8 * 8 == HAK_NCLASSES, "class count");
 
 /* Filled at init.  Before that every entry is 0, whose bin always misses,
  * so a malloc before init simply takes the slow path. */
