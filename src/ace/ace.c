@@ -15,7 +15,7 @@
 #define ACE_START_CAP 16
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
-#define ACE_BIN_BYTES ((size_t)128 << 10)
+#define ACE_BIN_BYTES ((size_t)32 << 10)
 #define ACE_GROW_EVENTS 4
 #define ACE_CACHED_BYTES ((size_t)16 << 20)
 

@@ -378,6 +378,8 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             k->active = s;
         }
         got += pop_free(s, want - got, &head);
+        if (got < want && slab_drain(s))
+            got += pop_free(s, want - got, &head);
         /* Reuse blocks freed into partial slabs before touching fresh
          * memory of this one: fewer pages ever become resident. */
         while (got < want && s->bump < s->end && k->partial && k->partial->free) {
@@ -397,7 +399,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             got++;
         }
         s->used += got - before;
-        if (got < want && slab_drain(s) == 0) {
+        if (got < want) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
             slab_push(&k->full, s, SS_LIST_FULL);
         }
