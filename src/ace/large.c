@@ -332,6 +332,8 @@ static void huge_release(huge_chunk_t *h) {
 /* ---- the interface ---- */
 
 void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
+    if (size == 0) /* aligned_alloc(big, 0): still a block of its own */
+        size = 1;
     if (align < HAK_PAGE_SIZE)
         align = HAK_PAGE_SIZE;
     size_t pages = (size + HAK_PAGE_SIZE - 1) >> HAK_PAGE_SHIFT;

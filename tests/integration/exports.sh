@@ -1,0 +1,37 @@
+#!/bin/sh
+# Integration: the dynamic symbols libhakmem.so defines are exactly the malloc family plus the hak_* functions of include/hakmem.h.
+: "${top_builddir:?}" "${top_srcdir:?}"
+lib=$top_builddir/.libs/libhakmem.so
+header=$top_srcdir/include/hakmem.h
+if ! command -v nm >/dev/null 2>&1; then
+    echo "SKIP: nm not installed"
+    exit 77
+fi
+[ -r "$lib" ] || { echo "FAIL: $lib missing"; exit 1; }
+
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+
+for s in malloc free calloc realloc reallocarray aligned_alloc posix_memalign memalign \
+    valloc pvalloc malloc_usable_size malloc_trim free_sized free_aligned_sized; do
+    echo "$s"
+done >"$tmp/libc"
+# Every function the header declares: a hak_ name followed by "(".
+sed -n 's/.*[^a-zA-Z0-9_]\(hak_[a-zA-Z0-9_]*\)(.*/\1/p' "$header" >"$tmp/hak"
+if [ ! -s "$tmp/hak" ]; then
+    echo "FAIL: no hak_* functions found in $header"
+    exit 1
+fi
+sort -u "$tmp/libc" "$tmp/hak" >"$tmp/want"
+# Defined dynamic symbols, without the version nodes and linker specials.
+nm -D --defined-only "$lib" | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' |
+    grep -v -e '^_init$' -e '^_fini$' -e '^_edata$' -e '^_end$' -e '^__bss_start$' |
+    sort -u >"$tmp/have"
+
+echo "expected $(wc -l <"$tmp/want") symbols, library defines $(wc -l <"$tmp/have")"
+if ! diff -u "$tmp/want" "$tmp/have"; then
+    echo "FAIL: exported symbols differ (- missing, + unexpected)"
+    exit 1
+fi
+echo "PASS: exports match"
+exit 0

@@ -1,0 +1,316 @@
+/* Integration: statistics, version, environment options (in child processes) and their diagnostics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../check_main.h"
+
+/* ---- hak_version, hak_stats_get, hak_stats_print ---- */
+
+START_TEST(test_version) {
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", HAKMEM_VERSION_MAJOR, HAKMEM_VERSION_MINOR,
+             HAKMEM_VERSION_PATCH);
+    ck_assert_str_eq(hak_version(), want);
+    ck_assert_str_eq(hak_version(), PACKAGE_VERSION);
+}
+END_TEST
+
+START_TEST(test_stats_get) {
+    hak_stats_t a, b;
+    hak_stats_get(&a);
+    void *big = malloc(5 << 20);
+    void *runs[10];
+    for (int i = 0; i < 10; i++)
+        runs[i] = malloc(100000);
+    hak_stats_get(&b);
+    ck_assert_uint_eq(b.large_allocs, a.large_allocs + 11);
+    ck_assert_uint_gt(b.mapped_bytes, 0);
+    ck_assert_uint_ge(b.peak_mapped_bytes, b.mapped_bytes);
+    ck_assert_uint_ge(b.mmap_calls, 1);
+    ck_assert_uint_ge(b.threads_live, 1);
+    ck_assert_uint_ge(b.refills, 1); /* this thread's cache was filled at least once */
+    free(big);
+    for (int i = 0; i < 10; i++)
+        free(runs[i]);
+    hak_stats_get(&a);
+    ck_assert_uint_eq(a.large_frees, b.large_frees + 11);
+    ck_assert_uint_ge(a.peak_mapped_bytes, b.peak_mapped_bytes);
+}
+END_TEST
+
+/* Prints the statistics into a pipe and returns what came out. */
+static void print_to_string(int format, char *out, size_t cap) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(hak_stats_print(fds[1], format), 0);
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(fds[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fds[0]);
+}
+
+static const char *const fields[] = {"mapped_bytes", "peak_mapped_bytes", "mmap_calls",
+                                     "munmap_calls", "madvise_calls", "refills", "flushes",
+                                     "large_allocs", "large_frees", "malloc_calls", "free_calls",
+                                     "alloc_failures", "threads_live"};
+
+START_TEST(test_stats_print_text) {
+    static char buf[8192];
+    void *p = malloc(1 << 20);
+    free(p);
+    hak_stats_t s;
+    hak_stats_get(&s);
+    print_to_string(HAK_STATS_TEXT, buf, sizeof buf);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        HAK_CHECK_MSG(strstr(buf, fields[i]) != NULL, "no %s in:\n%s", fields[i], buf);
+    char want[128];
+    snprintf(want, sizeof want, "large_allocs %llu\n", (unsigned long long)s.large_allocs);
+    HAK_CHECK_MSG(strstr(buf, want) != NULL, "no '%s' in:\n%s", want, buf);
+    snprintf(want, sizeof want, "large_frees %llu\n", (unsigned long long)s.large_frees);
+    HAK_CHECK_MSG(strstr(buf, want) != NULL, "no '%s' in:\n%s", want, buf);
+    HAK_CHECK_MSG(strstr(buf, hak_backend_name()) != NULL, "no backend in:\n%s", buf);
+    HAK_CHECK_MSG(strstr(buf, hak_version()) != NULL, "no version in:\n%s", buf);
+    HAK_CHECK_MSG(strncmp(buf, "hakmem: ", 8) == 0, "text output:\n%s", buf);
+}
+END_TEST
+
+START_TEST(test_stats_print_json) {
+    static char buf[8192];
+    void *p = malloc(1 << 20);
+    free(p);
+    hak_stats_t s;
+    hak_stats_get(&s);
+    print_to_string(HAK_STATS_JSON, buf, sizeof buf);
+    HAK_CHECK_MSG(buf[0] == '{', "JSON output:\n%s", buf);
+    size_t len = strlen(buf);
+    HAK_CHECK_MSG(len > 3 && strcmp(buf + len - 3, "}}\n") == 0, "JSON output:\n%s", buf);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\":", fields[i]);
+        HAK_CHECK_MSG(strstr(buf, key) != NULL, "no %s in:\n%s", key, buf);
+    }
+    char want[128];
+    snprintf(want, sizeof want, "\"large_allocs\":%llu", (unsigned long long)s.large_allocs);
+    HAK_CHECK_MSG(strstr(buf, want) != NULL, "no %s in:\n%s", want, buf);
+    snprintf(want, sizeof want, "\"backend\":\"%s\"", hak_backend_name());
+    HAK_CHECK_MSG(strstr(buf, want) != NULL, "no %s in:\n%s", want, buf);
+    /* Balanced braces and quotes: enough to catch a broken writer. */
+    int depth = 0, quotes = 0;
+    for (const char *c = buf; *c; c++) {
+        depth += *c == '{';
+        depth -= *c == '}';
+        quotes += *c == '"';
+        ck_assert(depth >= 0);
+    }
+    ck_assert_int_eq(depth, 0);
+    ck_assert_int_eq(quotes % 2, 0);
+}
+END_TEST
+
+START_TEST(test_stats_print_bad_fd) {
+    errno = 0;
+    ck_assert_int_eq(hak_stats_print(-1, HAK_STATS_TEXT), -1);
+    ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* ---- options, in a child process that re-runs this program ---- */
+
+static char self[4096];
+
+typedef struct child {
+    int status;
+    char out[4096], err[16384];
+} child_t;
+
+static void read_all(int fd, char *buf, size_t cap) {
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && ((r = read(fd, buf + len, cap - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            len += (size_t)r;
+    buf[len] = '\0';
+}
+
+/* Runs `self --child MODE` with the environment changed by sets ("NAME=value")
+ * and unsets ("NAME"); collects stdout and stderr (written to temp files, so
+ * neither pipe can fill up). */
+static void run_child(child_t *c, const char *mode, const char *const *sets,
+                      const char *const *unsets) {
+    FILE *out = tmpfile(), *err = tmpfile();
+    ck_assert(out != NULL && err != NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        for (; unsets && *unsets; unsets++)
+            unsetenv(*unsets);
+        for (; sets && *sets; sets++)
+            putenv((char *)*sets);
+        dup2(fileno(out), 1);
+        dup2(fileno(err), 2);
+        execl(self, self, "--child", mode, (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_int_eq(waitpid(pid, &c->status, 0), pid);
+    rewind(out);
+    rewind(err);
+    read_all(fileno(out), c->out, sizeof c->out);
+    read_all(fileno(err), c->err, sizeof c->err);
+    fclose(out);
+    fclose(err);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* What a child does; stdout gets the backend name. */
+static int child_main(const char *mode) {
+    if (strcmp(mode, "hugefail") == 0) {
+        volatile size_t n = SIZE_MAX - 4096;
+        void *p = malloc(n);
+        return p == NULL && errno == ENOMEM ? 0 : 3;
+    }
+    void *p = malloc(100), *q = malloc(1 << 20);
+    free(p);
+    free(q);
+    printf("%s\n", hak_backend_name());
+    return 0;
+}
+
+START_TEST(test_verbose_prints_backend) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_VERBOSE=1", NULL};
+    run_child(&c, "plain", sets, NULL);
+    HAK_CHECK_MSG(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "status %d", c.status);
+    char want[128];
+    snprintf(want, sizeof want, "backend %s", hak_test_expected_backend());
+    HAK_CHECK_MSG(strstr(c.err, "hakmem: ") != NULL && strstr(c.err, want) != NULL,
+                  "no '%s' on stderr:\n%s", want, c.err);
+    HAK_CHECK_MSG(strstr(c.err, "HAKMEM_VERBOSE=1") != NULL, "options not printed:\n%s", c.err);
+}
+END_TEST
+
+START_TEST(test_quiet_by_default) {
+    child_t c;
+    run_child(&c, "plain", NULL, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(c.err[0] == '\0', "stderr not empty:\n%s", c.err);
+    char want[64];
+    snprintf(want, sizeof want, "%s\n", hak_test_expected_backend());
+    ck_assert_str_eq(c.out, want);
+}
+END_TEST
+
+START_TEST(test_bogus_backend_one_warning) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_BACKEND=bogus", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(count_lines(c.err) == 1, "want exactly one line on stderr, got:\n%s", c.err);
+    HAK_CHECK_MSG(strncmp(c.err, "hakmem: ", 8) == 0 && strstr(c.err, "bogus") != NULL,
+                  "stderr:\n%s", c.err);
+    HAK_CHECK_MSG(strstr(c.err, HAK_DEFAULT_BACKEND) != NULL, "stderr:\n%s", c.err);
+    ck_assert_str_eq(c.out, HAK_DEFAULT_BACKEND "\n");
+}
+END_TEST
+
+START_TEST(test_empty_backend_is_default) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_BACKEND=", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(c.err[0] == '\0', "stderr:\n%s", c.err);
+    ck_assert_str_eq(c.out, HAK_DEFAULT_BACKEND "\n");
+}
+END_TEST
+
+START_TEST(test_stats_json_at_exit) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_STATS=json", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "\"backend\":\"%s\"", hak_test_expected_backend());
+    HAK_CHECK_MSG(strstr(c.err, "{\"hakmem\":{") != NULL && strstr(c.err, want) != NULL,
+                  "stderr:\n%s", c.err);
+    HAK_CHECK_MSG(strstr(c.err, "\"large_allocs\":") != NULL, "stderr:\n%s", c.err);
+}
+END_TEST
+
+START_TEST(test_stats_text_at_exit) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_STATS=1", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(strstr(c.err, "hakmem: statistics") != NULL, "stderr:\n%s", c.err);
+    HAK_CHECK_MSG(strstr(c.err, "large_allocs ") != NULL, "stderr:\n%s", c.err);
+}
+END_TEST
+
+START_TEST(test_bad_option_value_warns) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_STATS=xml", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(count_lines(c.err) == 1 && strstr(c.err, "HAKMEM_STATS") != NULL,
+                  "stderr:\n%s", c.err);
+}
+END_TEST
+
+START_TEST(test_ace_trace_on_failure) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_ACE_TRACE=1", NULL};
+    run_child(&c, "hugefail", sets, NULL);
+    HAK_CHECK_MSG(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "status %d", c.status);
+    HAK_CHECK_MSG(strstr(c.err, "hakmem: ") != NULL && strstr(c.err, "cause=") != NULL,
+                  "stderr:\n%s", c.err);
+    /* Without the option the failure is silent. */
+    run_child(&c, "hugefail", NULL, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(c.err[0] == '\0', "stderr:\n%s", c.err);
+}
+END_TEST
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2]);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 99;
+    self[n] = '\0';
+
+    Suite *s = suite_create("control");
+    hak_test_add_backend_case(s);
+    TCase *tc = tcase_create("stats");
+    tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_stats_get);
+    tcase_add_test(tc, test_stats_print_text);
+    tcase_add_test(tc, test_stats_print_json);
+    tcase_add_test(tc, test_stats_print_bad_fd);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("environment");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_verbose_prints_backend);
+    tcase_add_test(tc, test_quiet_by_default);
+    tcase_add_test(tc, test_bogus_backend_one_warning);
+    tcase_add_test(tc, test_empty_backend_is_default);
+    tcase_add_test(tc, test_stats_json_at_exit);
+    tcase_add_test(tc, test_stats_text_at_exit);
+    tcase_add_test(tc, test_bad_option_value_warns);
+    tcase_add_test(tc, test_ace_trace_on_failure);
+    suite_add_tcase(s, tc);
+    return hak_test_run(s);
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Misuse: runs each misuse program and checks it was killed by SIGABRT with the exact message prefix on stderr.
+: "${top_builddir:?}"
+dir=$top_builddir/tests/misuse
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-misuse.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+fails=0 runs=0
+
+# expect PROGRAM PREFIX [ARGS...]
+expect() {
+    prog=$1 prefix=$2
+    shift 2
+    runs=$((runs + 1))
+    label="$prog${1:+ $*}"
+    if [ ! -x "$dir/$prog" ]; then
+        echo "FAIL: $label: $dir/$prog not built"
+        fails=$((fails + 1))
+        return
+    fi
+    # The group's stderr takes the shell's own "Aborted" notice.
+    { ( ulimit -c 0; exec "$dir/$prog" "$@" ) >"$tmp/out" 2>"$tmp/err"; rc=$?; } 2>/dev/null
+    line=$(grep '^hakmem: ' "$tmp/err" | head -1)
+    if [ $rc -ne 134 ]; then
+        echo "FAIL: $label: exit status $rc, want 134 (SIGABRT)"
+        sed 's/^/    /' "$tmp/out" "$tmp/err"
+        fails=$((fails + 1))
+    elif ! grep -q "^$prefix" "$tmp/err"; then
+        echo "FAIL: $label: aborted, but stderr does not start a line with '$prefix':"
+        sed 's/^/    /' "$tmp/err"
+        fails=$((fails + 1))
+    elif [ "$(grep -c '^hakmem: ' "$tmp/err")" -ne 1 ]; then
+        echo "FAIL: $label: more than one hakmem line on stderr:"
+        sed 's/^/    /' "$tmp/err"
+        fails=$((fails + 1))
+    else
+        echo "ok: $label: SIGABRT, $line"
+    fi
+}
+
+expect double_free_small 'hakmem: free(): double free: 0x'
+expect double_free_large 'hakmem: free(): '
+expect free_stack 'hakmem: free(): invalid pointer: 0x'
+expect free_one 'hakmem: free(): invalid pointer: 0x1 '
+expect free_foreign_mmap 'hakmem: free(): invalid pointer: 0x'
+expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 8192
+expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 16
+expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 1048560
+
+echo "$((runs - fails)) of $runs misuses caught"
+[ $fails -eq 0 ] || exit 1
+exit 0

@@ -1,0 +1,86 @@
+/* Unit: the chunk map (platform/chunk.c): hak_chunk_owned, hak_chunk_map_new, hak_chunk_unmap. */
+#include "internal.h"
+#include "frontend/frontend.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "../check_main.h"
+
+static void setup(void) { hak_ensure_init(); }
+
+START_TEST(test_not_owned) {
+    int local = 0;
+    ck_assert(!hak_chunk_owned((uintptr_t)&local));
+    ck_assert(!hak_chunk_owned((uintptr_t)NULL));
+    ck_assert(!hak_chunk_owned((uintptr_t)1));
+    ck_assert(!hak_chunk_owned((uintptr_t)-1));
+    ck_assert(!hak_chunk_owned(~(uintptr_t)0 >> 1));
+    ck_assert(!hak_chunk_owned((uintptr_t)1 << HAK_VA_BITS));
+    ck_assert(!hak_chunk_owned((uintptr_t)&setup)); /* text */
+    static int in_bss;
+    ck_assert(!hak_chunk_owned((uintptr_t)&in_bss));
+    void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(m != MAP_FAILED);
+    for (size_t off = 0; off < (1 << 20); off += HAK_PAGE_SIZE)
+        ck_assert(!hak_chunk_owned((uintptr_t)m + off));
+    munmap(m, 1 << 20);
+}
+END_TEST
+
+START_TEST(test_blocks_owned) {
+    static const size_t sizes[] = {0, 1, 16, 100, 1000, 4096, 32768, 32769, 1 << 20, 8 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = malloc(sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        HAK_CHECK_MSG(hak_chunk_owned((uintptr_t)p), "malloc(%zu) = %p not owned", sizes[i], p);
+        hak_chunk_t *c = hak_chunk_of((uintptr_t)p);
+        ck_assert_uint_eq(c->magic, HAK_CHUNK_MAGIC);
+        unsigned code = hak_page_code((uintptr_t)p);
+        if (sizes[i] <= HAK_SMALL_MAX)
+            ck_assert_uint_eq(code, hak_class_of(sizes[i]));
+        else
+            ck_assert_uint_eq(code, HAK_CODE_LARGE);
+        free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_map_new_and_unmap) {
+    hak_chunk_t *c = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 0);
+    ck_assert_ptr_nonnull(c);
+    uintptr_t a = (uintptr_t)c;
+    ck_assert_uint_eq(a & HAK_CHUNK_MASK, 0);
+    ck_assert_uint_eq(c->magic, HAK_CHUNK_MAGIC);
+    ck_assert_uint_eq(c->kind, HAK_CHUNK_SLABS);
+    ck_assert_uint_eq(c->map_size, HAK_CHUNK_SIZE);
+    for (unsigned i = 0; i < HAK_CHUNK_PAGES; i++)
+        ck_assert_uint_eq(c->page_code[i], HAK_CODE_NONE);
+    ck_assert(hak_chunk_owned(a));
+    ck_assert(hak_chunk_owned(a + HAK_CHUNK_SIZE - 1));
+    ck_assert_ptr_eq(hak_chunk_of(a + 12345), c);
+    hak_chunk_unmap(c);
+    ck_assert(!hak_chunk_owned(a));
+
+    /* A size that is not a multiple of a chunk is rounded to pages. */
+    c = hak_chunk_map_new(HAK_CHUNK_SIZE + 100, HAK_CHUNK_HUGE, 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(c->map_size, HAK_CHUNK_SIZE + HAK_PAGE_SIZE);
+    ck_assert(hak_chunk_owned((uintptr_t)c));
+    ((char *)c)[c->map_size - 1] = 1;
+    hak_chunk_unmap(c);
+    ck_assert(!hak_chunk_owned((uintptr_t)c));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("chunkmap");
+    hak_test_add_backend_case(s);
+    TCase *tc = tcase_create("chunkmap");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_not_owned);
+    tcase_add_test(tc, test_blocks_owned);
+    tcase_add_test(tc, test_map_new_and_unmap);
+    suite_add_tcase(s, tc);
+    return hak_test_run(s);
+}
