@@ -48,6 +48,27 @@ static const bool hak_config_debug = HAK_CONFIG_DEBUG;
                       __LINE__);                                             \
     } while (0)
 
+/* Intrusive doubly linked lists: x is any struct with next and prev
+ * pointers to its own type; head is the address of the list's first. */
+#define HAK_DLIST_PUSH(head, x)                                                \
+    do {                                                                       \
+        (x)->prev = NULL;                                                      \
+        (x)->next = *(head);                                                   \
+        if (*(head))                                                           \
+            (*(head))->prev = (x);                                             \
+        *(head) = (x);                                                         \
+    } while (0)
+#define HAK_DLIST_UNLINK(head, x)                                              \
+    do {                                                                       \
+        if ((x)->prev)                                                         \
+            (x)->prev->next = (x)->next;                                       \
+        else                                                                   \
+            *(head) = (x)->next;                                               \
+        if ((x)->next)                                                         \
+            (x)->next->prev = (x)->prev;                                       \
+        (x)->next = (x)->prev = NULL;                                          \
+    } while (0)
+
 /* ------------------------------------------------------------------ */
 /* Geometry                                                            */
 

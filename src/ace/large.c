@@ -98,23 +98,8 @@ static unsigned run_find(const run_chunk_t *rc, unsigned n, unsigned align) {
     }
 }
 
-static void list_remove(run_chunk_t *rc) {
-    if (rc->prev)
-        rc->prev->next = rc->next;
-    else
-        runs = rc->next;
-    if (rc->next)
-        rc->next->prev = rc->prev;
-    rc->next = rc->prev = NULL;
-}
-
-static void list_push(run_chunk_t *rc) {
-    rc->prev = NULL;
-    rc->next = runs;
-    if (runs)
-        runs->prev = rc;
-    runs = rc;
-}
+static void list_remove(run_chunk_t *rc) { HAK_DLIST_UNLINK(&runs, rc); }
+static void list_push(run_chunk_t *rc) { HAK_DLIST_PUSH(&runs, rc); }
 
 static bool cache_drop_clean(void);
 

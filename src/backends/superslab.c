@@ -110,22 +110,12 @@ static ss_heap_t shared_heap;
 /* Lists                                                               */
 
 static void slab_push(ss_slab_t **head, ss_slab_t *s, uint8_t list) {
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
+    HAK_DLIST_PUSH(head, s);
     s->list = list;
 }
 
 static void slab_unlink(ss_slab_t **head, ss_slab_t *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
+    HAK_DLIST_UNLINK(head, s);
     s->list = SS_LIST_NONE;
 }
 
@@ -134,23 +124,8 @@ static ss_slab_t **list_of(ss_heap_t *h, ss_slab_t *s) {
     return s->list == SS_LIST_PARTIAL ? &k->partial : &k->full;
 }
 
-static void region_unlink(ss_region_t *r) {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        avail = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->next = r->prev = NULL;
-}
-
-static void region_push(ss_region_t *r) {
-    r->prev = NULL;
-    r->next = avail;
-    if (avail)
-        avail->prev = r;
-    avail = r;
-}
+static void region_unlink(ss_region_t *r) { HAK_DLIST_UNLINK(&avail, r); }
+static void region_push(ss_region_t *r) { HAK_DLIST_PUSH(&avail, r); }
 
 /* ------------------------------------------------------------------ */
 /* The pool (pool_lock held)                                           */

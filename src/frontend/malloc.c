@@ -118,10 +118,7 @@ static hak_thread_t *thread_attach(void) {
         hak_ace_bin_init(&t->ctl[c], &t->room[c], c);
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
-    t->next = hak_threads;
-    if (hak_threads)
-        hak_threads->prev = t;
-    hak_threads = t;
+    HAK_DLIST_PUSH(&hak_threads, t);
     hak_unlock(&hak_threads_lock);
     hak_tls = t;
     pthread_setspecific(thread_key, t);
@@ -164,12 +161,7 @@ static void thread_detach(void *arg) {
             bin_flush(t, c, bin_held(t, c));
     hak_backend->thread_exit(t->bstate);
     hak_lock(&hak_threads_lock);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        hak_threads = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    HAK_DLIST_UNLINK(&hak_threads, t);
     hak_stats_retired.mallocs += t->stats.mallocs;
     hak_stats_retired.frees += t->stats.frees;
     hak_stats_retired.refills += t->stats.refills;
