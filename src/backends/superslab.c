@@ -37,6 +37,7 @@
  * slabs of big blocks that held only a few would empty, and go back to the
  * pool, at almost every flush. */
 #define SS_MIN_BLOCKS 16
+#define SS_SCAN 8 /* full slabs looked at per search for remote frees */
 #define SS_MAX_UNITS 8
 #define SS_BACKEND_ID 0
 
@@ -77,6 +78,7 @@ _Static_assert(sizeof(ss_region_t) <= HAK_PAGE_SIZE, "region header fits page 0"
 
 typedef struct ss_class {
     ss_slab_t *active, *partial, *full;
+    ss_slab_t *scan; /* where the next look for remote frees in full starts */
 } ss_class_t;
 
 typedef struct ss_heap {
@@ -88,6 +90,11 @@ static hak_lock_t pool_lock = HAK_LOCK_INIT;
 static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
+/* Empty regions stay mapped (purged beyond the budget: address space
+ * only), up to this many, so a workload that swings does not unmap and
+ * map again; trim unmaps them. */
+#define SS_EMPTY_REGIONS 32
+static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
 
 /* Where slabs of each class were last released.  Their units are free for
@@ -119,9 +126,12 @@ static void slab_unlink(ss_slab_t **head, ss_slab_t *s) {
     s->list = SS_LIST_NONE;
 }
 
-static ss_slab_t **list_of(ss_heap_t *h, ss_slab_t *s) {
+/* Takes s off the partial or full list of its owner h. */
+static void heap_unlink(ss_heap_t *h, ss_slab_t *s) {
     ss_class_t *k = &h->cls[s->cls];
-    return s->list == SS_LIST_PARTIAL ? &k->partial : &k->full;
+    if (k->scan == s)
+        k->scan = s->next;
+    slab_unlink(s->list == SS_LIST_PARTIAL ? &k->partial : &k->full, s);
 }
 
 static void region_unlink(ss_region_t *r) { HAK_DLIST_UNLINK(&avail, r); }
@@ -215,6 +225,8 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
         first = 1;
     }
     uint32_t bits = units_bits((unsigned)first, n);
+    if (r->free_units == SS_ALL_UNITS)
+        empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
     r->dirty_units &= ~bits;
     r->free_units &= ~bits;
@@ -243,6 +255,24 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     return s;
 }
 
+/* Unmaps an empty region (pool_lock held). */
+static void region_drop(ss_region_t *r) {
+    region_unlink(r);
+    dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
+    hints_drop(r);
+    hak_chunk_unmap(&r->base);
+}
+
+/* Purges free units, a region at a time so that neighbours coalesce into
+ * one madvise, until at most target bytes are dirty.  Purging down to half
+ * the budget, not to the budget, leaves room for the next releases before
+ * any more system calls (pool_lock held). */
+static void purge_down(size_t target) {
+    for (ss_region_t *r = avail; r && dirty_bytes > target; r = r->next)
+        if (r->dirty_units)
+            units_purge(r, r->dirty_units);
+}
+
 /* Gives a slab whose blocks are all back to its region. */
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
@@ -256,16 +286,16 @@ static void slab_release(ss_slab_t *s) {
     r->free_units |= bits;
     r->dirty_units |= bits;
     dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
-    if (r->free_units == SS_ALL_UNITS && dirty_bytes > budget_bytes) {
-        region_unlink(r);
-        dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
-        hints_drop(r);
-        hak_unlock(&pool_lock);
-        hak_chunk_unmap(&r->base);
-        return;
+    if (r->free_units == SS_ALL_UNITS) {
+        if (empty_regions >= SS_EMPTY_REGIONS) {
+            region_drop(r);
+            hak_unlock(&pool_lock);
+            return;
+        }
+        empty_regions++;
     }
     if (dirty_bytes > budget_bytes)
-        units_purge(r, bits);
+        purge_down(budget_bytes / 2);
     hak_unlock(&pool_lock);
 }
 
@@ -298,15 +328,21 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
     ss_slab_t *s = k->partial;
     if (s) {
-        slab_unlink(&k->partial, s);
+        heap_unlink(h, s);
         return s;
     }
-    for (s = k->full; s; s = s->next) {
+    /* Look for remote frees in a few full slabs per call, resuming where
+     * the last look stopped: a thread filling slab after slab must not
+     * rescan them all each time. */
+    s = k->scan ? k->scan : k->full;
+    for (unsigned i = 0; s && i < SS_SCAN; i++) {
         if (slab_drain(s)) {
-            slab_unlink(&k->full, s);
+            heap_unlink(h, s);
             return s;
         }
+        s = s->next;
     }
+    k->scan = s;
     if (orphans[c] != NULL) {
         hak_lock(&pool_lock);
         s = orphans[c];
@@ -361,7 +397,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             ss_slab_t *q = k->partial;
             got += pop_free(q, want - got, &head);
             if (!slab_has_local(q)) {
-                slab_unlink(&k->partial, q);
+                heap_unlink(h, q);
                 slab_push(&k->full, q, SS_LIST_FULL);
             }
         }
@@ -393,12 +429,12 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
         if (k->active == s)
             k->active = NULL;
         else if (s->list != SS_LIST_NONE)
-            slab_unlink(list_of(h, s), s);
+            heap_unlink(h, s);
         slab_release(s);
         return;
     }
     if (!had_local && s->list == SS_LIST_FULL) {
-        slab_unlink(&h->cls[s->cls].full, s);
+        heap_unlink(h, s);
         slab_push(&h->cls[s->cls].partial, s, SS_LIST_PARTIAL);
     }
 }
@@ -468,7 +504,7 @@ static void ss_thread_exit(void *state) {
             k->active = NULL;
         }
         while ((s = k->partial) || (s = k->full)) {
-            slab_unlink(list_of(h, s), s);
+            heap_unlink(h, s);
             slab_drain(s);
             if (s->used == 0) {
                 slab_release(s);
@@ -501,18 +537,17 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
 static bool ss_trim(size_t pad) {
     bool released = false;
     hak_lock(&pool_lock);
-    for (ss_region_t *r = avail, *next; r && dirty_bytes > pad; r = next) {
+    for (ss_region_t *r = avail, *next; r; r = next) {
         next = r->next;
         if (r->free_units == SS_ALL_UNITS) {
-            region_unlink(r);
-            dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
-            hints_drop(r);
-        hak_chunk_unmap(&r->base);
-            released = true;
-        } else if (r->dirty_units) {
-            units_purge(r, r->dirty_units);
+            region_drop(r);
+            empty_regions--;
             released = true;
         }
+    }
+    if (dirty_bytes > pad) {
+        purge_down(pad);
+        released = true;
     }
     hak_unlock(&pool_lock);
     return released;
