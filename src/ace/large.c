@@ -365,6 +365,8 @@ bool hak_large_resize(void *p, size_t n) {
     uintptr_t a = (uintptr_t)p;
     hak_chunk_t *c = hak_chunk_of(a);
     bool ok = false;
+    if (!hak_chunk_owned(a))
+        return false; /* a far block: its chunk header is elsewhere */
     hak_lock(&large_lock);
     if (c->kind == HAK_CHUNK_HUGE) {
         ok = n <= ((huge_chunk_t *)c)->size && n > ((huge_chunk_t *)c)->size / 2;

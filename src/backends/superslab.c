@@ -178,6 +178,7 @@ static ss_region_t *region_new(void) {
         return NULL;
     r->free_units = SS_ALL_UNITS;
     region_push(r);
+    empty_regions++;
     return r;
 }
 

@@ -168,6 +168,34 @@ START_TEST(test_zero_size_alignments) {
 }
 END_TEST
 
+/* Blocks aligned to 2 MiB or more keep their header outside the block's own
+ * 2 MiB slot: realloc must not take the block's contents for a header.
+ * Fill patterns include the byte values of chunk kinds. */
+START_TEST(test_realloc_big_alignment) {
+    enum { BIG = 128 * 1024 }; /* above the small classes: the large path */
+    static const unsigned char fills[] = {0x00, 0x01, 0x02, 0x03, 0xff};
+    static const size_t grow[] = {BIG + 4096, 800 * 1024, 5 * MiB};
+    for (size_t a = 2 * MiB; a <= 8 * MiB; a <<= 1) {
+        for (size_t f = 0; f < sizeof fills; f++) {
+            for (size_t g = 0; g < sizeof grow / sizeof grow[0]; g++) {
+                unsigned char *p = aligned_alloc(a, BIG);
+                ck_assert_ptr_nonnull(p);
+                memset(p, fills[f], BIG);
+                unsigned char *q = realloc(p, grow[g]);
+                ck_assert_ptr_nonnull(q);
+                for (size_t i = 0; i < BIG; i++)
+                    HAK_CHECK_MSG(q[i] == fills[f], "byte %zu changed (fill %#x)", i, fills[f]);
+                /* Writable to the new size: an in-place "resize" that took
+                 * the fill for a chunk header would fault here. */
+                memset(q + BIG, 0x77, grow[g] - BIG);
+                ck_assert_uint_ge(malloc_usable_size(q), grow[g]);
+                free(q);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_valloc_pvalloc) {
     static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 40000, 3 * MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -371,6 +399,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_alignments);
     tcase_add_test(tc, test_valid_alignments);
     tcase_add_test(tc, test_zero_size_alignments);
+    tcase_add_test(tc, test_realloc_big_alignment);
     tcase_add_test(tc, test_valloc_pvalloc);
     tcase_add_test(tc, test_calloc_recycled_small);
     tcase_add_test(tc, test_calloc_recycled_large);
