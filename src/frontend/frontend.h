@@ -48,7 +48,14 @@ HAK_HIDDEN size_t hak_impl_usable_size(const void *p);
 HAK_HIDDEN int hak_impl_trim(size_t pad);
 /* The backend serving the process (valid once a block exists). */
 HAK_HIDDEN extern const hak_backend_t *hak_backend;
-HAK_HIDDEN void hak_ensure_init(void);
+/* Process init runs once, from the first slow-path call. */
+enum { HAK_INIT_NONE, HAK_INIT_RUNNING, HAK_INIT_DONE };
+HAK_HIDDEN extern _Atomic int hak_init_state;
+HAK_HIDDEN void hak_init_slow(void);
+HAK_INLINE void hak_ensure_init(void) {
+    if (HAK_UNLIKELY(atomic_load_explicit(&hak_init_state, memory_order_acquire) != HAK_INIT_DONE))
+        hak_init_slow();
+}
 
 /* stats.c */
 HAK_HIDDEN extern hak_lock_t hak_threads_lock;

@@ -23,8 +23,7 @@ const hak_backend_t *hak_backend = &hak_backend_superslab;
 static const hak_backend_t *const backends[] = {&hak_backend_superslab, &hak_backend_legacy};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
-enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
-static _Atomic int init_state;
+_Atomic int hak_init_state;
 static hak_lock_t init_lock = HAK_LOCK_INIT;
 static pthread_key_t thread_key;
 
@@ -67,17 +66,15 @@ static void init_locked(void) {
     pthread_key_create(&thread_key, thread_detach);
 }
 
-/* Runs once, from the first slow-path call.  Nothing before INIT_DONE may
- * allocate; what may allocate (pthread_atfork) comes after, so a nested
- * malloc finds the allocator ready. */
-HAK_COLD void hak_ensure_init(void) {
-    if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE)
-        return;
+/* Nothing before HAK_INIT_DONE may allocate; what may allocate
+ * (pthread_atfork) comes after, so a nested malloc finds the allocator
+ * ready. */
+HAK_COLD void hak_init_slow(void) {
     hak_lock(&init_lock);
-    if (atomic_load_explicit(&init_state, memory_order_relaxed) == INIT_NONE) {
-        atomic_store_explicit(&init_state, INIT_RUNNING, memory_order_relaxed);
+    if (atomic_load_explicit(&hak_init_state, memory_order_relaxed) == HAK_INIT_NONE) {
+        atomic_store_explicit(&hak_init_state, HAK_INIT_RUNNING, memory_order_relaxed);
         init_locked();
-        atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+        atomic_store_explicit(&hak_init_state, HAK_INIT_DONE, memory_order_release);
         hak_unlock(&init_lock);
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         if (hak_opt.verbose) {
@@ -94,7 +91,7 @@ HAK_COLD void hak_ensure_init(void) {
 /* Prints statistics at exit when HAKMEM_STATS asks for them.  A destructor,
  * not atexit(): registering with atexit may allocate. */
 __attribute__((destructor)) static void at_exit(void) {
-    if (atomic_load(&init_state) == INIT_DONE && hak_opt.stats != HAK_STATS_OFF)
+    if (atomic_load(&hak_init_state) == HAK_INIT_DONE && hak_opt.stats != HAK_STATS_OFF)
         (void)hak_stats_print(2, hak_opt.stats == HAK_STATS_ON_JSON ? HAK_STATS_JSON : HAK_STATS_TEXT);
 }
 
