@@ -81,10 +81,11 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
 }
 
 HAK_INLINE void hak_fast_free(void *p) {
-    uintptr_t off = (uintptr_t)p - hak_window_base;
-    if (HAK_LIKELY(off < HAK_WINDOW_SIZE)) {
+    /* The unit index first, then its range check: one shift serves both. */
+    uintptr_t u = ((uintptr_t)p - hak_window_base) >> HAK_UNIT_SHIFT;
+    if (HAK_LIKELY(u < (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT))) {
         hak_thread_t *t = hak_tls;
-        unsigned c = hak_unit_code[off >> HAK_UNIT_SHIFT];
+        unsigned c = hak_unit_code[u];
         /* p == head is an immediate double free: the slow path reports it. */
         if (HAK_LIKELY(t->room[c] != 0 && t->head[c] != p)) {
             *(void **)p = t->head[c];
