@@ -314,7 +314,15 @@ void *hak_impl_realloc(void *p, size_t n) {
     } else if (n <= have && (n > have / 2 || have <= 64)) {
         return p; /* still fits without wasting half of the block */
     }
-    void *q = hak_fast_malloc(n);
+    /* A large block that grows by realloc tends to grow again (buffers,
+     * vectors): give it half again as many pages, so the next steps resize
+     * in place.  Pages the program never writes cost no memory. */
+    size_t want = n;
+    if (n > have && n > HAK_SMALL_MAX && n <= PTRDIFF_MAX / 2)
+        want = n + n / 2;
+    void *q = hak_fast_malloc(want);
+    if (q == NULL && want != n)
+        q = hak_fast_malloc(n);
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, n < have ? n : have);
