@@ -209,9 +209,10 @@ HAK_HIDDEN void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, 
  * two >= page); NULL when the OS refuses. */
 HAK_HIDDEN void *hak_os_map(size_t size, size_t align);
 HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
-/* Maps size bytes exactly at addr if nothing is there (NULL if the OS
- * refuses or the range is taken); an old kernel may map elsewhere. */
-HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size);
+/* Maps size bytes exactly at addr if nothing is there; an old kernel may
+ * map elsewhere.  NULL with *err = EEXIST when the range is taken, or the
+ * mmap(2) error when the OS refuses. */
+HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
 

@@ -40,8 +40,12 @@ static void window_init(void) {
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     uintptr_t gib = r ? ((uintptr_t)r[0] | (uintptr_t)r[1] << 8) & 0x3fff : 0;
     uintptr_t base = ((uintptr_t)1 << 44) + (gib << 30);
-    if ((base + HAK_WINDOW_SIZE) >> HAK_VA_BITS)
-        return; /* a small address space: no window, the slow path serves */
+    /* The stack sits at the top of the user address space: a window above
+     * it (a 39-bit or 42-bit address space) could never be mapped, and
+     * then every free takes the slow path, correct but slower. */
+    char top;
+    if ((base + HAK_WINDOW_SIZE) >> HAK_VA_BITS || (uintptr_t)&top < base + HAK_WINDOW_SIZE)
+        return;
     hak_window_base = base;
     window_next = 0;
 }
@@ -59,7 +63,8 @@ static void *window_map(void) {
         else
             break;
         void *want = (void *)(hak_window_base + (slot << HAK_CHUNK_SHIFT));
-        void *p = hak_os_map_at(want, HAK_CHUNK_SIZE);
+        int err;
+        void *p = hak_os_map_at(want, HAK_CHUNK_SIZE, &err);
         if (p == want) {
             hak_unlock(&window_lock);
             return p;
@@ -67,6 +72,16 @@ static void *window_map(void) {
         if (p != NULL) { /* an old kernel took the address as a hint only */
             hak_os_unmap(p, HAK_CHUNK_SIZE);
             window_next = WINDOW_SLOTS;
+            break;
+        }
+        if (err != EEXIST) {
+            /* The OS refuses this range: out of memory for now (keep the
+             * slot for later), or an address space too small for the
+             * window (give it up: every chunk then maps elsewhere). */
+            if (err == ENOMEM && window_nfree < WINDOW_FREE_MAX)
+                window_free[window_nfree++] = slot;
+            else
+                window_next = WINDOW_SLOTS;
             break;
         }
         /* Occupied by someone else: try the next slot. */

@@ -65,11 +65,12 @@ void *hak_os_map(size_t size, size_t align) {
     return p;
 }
 
-void *hak_os_map_at(void *addr, size_t size) {
+void *hak_os_map_at(void *addr, size_t size, int *err) {
     int saved = errno;
     atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
     void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    *err = p == MAP_FAILED ? errno : 0;
     errno = saved;
     if (p == MAP_FAILED)
         return NULL;
