@@ -3,7 +3,7 @@
  *
  * A thread's cache is a hak_thread_t: one bin per class code.  malloc pops
  * from the bin of the request's class; free pushes onto the bin of the
- * class its page carries.  No lock, no atomic, no getenv and no init check:
+ * class the window table gives the pointer's 64 KiB unit (internal.h).  No lock, no atomic, no getenv and no init check:
  * a new thread's hak_tls points at a static, read-only, all-zero cache whose
  * bins always miss, so its first call lands in the slow path, which builds
  * the real cache.  Every miss is a call to a noinline slow function.
