@@ -1,6 +1,8 @@
-/* Stress: thread lifecycle edges - first call on a new thread is free/realloc of another thread's block; malloc/free from TSD and TLS destructors. */
+/* Stress: thread lifecycle edges - first call on a new thread is free/realloc of another thread's block; malloc/free from TSD and TLS destructors; memory of an exited thread reused by the next. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -138,10 +140,71 @@ static void test_destructors(void) {
            N, atomic_load(&tls_dtor_runs));
 }
 
+/* ---- blocks of an exited thread, freed later, serve the next thread ---- */
+
+enum { ADOPT_N = 2000, ADOPT_SIZE = 48 };
+static void *adopt_blocks[ADOPT_N];
+
+static void *adopt_fill(void *arg) {
+    (void)arg;
+    for (int i = 0; i < ADOPT_N; i++) {
+        adopt_blocks[i] = malloc(ADOPT_SIZE);
+        T_ASSERT(adopt_blocks[i] != NULL);
+        pat_fill(adopt_blocks[i], ADOPT_SIZE);
+    }
+    return NULL; /* exits holding every block: its slabs lose their owner */
+}
+
+static void *adopt_take(void *arg) {
+    void **got = arg;
+    for (int i = 0; i < ADOPT_N; i++) {
+        got[i] = malloc(ADOPT_SIZE);
+        T_ASSERT(got[i] != NULL);
+    }
+    return NULL;
+}
+
+static int ptr_cmp(const void *a, const void *b) {
+    uintptr_t x = *(void *const *)a, y = *(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_adoption(void) {
+    pthread_t t;
+    T_ASSERT(pthread_create(&t, NULL, adopt_fill, NULL) == 0);
+    T_ASSERT(pthread_join(t, NULL) == 0);
+    /* The filler is gone; free every other block of it from here. */
+    for (int i = 0; i < ADOPT_N; i += 2) {
+        pat_check(adopt_blocks[i], ADOPT_SIZE);
+        free(adopt_blocks[i]);
+    }
+    /* Main's cache holds them now; hand them back to their slabs. */
+    malloc_trim(0);
+    static void *got[ADOPT_N];
+    T_ASSERT(pthread_create(&t, NULL, adopt_take, got) == 0);
+    T_ASSERT(pthread_join(t, NULL) == 0);
+    qsort(got, ADOPT_N, sizeof got[0], ptr_cmp);
+    int reused = 0;
+    for (int i = 0; i < ADOPT_N; i += 2)
+        reused += bsearch(&adopt_blocks[i], got, ADOPT_N, sizeof got[0], ptr_cmp) != NULL;
+    printf("ok: a new thread reused %d of the %d blocks freed after their thread exited\n", reused,
+           ADOPT_N / 2);
+    /* Every freed block should serve again; a backend that left the dead
+     * thread's slabs to nobody would reuse none. */
+    T_ASSERT(reused >= ADOPT_N / 4);
+    for (int i = 1; i < ADOPT_N; i += 2) {
+        pat_check(adopt_blocks[i], ADOPT_SIZE);
+        free(adopt_blocks[i]);
+    }
+    for (int i = 0; i < ADOPT_N; i++)
+        free(got[i]);
+}
+
 int main(void) {
     hak_test_require_backend();
     test_first_call();
     test_destructors();
+    test_adoption();
     hak_stats_t s;
     hak_stats_get(&s);
     T_ASSERT(s.threads_live <= 1);
