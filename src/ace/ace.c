@@ -12,7 +12,7 @@
  */
 #include "ace/ace.h"
 
-#define ACE_START_CAP 16
+#define ACE_START_CAP 8
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
 #define ACE_BIN_BYTES ((size_t)32 << 10)
