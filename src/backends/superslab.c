@@ -22,8 +22,15 @@
  * adopted by the next thread that needs their class.  Threads already torn
  * down share one heap under a lock.
  *
- * Free units are cached (dirty) within the ACE's budget; beyond it they are
- * purged, and whole free regions beyond it are unmapped.
+ * A refill takes freed blocks (local, then remote, then those of partial
+ * slabs) before fresh memory, so fewer pages ever become resident; a class
+ * that needs a new slab first takes back, if still free, the units where
+ * it last released one.  Every block handed back is checked to be the
+ * start of a block its slab gave out.
+ *
+ * Free units stay cached (dirty) within the ACE's budget; beyond it they
+ * are purged down to half the budget.  Up to SS_EMPTY_REGIONS empty regions
+ * stay mapped; more are unmapped.
  */
 #include "backends/backend.h"
 
