@@ -320,9 +320,13 @@ void *hak_impl_realloc(void *p, size_t n) {
     size_t want = n;
     if (n > have && n > HAK_SMALL_MAX && n <= PTRDIFF_MAX / 2)
         want = n + n / 2;
+    int saved = errno;
     void *q = hak_fast_malloc(want);
-    if (q == NULL && want != n)
+    if (q == NULL && want != n) { /* no room for the headroom: just n */
         q = hak_fast_malloc(n);
+        if (q != NULL)
+            errno = saved;
+    }
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, n < have ? n : have);
