@@ -39,8 +39,8 @@
 static const bool hak_config_stats = HAK_CONFIG_STATS;
 static const bool hak_config_debug = HAK_CONFIG_DEBUG;
 
-/* HAK_ASSERT is a debug-build invariant check; HAK_CHECK is always on and
- * reports misuse or corruption (see hak_fatal). */
+/* HAK_ASSERT is a debug-build invariant check.  Checks of the program's
+ * pointers are always on and call hak_fatal directly. */
 #define HAK_ASSERT(cond)                                                     \
     do {                                                                     \
         if (hak_config_debug && HAK_UNLIKELY(!(cond)))                       \

@@ -78,15 +78,24 @@ HAK_COLD void hak_init_slow(void) {
         hak_unlock(&init_lock);
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         if (hak_opt.verbose) {
+            unsigned caps = hak_backend->caps;
             hak_log("version %s, backend %s (configure default %s), stats %s, debug %s",
                     PACKAGE_VERSION, hak_backend->name, HAK_DEFAULT_BACKEND,
                     hak_config_stats ? "on" : "off", hak_config_debug ? "on" : "off");
+            hak_log("backend %s: %s heaps, %s small-block memory to the OS", hak_backend->name,
+                    caps & HAK_CAP_THREAD_LOCAL ? "per-thread" : "shared, locked",
+                    caps & HAK_CAP_RETURNS_SMALL ? "returns" : "keeps");
             hak_options_print();
         }
         return;
     }
     hak_unlock(&init_lock);
 }
+
+/* Initialises at load time, so HAKMEM_VERBOSE reports even for a program
+ * that never allocates; an allocation from an earlier constructor simply
+ * initialises first. */
+__attribute__((constructor)) static void at_load(void) { hak_ensure_init(); }
 
 /* Prints statistics at exit when HAKMEM_STATS asks for them.  A destructor,
  * not atexit(): registering with atexit may allocate. */
