@@ -64,6 +64,20 @@ HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 
+/*
+ * Free blocks carry a mark: their second word holds the address of the
+ * thread cache that freed them, and malloc clears it.  A free of a block
+ * that still bears the freeing thread's mark is a double free, caught at
+ * the second free(), however many frees came between; the word shares the
+ * cache line free() writes anyway.  Every path that hands out a small
+ * block clears the mark.
+ */
+HAK_INLINE bool hak_block_marked(const void *p, const hak_thread_t *t) {
+    return ((const uintptr_t *)p)[1] == (uintptr_t)t;
+}
+HAK_INLINE void hak_block_mark(void *p, const hak_thread_t *t) { ((uintptr_t *)p)[1] = (uintptr_t)t; }
+HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[1] = 0; }
+
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
         hak_thread_t *t = hak_tls;
@@ -72,6 +86,7 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
         if (HAK_LIKELY(p != NULL)) {
             t->head[c] = *(void **)p;
             t->room[c]++;
+            hak_block_unmark(p);
             if (hak_config_stats)
                 t->stats.mallocs++;
             return p;
@@ -86,9 +101,11 @@ HAK_INLINE void hak_fast_free(void *p) {
     if (HAK_LIKELY(u < (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT))) {
         hak_thread_t *t = hak_tls;
         unsigned c = hak_unit_code[u];
-        /* p == head is an immediate double free: the slow path reports it. */
-        if (HAK_LIKELY(t->room[c] != 0 && t->head[c] != p)) {
+        /* A block still marked by this thread is a double free: the slow
+         * path reports it.  (room first: only then is p surely in a slab.) */
+        if (HAK_LIKELY(t->room[c] != 0 && !hak_block_marked(p, t))) {
             *(void **)p = t->head[c];
+            hak_block_mark(p, t);
             t->head[c] = p;
             t->room[c]--;
             if (hak_config_stats)

@@ -186,6 +186,7 @@ static void *small_alloc(unsigned c) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
+        hak_block_unmark(list);
         return list;
     }
     if (hak_config_stats)
@@ -206,6 +207,7 @@ static void *small_alloc(unsigned c) {
     void *p = t->head[c];
     t->head[c] = *(void **)p;
     t->room[c]++;
+    hak_block_unmark(p);
     return p;
 }
 
@@ -253,20 +255,21 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
     hak_thread_t *t = thread_get();
+    if (hak_block_marked(p, t))
+        hak_fatal("free(): double free: %p", p);
     if (t == THREAD_DEAD) {
         *(void **)p = NULL;
+        hak_block_mark(p, t);
         hak_backend->flush(NULL, c, p, 1);
         errno = saved;
         return;
     }
-    if (t->head[c] == p)
-        hak_fatal("free(): double free: %p", p);
-    if (t->room[c] == 0) {
+    if (t->room[c] == 0)
         bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &t->room[c], c));
-    }
     if (hak_config_stats)
         t->stats.frees++;
     *(void **)p = t->head[c];
+    hak_block_mark(p, t);
     t->head[c] = p;
     t->room[c]--;
     errno = saved;
