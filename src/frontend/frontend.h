@@ -96,8 +96,12 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
 }
 
 HAK_INLINE void hak_fast_free(void *p) {
-    /* The unit index first, then its range check: one shift serves both. */
-    uintptr_t u = ((uintptr_t)p - hak_window_base) >> HAK_UNIT_SHIFT;
+    /* The unit index and its range check in one: the offset in the window
+     * is rotated so that its four low bits land on top, where a pointer not
+     * 16-byte aligned makes the index fail the check like a pointer outside
+     * the window. */
+    uintptr_t off = (uintptr_t)p - hak_window_base;
+    uintptr_t u = ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
     if (HAK_LIKELY(u < (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT))) {
         hak_thread_t *t = hak_tls;
         unsigned c = hak_unit_code[u];

@@ -42,6 +42,7 @@ expect double_free_interleaved 'hakmem: free(): double free: 0x'
 expect double_free_large 'hakmem: free(): '
 expect free_stack 'hakmem: free(): invalid pointer: 0x'
 expect free_one 'hakmem: free(): invalid pointer: 0x1 '
+expect free_unaligned_small 'hakmem: free(): invalid pointer: 0x'
 expect free_foreign_mmap 'hakmem: free(): invalid pointer: 0x'
 expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 8192
 expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 16
