@@ -65,17 +65,17 @@ HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, 
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 
 /*
- * Free blocks carry a mark: their second word holds the address of the
- * thread cache that freed them, and malloc clears it.  A free of a block
- * that still bears the freeing thread's mark is a double free, caught at
- * the second free(), however many frees came between; the word shares the
- * cache line free() writes anyway.  Every path that hands out a small
- * block clears the mark.
+ * Free blocks carry a mark: their second word holds HAK_FREE_MARK, and
+ * malloc clears it.  A free of a block that still bears the mark is a
+ * double free, caught at the second free() whichever threads made the two
+ * and however many calls came between; the word shares the cache line
+ * free() writes anyway.  The mark is the address of the window table, which
+ * free() has in a register already and no program stores in its blocks.
+ * Every path that hands out a small block clears the mark.
  */
-HAK_INLINE bool hak_block_marked(const void *p, const hak_thread_t *t) {
-    return ((const uintptr_t *)p)[1] == (uintptr_t)t;
-}
-HAK_INLINE void hak_block_mark(void *p, const hak_thread_t *t) { ((uintptr_t *)p)[1] = (uintptr_t)t; }
+#define HAK_FREE_MARK ((uintptr_t)hak_unit_code)
+HAK_INLINE bool hak_block_marked(const void *p) { return ((const uintptr_t *)p)[1] == HAK_FREE_MARK; }
+HAK_INLINE void hak_block_mark(void *p) { ((uintptr_t *)p)[1] = HAK_FREE_MARK; }
 HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[1] = 0; }
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
@@ -105,11 +105,11 @@ HAK_INLINE void hak_fast_free(void *p) {
     if (HAK_LIKELY(u < (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT))) {
         hak_thread_t *t = hak_tls;
         unsigned c = hak_unit_code[u];
-        /* A block still marked by this thread is a double free: the slow
-         * path reports it.  (room first: only then is p surely in a slab.) */
-        if (HAK_LIKELY(t->room[c] != 0 && !hak_block_marked(p, t))) {
+        /* A block still marked free is a double free: the slow path
+         * reports it.  (room first: only then is p surely in a slab.) */
+        if (HAK_LIKELY(t->room[c] != 0 && !hak_block_marked(p))) {
             *(void **)p = t->head[c];
-            hak_block_mark(p, t);
+            hak_block_mark(p);
             t->head[c] = p;
             t->room[c]--;
             if (hak_config_stats)

@@ -255,11 +255,11 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
     hak_thread_t *t = thread_get();
-    if (hak_block_marked(p, t))
+    if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     if (t == THREAD_DEAD) {
         *(void **)p = NULL;
-        hak_block_mark(p, t);
+        hak_block_mark(p);
         hak_backend->flush(NULL, c, p, 1);
         errno = saved;
         return;
@@ -269,7 +269,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (hak_config_stats)
         t->stats.frees++;
     *(void **)p = t->head[c];
-    hak_block_mark(p, t);
+    hak_block_mark(p);
     t->head[c] = p;
     t->room[c]--;
     errno = saved;

@@ -39,6 +39,7 @@ expect() {
 
 expect double_free_small 'hakmem: free(): double free: 0x'
 expect double_free_interleaved 'hakmem: free(): double free: 0x'
+expect double_free_xthread 'hakmem: free(): double free: 0x'
 expect double_free_large 'hakmem: free(): '
 expect free_stack 'hakmem: free(): invalid pointer: 0x'
 expect free_one 'hakmem: free(): invalid pointer: 0x1 '
