@@ -176,10 +176,10 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
  * The small-block window.  Slab chunks are placed, when the OS lets us, in
  * one 64 GiB window of address space at a random base, and a table keeps
  * the class code of every 64 KiB unit in it.  The free fast path then needs
- * one subtraction and one byte load to know both that a pointer is ours and
- * its class; anything outside the window, or on a unit whose code is 0
- * (a hole, a chunk header, a foreign mapping), takes the slow path, which
- * asks the chunk map.  Nothing is reserved: the window is only where chunks
+ * one subtraction, a rotate and one byte load to know that a pointer is
+ * ours, 16-byte aligned, and of which class; anything outside the window,
+ * not aligned, or on a unit whose code is 0 (a hole, a chunk header, a
+ * foreign mapping), takes the slow path, which asks the chunk map.  Nothing is reserved: the window is only where chunks
  * are asked to go.  Before the first chunk the base is 0 and every code 0.
  */
 #define HAK_UNIT_SHIFT 16

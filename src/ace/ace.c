@@ -20,6 +20,8 @@
 #define ACE_CACHED_BYTES ((size_t)16 << 20)
 
 static uint16_t ace_max_cap[HAK_NCODES];
+_Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
+               "half a capacity is at least one block");
 
 void hak_ace_init(const hak_backend_t *backend) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
@@ -58,16 +60,10 @@ static bool ace_refilled(hak_binctl_t *k, uint32_t *room, unsigned cls) {
 
 unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls) {
     ace_refilled(k, room, cls);
-    unsigned want = k->cap / 2u;
-    return want ? want : 1;
+    return k->cap / 2u;
 }
 
-unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls) {
-    (void)cls;
-    unsigned held = k->cap - *room;
-    unsigned n = k->cap / 2u;
-    return n ? n : held;
-}
+unsigned hak_ace_flush_count(const hak_binctl_t *k) { return k->cap / 2u; }
 
 const char *hak_ace_cause_name(hak_fail_t cause) {
     switch (cause) {

@@ -32,7 +32,7 @@ HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls);
  * grow the bin. */
 HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* How many blocks to hand back when bin c (full) refused a free. */
-HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, uint32_t *room, unsigned cls);
+HAK_HIDDEN unsigned hak_ace_flush_count(const hak_binctl_t *k);
 /* Reports an allocation failure when tracing is on, without allocating. */
 HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);

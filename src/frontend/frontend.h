@@ -61,6 +61,7 @@ HAK_INLINE void hak_ensure_init(void) {
 HAK_HIDDEN extern hak_lock_t hak_threads_lock;
 HAK_HIDDEN extern hak_thread_t *hak_threads;
 HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
+HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from);
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 

@@ -159,19 +159,21 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     hak_backend->flush(t->bstate, c, list, n);
 }
 
-static void thread_detach(void *arg) {
-    hak_thread_t *t = arg;
-    hak_tls = THREAD_DEAD;
+/* Hands every block the cache of t holds back to the backend. */
+static void cache_flush_all(hak_thread_t *t) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         if (t->head[c])
             bin_flush(t, c, bin_held(t, c));
+}
+
+static void thread_detach(void *arg) {
+    hak_thread_t *t = arg;
+    hak_tls = THREAD_DEAD;
+    cache_flush_all(t);
     hak_backend->thread_exit(t->bstate);
     hak_lock(&hak_threads_lock);
     HAK_DLIST_UNLINK(&hak_threads, t);
-    hak_stats_retired.mallocs += t->stats.mallocs;
-    hak_stats_retired.frees += t->stats.frees;
-    hak_stats_retired.refills += t->stats.refills;
-    hak_stats_retired.flushes += t->stats.flushes;
+    hak_thread_stats_add(&hak_stats_retired, &t->stats);
     hak_unlock(&hak_threads_lock);
     hak_meta_free(t, sizeof *t);
 }
@@ -265,7 +267,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         return;
     }
     if (t->room[c] == 0)
-        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &t->room[c], c));
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c]));
     if (hak_config_stats)
         t->stats.frees++;
     *(void **)p = t->head[c];
@@ -413,9 +415,7 @@ int hak_impl_trim(size_t pad) {
     hak_ensure_init();
     hak_thread_t *t = hak_tls;
     if (t != THREAD_EMPTY && t != THREAD_DEAD)
-        for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-            if (t->head[c])
-                bin_flush(t, c, bin_held(t, c));
+        cache_flush_all(t);
     bool released = hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;

@@ -12,6 +12,13 @@ hak_thread_t *hak_threads;
 hak_thread_stats_t hak_stats_retired;
 _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
 
+void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from) {
+    to->mallocs += from->mallocs;
+    to->frees += from->frees;
+    to->refills += from->refills;
+    to->flushes += from->flushes;
+}
+
 void hak_stats_collect(hak_stats_t *out) {
     hak_stats_t s = {0};
     s.mapped_bytes = atomic_load(&hak_os_stats.mapped);
@@ -25,10 +32,7 @@ void hak_stats_collect(hak_stats_t *out) {
     hak_lock(&hak_threads_lock);
     hak_thread_stats_t sum = hak_stats_retired;
     for (hak_thread_t *t = hak_threads; t; t = t->next) {
-        sum.mallocs += t->stats.mallocs;
-        sum.frees += t->stats.frees;
-        sum.refills += t->stats.refills;
-        sum.flushes += t->stats.flushes;
+        hak_thread_stats_add(&sum, &t->stats);
         s.threads_live++;
     }
     hak_unlock(&hak_threads_lock);
