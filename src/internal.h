@@ -188,7 +188,8 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
 #define HAK_WINDOW_SHIFT 36
 #define HAK_WINDOW_SIZE ((uintptr_t)1 << HAK_WINDOW_SHIFT)
 HAK_HIDDEN extern uintptr_t hak_window_base;
-HAK_HIDDEN extern uint8_t hak_unit_code[HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT];
+#define HAK_WINDOW_UNITS (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT)
+HAK_HIDDEN extern uint8_t hak_unit_code[HAK_WINDOW_UNITS];
 
 /* chunk.c */
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised

@@ -1,12 +1,14 @@
 /*
  * frontend.h - the thread cache and the inline fast path.
  *
- * A thread's cache is a hak_thread_t: one bin per class code.  malloc pops
- * from the bin of the request's class; free pushes onto the bin of the
- * class the window table gives the pointer's 64 KiB unit (internal.h).  No lock, no atomic, no getenv and no init check:
- * a new thread's hak_tls points at a static, read-only, all-zero cache whose
- * bins always miss, so its first call lands in the slow path, which builds
- * the real cache.  Every miss is a call to a noinline slow function.
+ * A thread's cache has a hot half, hak_tc in static TLS: one list head and
+ * one room count per class code, reached by one %fs-relative access.  malloc
+ * pops from the bin of the request's class; free pushes onto the bin of the
+ * class the window table gives the pointer's 64 KiB unit (internal.h).  The
+ * cold half, a hak_thread_t, holds what only slow paths read.  No lock, no
+ * atomic, no getenv and no init check: a new thread's hot half is all zero,
+ * so its bins miss and its first call lands in the slow path, which builds
+ * the cache.  Every miss is a call to a noinline slow function.
  */
 #ifndef HAK_FRONTEND_H
 #define HAK_FRONTEND_H
@@ -19,17 +21,26 @@ typedef struct hak_thread_stats {
     uint64_t refills, flushes;
 } hak_thread_stats_t;
 
-typedef struct hak_thread {
-    void *head[HAK_NCODES];     /* first: the fast path adds no offset */
+/* The hot half.  A room is the number of frees its bin still takes; free
+ * takes one before it looks further, so a room of 0 becomes UINT32_MAX on
+ * the way to the slow path, which gives it back (hak_free_slow). */
+typedef struct hak_tcache {
+    void *head[HAK_NCODES];
     uint32_t room[HAK_NCODES];
+} hak_tcache_t;
+
+HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
+
+typedef struct hak_thread {
     hak_binctl_t ctl[HAK_NCODES];
     void *bstate; /* the backend's per-thread state */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;
 
-/* The read-only sentinels: a thread not yet attached, and one whose cache
- * was torn down at thread exit (it is served without a cache). */
+/* The read-only sentinels for the cold half: a thread not yet attached,
+ * and one whose cache was torn down at thread exit (it is served without a
+ * cache; its hot half is all zero again). */
 HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
 
 HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
@@ -81,41 +92,47 @@ HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[1] = 0; }
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
-        hak_thread_t *t = hak_tls;
         unsigned c = hak_class_of(n);
-        void *p = t->head[c];
+        void *p = hak_tc.head[c];
         if (HAK_LIKELY(p != NULL)) {
-            t->head[c] = *(void **)p;
-            t->room[c]++;
+            hak_tc.head[c] = *(void **)p;
+            hak_tc.room[c]++;
             hak_block_unmark(p);
             if (hak_config_stats)
-                t->stats.mallocs++;
+                hak_tls->stats.mallocs++;
             return p;
         }
     }
     return hak_malloc_slow(n);
 }
 
-HAK_INLINE void hak_fast_free(void *p) {
-    /* The unit index and its range check in one: the offset in the window
-     * is rotated so that its four low bits land on top, where a pointer not
-     * 16-byte aligned makes the index fail the check like a pointer outside
-     * the window. */
+/* The window unit of p, or a number >= HAK_WINDOW_UNITS.  The index and
+ * its range check in one: the offset in the window is rotated so that its
+ * four low bits land on top, where a pointer not 16-byte aligned fails the
+ * check like a pointer outside the window. */
+HAK_INLINE uintptr_t hak_window_unit(const void *p) {
     uintptr_t off = (uintptr_t)p - hak_window_base;
-    uintptr_t u = ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
-    if (HAK_LIKELY(u < (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT))) {
-        hak_thread_t *t = hak_tls;
+    return ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
+}
+
+HAK_INLINE void hak_fast_free(void *p) {
+    uintptr_t u = hak_window_unit(p);
+    if (HAK_LIKELY(u < HAK_WINDOW_UNITS)) {
         unsigned c = hak_unit_code[u];
-        /* A block still marked free is a double free: the slow path
-         * reports it.  (room first: only then is p surely in a slab.) */
-        if (HAK_LIKELY(t->room[c] != 0 && !hak_block_marked(p))) {
-            *(void **)p = t->head[c];
-            hak_block_mark(p);
-            t->head[c] = p;
-            t->room[c]--;
-            if (hak_config_stats)
-                t->stats.frees++;
-            return;
+        /* The room first: only a unit whose code has room is surely in a
+         * slab.  A block still marked free is a double free: the slow path
+         * reports it. */
+        uint32_t room;
+        if (HAK_LIKELY(!__builtin_sub_overflow(hak_tc.room[c], 1u, &room))) {
+            hak_tc.room[c] = room;
+            if (HAK_LIKELY(!hak_block_marked(p))) {
+                *(void **)p = hak_tc.head[c];
+                hak_block_mark(p);
+                hak_tc.head[c] = p;
+                if (hak_config_stats)
+                    hak_tls->stats.frees++;
+                return;
+            }
         }
     }
     hak_free_slow(p);

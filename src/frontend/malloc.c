@@ -14,6 +14,7 @@ const hak_thread_t hak_thread_empty, hak_thread_dead;
 #define THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
 
 __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = THREAD_EMPTY;
+__thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
 const hak_backend_t *hak_backend = &hak_backend_superslab;
 
@@ -121,7 +122,7 @@ static hak_thread_t *thread_attach(void) {
     if (t == NULL)
         return THREAD_DEAD;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        hak_ace_bin_init(&t->ctl[c], &t->room[c], c);
+        hak_ace_bin_init(&t->ctl[c], &hak_tc.room[c], c);
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
@@ -137,24 +138,25 @@ static hak_thread_t *thread_get(void) {
 }
 
 /* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
- * backend, keeping the recently freed, cache-hot ones. */
-static unsigned bin_held(const hak_thread_t *t, unsigned c) { return t->ctl[c].cap - t->room[c]; }
+ * backend, keeping the recently freed, cache-hot ones.  The bins are the
+ * calling thread's: t is its cold half. */
+static unsigned bin_held(const hak_thread_t *t, unsigned c) { return t->ctl[c].cap - hak_tc.room[c]; }
 
 static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     unsigned held = bin_held(t, c);
     void *list;
     if (n >= held) {
-        list = t->head[c];
-        t->head[c] = NULL;
+        list = hak_tc.head[c];
+        hak_tc.head[c] = NULL;
         n = held;
     } else {
-        void *last = t->head[c];
+        void *last = hak_tc.head[c];
         for (unsigned i = 1; i < held - n; i++)
             last = *(void **)last;
         list = *(void **)last;
         *(void **)last = NULL;
     }
-    t->room[c] += n;
+    hak_tc.room[c] += n;
     t->stats.flushes++;
     hak_backend->flush(t->bstate, c, list, n);
 }
@@ -162,14 +164,15 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        if (t->head[c])
+        if (hak_tc.head[c])
             bin_flush(t, c, bin_held(t, c));
 }
 
 static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
-    hak_tls = THREAD_DEAD;
     cache_flush_all(t);
+    hak_tls = THREAD_DEAD;
+    memset(&hak_tc, 0, sizeof hak_tc);
     hak_backend->thread_exit(t->bstate);
     hak_lock(&hak_threads_lock);
     HAK_DLIST_UNLINK(&hak_threads, t);
@@ -193,22 +196,22 @@ static void *small_alloc(unsigned c) {
     }
     if (hak_config_stats)
         t->stats.mallocs++;
-    if (t->head[c] == NULL) {
-        unsigned want = hak_ace_refill_want(&t->ctl[c], &t->room[c], c);
-        if (want > t->room[c])
-            want = t->room[c];
+    if (hak_tc.head[c] == NULL) {
+        unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
+        if (want > hak_tc.room[c])
+            want = hak_tc.room[c];
         unsigned got = hak_backend->refill(t->bstate, c, want, &list, &cause);
         if (got == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
         t->stats.refills++;
-        t->head[c] = list;
-        t->room[c] -= got;
+        hak_tc.head[c] = list;
+        hak_tc.room[c] -= got;
     }
-    void *p = t->head[c];
-    t->head[c] = *(void **)p;
-    t->room[c]++;
+    void *p = hak_tc.head[c];
+    hak_tc.head[c] = *(void **)p;
+    hak_tc.room[c]++;
     hak_block_unmark(p);
     return p;
 }
@@ -236,6 +239,9 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
 }
 
 HAK_NOINLINE void hak_free_slow(void *p) {
+    uintptr_t u = hak_window_unit(p);
+    if (u < HAK_WINDOW_UNITS && hak_tc.room[hak_unit_code[u]] == UINT32_MAX)
+        hak_tc.room[hak_unit_code[u]] = 0; /* the fast path took it from 0 */
     if (p == NULL)
         return;
     int saved = errno;
@@ -266,14 +272,14 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         errno = saved;
         return;
     }
-    if (t->room[c] == 0)
+    if (hak_tc.room[c] == 0)
         bin_flush(t, c, hak_ace_flush_count(&t->ctl[c]));
     if (hak_config_stats)
         t->stats.frees++;
-    *(void **)p = t->head[c];
+    *(void **)p = hak_tc.head[c];
     hak_block_mark(p);
-    t->head[c] = p;
-    t->room[c]--;
+    hak_tc.head[c] = p;
+    hak_tc.room[c]--;
     errno = saved;
 }
 

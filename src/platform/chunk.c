@@ -10,7 +10,7 @@
 
 _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
 uintptr_t hak_window_base;
-uint8_t hak_unit_code[HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT];
+uint8_t hak_unit_code[HAK_WINDOW_UNITS];
 
 /* Window slots: the next never-used one, and a stack of returned ones. */
 #define WINDOW_SLOTS (HAK_WINDOW_SIZE >> HAK_CHUNK_SHIFT)
