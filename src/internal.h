@@ -216,6 +216,9 @@ HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
 HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
+/* Milliseconds of a coarse monotonic clock (a vDSO read, no system call);
+ * never 0. */
+HAK_HIDDEN uint64_t hak_os_now_ms(void);
 
 typedef struct hak_os_stats {
     _Atomic uint64_t mapped, peak, mmaps, munmaps, madvises;
@@ -264,6 +267,7 @@ typedef struct hak_optstr { char s[32]; } hak_optstr_t;
 #define HAK_OPT_TYPE_STR hak_optstr_t
 #define HAK_OPT_TYPE_BOOL bool
 #define HAK_OPT_TYPE_STATS hak_stats_mode_t
+#define HAK_OPT_TYPE_MS uint32_t
 
 typedef struct hak_options {
 #define HAK_OPTION(field, env, kind, def, doc) HAK_OPT_TYPE_##kind field;

@@ -20,10 +20,13 @@
 #define ACE_CACHED_BYTES ((size_t)16 << 20)
 
 static uint16_t ace_max_cap[HAK_NCODES];
+static const hak_backend_t *ace_backend;
+static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
 
 void hak_ace_init(const hak_backend_t *backend) {
+    ace_backend = backend;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         size_t cap = ACE_BIN_BYTES / hak_class_size[c];
         if (cap < ACE_MIN_CAP)
@@ -64,6 +67,45 @@ unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls) {
 }
 
 unsigned hak_ace_flush_count(const hak_binctl_t *k) { return k->cap / 2u; }
+
+static void ace_arm(uint64_t at) {
+    uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
+    while ((d == 0 || at < d) &&
+           !atomic_compare_exchange_weak_explicit(&ace_deadline, &d, at, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget) {
+    if (dirty <= budget) {
+        *over_since = 0;
+        return false;
+    }
+    if (hak_opt.purge_delay == 0)
+        return true;
+    uint64_t now = hak_os_now_ms();
+    if (*over_since == 0)
+        *over_since = now;
+    if (now - *over_since >= hak_opt.purge_delay) {
+        *over_since = 0;
+        return true;
+    }
+    ace_arm(*over_since + hak_opt.purge_delay);
+    return false;
+}
+
+void hak_ace_tick(void) {
+    uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
+    if (HAK_LIKELY(d == 0) || hak_os_now_ms() < d)
+        return;
+    /* One thread does the work; a subsystem not yet due arms again. */
+    if (!atomic_compare_exchange_strong_explicit(&ace_deadline, &d, 0, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    if (ace_backend->decay)
+        ace_backend->decay();
+    hak_large_decay();
+}
 
 const char *hak_ace_cause_name(hak_fail_t cause) {
     switch (cause) {

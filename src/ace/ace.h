@@ -33,6 +33,19 @@ HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls);
 HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls);
 /* How many blocks to hand back when bin c (full) refused a free. */
 HAK_HIDDEN unsigned hak_ace_flush_count(const hak_binctl_t *k);
+/*
+ * The purge clock.  Free memory a subsystem caches beyond its budget stays
+ * mapped for HAKMEM_PURGE_DELAY milliseconds after the subsystem went over,
+ * so a workload that frees and allocates again soon pays no system call
+ * and no page fault; then it is purged down to half the budget.  The
+ * subsystem asks at its own events, with its lock held and *over_since its
+ * own (0 while within budget); true means "purge now".  When it is not yet
+ * time, the ACE arms a deadline that hak_ace_tick, called from the
+ * frontend's slow paths, honours by calling the backend's decay and
+ * hak_large_decay.  With a delay of 0 the answer is always "now".
+ */
+HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
+HAK_HIDDEN void hak_ace_tick(void);
 /* Reports an allocation failure when tracing is on, without allocating. */
 HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);
@@ -53,6 +66,8 @@ HAK_HIDDEN bool hak_large_resize(void *p, size_t n);
 HAK_HIDDEN bool hak_large_free_far(void *p);
 HAK_HIDDEN size_t hak_large_usable_far(const void *p);
 HAK_HIDDEN void hak_large_set_budget(size_t cached_bytes);
+/* Purges what the purge clock says is due (hak_ace_tick calls it). */
+HAK_HIDDEN void hak_large_decay(void);
 HAK_HIDDEN bool hak_large_trim(size_t pad);
 HAK_HIDDEN void hak_large_fork_prepare(void);
 HAK_HIDDEN void hak_large_fork_parent(void);

@@ -4,9 +4,11 @@
  *
  * Up to RUN_MAX_PAGES a block is a run of pages in a shared 2 MiB run
  * chunk (first fit over a 512-bit free map).  Bigger blocks get a chunk of
- * their own.  Freed memory stays mapped and dirty ("cached") while the
- * total is within the ACE's budget, so churn costs no system call; past it,
- * freed runs are purged and freed huge chunks unmapped.  A page is known
+ * their own.  Freed memory stays mapped and dirty ("cached"), so churn
+ * costs no system call: within the ACE's budget for good, beyond it until
+ * the ACE's purge clock runs out (hak_ace_purge_due), when it is purged
+ * down to half the budget, the largest huge chunks first.  Freed huge
+ * chunks beyond the cache's slots are unmapped at once.  A page is known
  * clean (zero) until handed out, and again after a purge, so calloc zeroes
  * only dirty pages.
  *
@@ -19,7 +21,7 @@
 
 #define RUN_MAX_PAGES 256 /* 1 MiB */
 #define RUN_WORDS (HAK_CHUNK_PAGES / 64)
-#define HUGE_CACHE_SLOTS 32
+#define HUGE_CACHE_SLOTS 64
 #define SPARE_RUNS_MAX 8
 
 typedef struct run_chunk {
@@ -50,6 +52,7 @@ static unsigned nspare_runs;
 static huge_chunk_t *huge_cache[HUGE_CACHE_SLOTS];
 static huge_chunk_t *far_list;
 static size_t cached_bytes, budget_bytes = (size_t)16 << 20;
+static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
 
 void hak_large_set_budget(size_t bytes) {
     hak_lock(&large_lock);
@@ -169,6 +172,8 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause)
     }
     size_t dirty = dirty_pages(rc, pos, n) << HAK_PAGE_SHIFT;
     cached_bytes -= dirty;
+    if (cached_bytes <= budget_bytes)
+        over_since = 0;
     if (zero && dirty)
         run_zero_dirty(rc, pos, n);
     bits_set(rc->free_map, pos, n, false);
@@ -197,15 +202,11 @@ static void run_free(run_chunk_t *rc, unsigned pos, unsigned n) {
     bits_set(rc->free_map, pos, n, true);
     rc->nfree += n;
     cached_bytes += (size_t)n << HAK_PAGE_SHIFT;
-    if (cached_bytes > budget_bytes)
-        run_purge(rc, pos, n);
     if (was_full)
         list_push(rc);
     if (rc->nfree == HAK_CHUNK_PAGES - 1) {
         list_remove(rc);
         if (nspare_runs < SPARE_RUNS_MAX) {
-            if (cached_bytes > budget_bytes)
-                run_purge(rc, 1, HAK_CHUNK_PAGES - 1);
             rc->next = spare_runs;
             spare_runs = rc;
             nspare_runs++;
@@ -233,12 +234,15 @@ static huge_chunk_t *huge_from_cache(size_t map_size) {
     huge_cache[best] = NULL;
     if (h->dirty)
         cached_bytes -= h->base.map_size;
+    if (cached_bytes <= budget_bytes)
+        over_since = 0;
     return h;
 }
 
 static void huge_purge(huge_chunk_t *h) {
     hak_os_purge((char *)h + HAK_PAGE_SIZE, h->base.map_size - HAK_PAGE_SIZE);
     h->dirty = false;
+    cached_bytes -= h->base.map_size;
 }
 
 static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
@@ -295,23 +299,58 @@ static void huge_release(huge_chunk_t *h) {
         if (huge_cache[i] == NULL) {
             huge_cache[i] = h;
             cached_bytes += h->base.map_size;
-            /* Over budget: purge the largest dirty chunks first, so the
-             * small ones, likeliest to be reused, stay warm. */
-            while (cached_bytes > budget_bytes) {
-                huge_chunk_t *big = NULL;
-                for (unsigned k = 0; k < HUGE_CACHE_SLOTS; k++)
-                    if (huge_cache[k] && huge_cache[k]->dirty &&
-                        (!big || huge_cache[k]->base.map_size > big->base.map_size))
-                        big = huge_cache[k];
-                if (big == NULL)
-                    break;
-                cached_bytes -= big->base.map_size;
-                huge_purge(big);
-            }
             return;
         }
     }
     hak_chunk_unmap(&h->base);
+}
+
+/* ---- giving memory back ---- */
+
+/* Purges the free pages of the run chunks on list (linked by next) until at
+ * most target bytes are cached; true if it purged any. */
+static bool runs_purge(run_chunk_t *list, size_t target) {
+    bool purged = false;
+    for (run_chunk_t *rc = list; rc && cached_bytes > target; rc = rc->next) {
+        for (unsigned s = bit_next(rc->free_map, 1, true); s < HAK_CHUNK_PAGES;) {
+            unsigned e = bit_next(rc->free_map, s, false);
+            if (dirty_pages(rc, s, e - s)) {
+                run_purge(rc, s, e - s);
+                purged = true;
+            }
+            s = bit_next(rc->free_map, e, true);
+        }
+    }
+    return purged;
+}
+
+/* Purges cached memory until at most target bytes are dirty: the largest
+ * huge chunks first, so the small ones, likeliest to be reused, stay warm;
+ * then spare and partly used run chunks. */
+static void purge_down(size_t target) {
+    while (cached_bytes > target) {
+        huge_chunk_t *big = NULL;
+        for (unsigned k = 0; k < HUGE_CACHE_SLOTS; k++)
+            if (huge_cache[k] && huge_cache[k]->dirty &&
+                (!big || huge_cache[k]->base.map_size > big->base.map_size))
+                big = huge_cache[k];
+        if (big == NULL)
+            break;
+        huge_purge(big);
+    }
+    (void)runs_purge(spare_runs, target);
+    (void)runs_purge(runs, target);
+}
+
+static void purge_if_due(void) {
+    if (hak_ace_purge_due(&over_since, cached_bytes, budget_bytes))
+        purge_down(budget_bytes / 2);
+}
+
+void hak_large_decay(void) {
+    hak_lock(&large_lock);
+    purge_if_due();
+    hak_unlock(&large_lock);
 }
 
 /* ---- the interface ---- */
@@ -348,6 +387,7 @@ void hak_large_free(void *p) {
     } else {
         huge_release((huge_chunk_t *)c);
     }
+    purge_if_due();
     hak_unlock(&large_lock);
 }
 
@@ -451,16 +491,7 @@ bool hak_large_trim(size_t pad) {
     hak_lock(&large_lock);
     if (cached_bytes > pad)
         released = cache_drop_clean();
-    for (run_chunk_t *rc = runs; rc && cached_bytes > pad; rc = rc->next) {
-        for (unsigned s = bit_next(rc->free_map, 1, true); s < HAK_CHUNK_PAGES;) {
-            unsigned e = bit_next(rc->free_map, s, false);
-            if (dirty_pages(rc, s, e - s)) {
-                run_purge(rc, s, e - s);
-                released = true;
-            }
-            s = bit_next(rc->free_map, e, true);
-        }
-    }
+    released |= runs_purge(runs, pad);
     hak_unlock(&large_lock);
     return released;
 }

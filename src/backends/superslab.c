@@ -29,10 +29,11 @@
  * start of a block its slab gave out.
  *
  * Free units stay cached (dirty) within the ACE's budget; beyond it they
- * are purged down to half the budget.  Up to SS_EMPTY_REGIONS empty regions
- * stay mapped; more are unmapped.
+ * are purged down to half the budget when the ACE's purge clock runs out
+ * (hak_ace_purge_due).  Up to SS_EMPTY_REGIONS empty regions stay mapped;
+ * more are unmapped.
  */
-#include "backends/backend.h"
+#include "ace/ace.h"
 
 #include <string.h>
 
@@ -97,6 +98,7 @@ static hak_lock_t pool_lock = HAK_LOCK_INIT;
 static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
+static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
 /* Empty regions stay mapped (purged beyond the budget: address space
  * only), up to this many, so a workload that swings does not unmap and
  * map again; trim unmaps them. */
@@ -237,6 +239,8 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
+    if (dirty_bytes <= budget_bytes)
+        over_since = 0;
     r->dirty_units &= ~bits;
     r->free_units &= ~bits;
     if (r->free_units == 0)
@@ -303,7 +307,7 @@ static void slab_release(ss_slab_t *s) {
         }
         empty_regions++;
     }
-    if (dirty_bytes > budget_bytes)
+    if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
         purge_down(budget_bytes / 2);
     hak_unlock(&pool_lock);
 }
@@ -578,6 +582,13 @@ static bool ss_trim(size_t pad) {
     return released;
 }
 
+static void ss_decay(void) {
+    hak_lock(&pool_lock);
+    if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
+        purge_down(budget_bytes / 2);
+    hak_unlock(&pool_lock);
+}
+
 static void ss_fork_prepare(void) {
     hak_lock(&shared_lock);
     hak_lock(&pool_lock);
@@ -596,6 +607,7 @@ const hak_backend_t hak_backend_superslab = {
     .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_THREAD_LOCAL,
     .init = ss_init,
     .set_budget = ss_set_budget,
+    .decay = ss_decay,
     .thread_init = ss_thread_init,
     .thread_exit = ss_thread_exit,
     .refill = ss_refill,

@@ -159,6 +159,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     hak_tc.room[c] += n;
     t->stats.flushes++;
     hak_backend->flush(t->bstate, c, list, n);
+    hak_ace_tick();
 }
 
 /* Hands every block the cache of t holds back to the backend. */
@@ -206,6 +207,7 @@ static void *small_alloc(unsigned c) {
             return NULL;
         }
         t->stats.refills++;
+        hak_ace_tick();
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
     }

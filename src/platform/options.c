@@ -11,6 +11,7 @@ hak_options_t hak_opt = {
 #define HAK_OPT_DEF_STR(d) {d}
 #define HAK_OPT_DEF_BOOL(d) d
 #define HAK_OPT_DEF_STATS(d) d
+#define HAK_OPT_DEF_MS(d) d
 #define HAK_OPTION(field, env, kind, def, doc) .field = HAK_OPT_DEF_##kind(def),
 #include "platform/options.def"
 #undef HAK_OPTION
@@ -62,6 +63,22 @@ static bool parse_STATS(const char *env, const char *v, hak_stats_mode_t *out) {
     return true;
 }
 
+#define HAK_MS_MAX 3600000u
+
+static bool parse_MS(const char *env, const char *v, uint32_t *out) {
+    uint32_t ms = 0;
+    const char *d = v;
+    for (; *d >= '0' && *d <= '9' && ms <= HAK_MS_MAX; d++)
+        ms = ms * 10u + (uint32_t)(*d - '0');
+    if (d == v || *d != '\0' || ms > HAK_MS_MAX) {
+        hak_log("%s: '%s' is not a number of milliseconds from 0 to %u; ignored", env, v,
+                HAK_MS_MAX);
+        return false;
+    }
+    *out = ms;
+    return true;
+}
+
 /* The value of NAME=value in envp, or NULL. */
 static const char *env_value(char **envp, const char *name) {
     size_t n = strlen(name);
@@ -82,6 +99,7 @@ void hak_options_parse(char **envp) {
 
 static void print_STR(const char *env, const hak_optstr_t *v) { hak_log("option %s=%s", env, v->s); }
 static void print_BOOL(const char *env, const bool *v) { hak_log("option %s=%d", env, *v ? 1 : 0); }
+static void print_MS(const char *env, const uint32_t *v) { hak_log("option %s=%u", env, *v); }
 static void print_STATS(const char *env, const hak_stats_mode_t *v) {
     static const char *const names[] = {"0", "text", "json"};
     hak_log("option %s=%s", env, names[*v]);

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <sys/mman.h>
+#include <time.h>
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -92,4 +93,10 @@ void hak_os_purge(void *p, size_t size) {
      * so calloc can trust purged memory, and RSS must drop at once. */
     madvise(p, size, MADV_DONTNEED);
     errno = saved;
+}
+
+uint64_t hak_os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
 }

@@ -92,6 +92,25 @@ START_TEST(test_bad_values_keep_defaults) {
 }
 END_TEST
 
+START_TEST(test_milliseconds) {
+    struct { const char *v; uint32_t want; } cases[] = {
+        {"0", 0}, {"7", 7}, {"250", 250}, {"3600000", 3600000},
+        /* not a number of milliseconds in range: the value already there stays */
+        {"", 99}, {"-1", 99}, {"10ms", 99}, {" 5", 99}, {"3600001", 99},
+        {"99999999999999999999", 99},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hak_opt.purge_delay = 99;
+        snprintf(buf, sizeof buf, "HAKMEM_PURGE_DELAY=%s", cases[i].v);
+        char *envp[] = {buf, NULL};
+        hak_options_parse(envp);
+        HAK_CHECK_MSG(hak_opt.purge_delay == cases[i].want, "%s gave %u", buf,
+                      hak_opt.purge_delay);
+    }
+}
+END_TEST
+
 START_TEST(test_too_long_string_ignored) {
     char big[128];
     memset(big, 0, sizeof big);
@@ -133,6 +152,7 @@ int main(void) {
     tcase_add_test(tc, test_bool_words);
     tcase_add_test(tc, test_stats_words);
     tcase_add_test(tc, test_bad_values_keep_defaults);
+    tcase_add_test(tc, test_milliseconds);
     tcase_add_test(tc, test_too_long_string_ignored);
     tcase_add_test(tc, test_prefix_names_do_not_match);
     tcase_add_test(tc, test_first_occurrence_wins);
