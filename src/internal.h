@@ -104,11 +104,47 @@ static const bool hak_config_debug = HAK_CONFIG_DEBUG;
 #define HAK_SMALL_MAX ((size_t)65536)
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
-HAK_HIDDEN extern uint8_t hak_size_class[(HAK_SMALL_MAX >> 4) + 1];
+
+/* The two tables the fast paths read (the window's is described below), in
+ * one object: malloc and free then address them from one base register,
+ * which also holds the free mark (HAK_FREE_MARK). */
+#define HAK_WINDOW_SHIFT 36
+#define HAK_UNIT_SHIFT 16
+#define HAK_WINDOW_UNITS (((uintptr_t)1 << HAK_WINDOW_SHIFT) >> HAK_UNIT_SHIFT)
+typedef struct hak_tables {
+    uint8_t size_class[(HAK_SMALL_MAX >> 4) + 1]; /* by (request + 15) / 16 */
+    uint8_t unit_code[HAK_WINDOW_UNITS];         /* by 64 KiB unit of the window */
+} hak_tables_t;
+HAK_HIDDEN extern hak_tables_t hak_tables;
 
 /* The class of a request of n <= HAK_SMALL_MAX bytes. */
 HAK_INLINE unsigned hak_class_of(size_t n) {
-    return hak_size_class[(n + 15) >> 4];
+    return hak_tables.size_class[(n + 15) >> 4];
+}
+
+/*
+ * A free small block, wherever it waits (a thread cache, a slab, a remote
+ * list), holds the free mark in its first word and the next block of its
+ * list in its second (NULL ends a list).  The first word is what a 1-8 byte
+ * overflow of the block before it, or a write through a dangling pointer to
+ * it, destroys: malloc checks the mark before it follows the second word or
+ * hands the block out, so such damage is reported, never followed.  free
+ * checks that the mark is absent, so a second free of a block is caught at
+ * the call.  The mark is the address of hak_tables: both fast paths have it
+ * in a register, and no program stores it.  Whoever hands a block to a
+ * program clears the mark; whoever puts one in a list sets it.
+ */
+#define HAK_FREE_MARK ((uintptr_t)&hak_tables)
+HAK_INLINE bool hak_block_marked(const void *p) { return ((const uintptr_t *)p)[0] == HAK_FREE_MARK; }
+HAK_INLINE void hak_block_mark(void *p) { ((uintptr_t *)p)[0] = HAK_FREE_MARK; }
+HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[0] = 0; }
+HAK_INLINE void *hak_block_next(const void *p) { return ((void *const *)p)[1]; }
+HAK_INLINE void hak_block_link(void *p, void *next) { ((void **)p)[1] = next; }
+/* Marks p and puts it in front of list; returns p, the new list. */
+HAK_INLINE void *hak_block_push(void *p, void *list) {
+    hak_block_mark(p);
+    hak_block_link(p, list);
+    return p;
 }
 
 /* The natural alignment of blocks of class c: the largest power of two that
@@ -182,14 +218,10 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
  * foreign mapping), takes the slow path, which asks the chunk map.  Nothing is reserved: the window is only where chunks
  * are asked to go.  Before the first chunk the base is 0 and every code 0.
  */
-#define HAK_UNIT_SHIFT 16
 #define HAK_UNIT_SIZE ((size_t)1 << HAK_UNIT_SHIFT)
 #define HAK_CHUNK_UNITS (HAK_CHUNK_SIZE >> HAK_UNIT_SHIFT)
-#define HAK_WINDOW_SHIFT 36
 #define HAK_WINDOW_SIZE ((uintptr_t)1 << HAK_WINDOW_SHIFT)
 HAK_HIDDEN extern uintptr_t hak_window_base;
-#define HAK_WINDOW_UNITS (HAK_WINDOW_SIZE >> HAK_UNIT_SHIFT)
-HAK_HIDDEN extern uint8_t hak_unit_code[HAK_WINDOW_UNITS];
 
 /* chunk.c */
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised

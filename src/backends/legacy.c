@@ -58,15 +58,14 @@ static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, 
         void *p;
         if (k->free) {
             p = k->free;
-            k->free = *(void **)p;
+            k->free = hak_block_next(p);
         } else if (k->bump < k->end || leg_new_slab(c, cause)) {
             p = k->bump;
             k->bump += size;
         } else {
             break;
         }
-        *(void **)p = head;
-        head = p;
+        head = hak_block_push(p, head);
         got++;
     }
     hak_unlock(&leg_lock);
@@ -79,10 +78,10 @@ static void leg_flush(void *state, unsigned c, void *list, unsigned n) {
     (void)n;
     leg_class_t *k = &leg_classes[c];
     void *tail = list;
-    while (*(void **)tail)
-        tail = *(void **)tail;
+    while (hak_block_next(tail))
+        tail = hak_block_next(tail);
     hak_lock(&leg_lock);
-    *(void **)tail = k->free;
+    hak_block_link(tail, k->free);
     k->free = list;
     hak_unlock(&leg_lock);
 }

@@ -325,9 +325,9 @@ static unsigned slab_drain(ss_slab_t *s) {
         return 0;
     if (s->free != NULL) { /* rare: splice in front of the local list */
         void *tail = list;
-        while (*(void **)tail)
-            tail = *(void **)tail;
-        *(void **)tail = s->free;
+        while (hak_block_next(tail))
+            tail = hak_block_next(tail);
+        hak_block_link(tail, s->free);
     }
     s->free = list;
     s->used -= REMOTE_COUNT(w);
@@ -379,8 +379,8 @@ static unsigned pop_free(ss_slab_t *s, unsigned n, void **head) {
     unsigned got = 0;
     while (got < n && s->free) {
         void *p = s->free;
-        s->free = *(void **)p;
-        *(void **)p = *head;
+        s->free = hak_block_next(p);
+        hak_block_link(p, *head);
         *head = p;
         got++;
     }
@@ -418,8 +418,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
         while (got < want && s->bump < s->end) {
             void *p = s->bump;
             s->bump += size;
-            *(void **)p = head;
-            head = p;
+            head = hak_block_push(p, head);
             got++;
         }
         s->used += got - before;
@@ -435,7 +434,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
 /* Takes back one block of a slab h owns. */
 static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
     bool had_local = slab_has_local(s);
-    *(void **)p = s->free;
+    hak_block_link(p, s->free);
     s->free = p;
     if (--s->used == 0) {
         ss_class_t *k = &h->cls[s->cls];
@@ -456,7 +455,7 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
 static void remote_free(ss_slab_t *s, void *first, void *last, unsigned n) {
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
-        *(void **)last = REMOTE_PTR(old);
+        hak_block_link(last, REMOTE_PTR(old));
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
@@ -478,7 +477,7 @@ static void check_block(const ss_slab_t *s, const void *p) {
 static void heap_flush(ss_heap_t *h, void *list) {
     void *p = list;
     while (p) {
-        void *next = *(void **)p;
+        void *next = hak_block_next(p);
         ss_slab_t *s = slab_of(p);
         check_block(s, p);
         if (h != NULL && s->owner == h) {
@@ -492,7 +491,7 @@ static void heap_flush(ss_heap_t *h, void *list) {
         while (next && slab_of(next) == s) {
             check_block(s, next);
             last = next;
-            next = *(void **)next;
+            next = hak_block_next(next);
             n++;
         }
         remote_free(s, p, last, n);

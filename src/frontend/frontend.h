@@ -76,26 +76,14 @@ HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_st
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 
-/*
- * Free blocks carry a mark: their second word holds HAK_FREE_MARK, and
- * malloc clears it.  A free of a block that still bears the mark is a
- * double free, caught at the second free() whichever threads made the two
- * and however many calls came between; the word shares the cache line
- * free() writes anyway.  The mark is the address of the window table, which
- * free() has in a register already and no program stores in its blocks.
- * Every path that hands out a small block clears the mark.
- */
-#define HAK_FREE_MARK ((uintptr_t)hak_unit_code)
-HAK_INLINE bool hak_block_marked(const void *p) { return ((const uintptr_t *)p)[1] == HAK_FREE_MARK; }
-HAK_INLINE void hak_block_mark(void *p) { ((uintptr_t *)p)[1] = HAK_FREE_MARK; }
-HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[1] = 0; }
-
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
         unsigned c = hak_class_of(n);
         void *p = hak_tc.head[c];
-        if (HAK_LIKELY(p != NULL)) {
-            hak_tc.head[c] = *(void **)p;
+        /* An unmarked block in a bin was written after its free: the slow
+         * path reports it (internal.h, "A free small block"). */
+        if (HAK_LIKELY(p != NULL && hak_block_marked(p))) {
+            hak_tc.head[c] = hak_block_next(p);
             hak_tc.room[c]++;
             hak_block_unmark(p);
             if (hak_config_stats)
@@ -118,7 +106,7 @@ HAK_INLINE uintptr_t hak_window_unit(const void *p) {
 HAK_INLINE void hak_fast_free(void *p) {
     uintptr_t u = hak_window_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS)) {
-        unsigned c = hak_unit_code[u];
+        unsigned c = hak_tables.unit_code[u];
         /* The room first: only a unit whose code has room is surely in a
          * slab.  A block still marked free is a double free: the slow path
          * reports it. */
@@ -126,9 +114,7 @@ HAK_INLINE void hak_fast_free(void *p) {
         if (HAK_LIKELY(!__builtin_sub_overflow(hak_tc.room[c], 1u, &room))) {
             hak_tc.room[c] = room;
             if (HAK_LIKELY(!hak_block_marked(p))) {
-                *(void **)p = hak_tc.head[c];
-                hak_block_mark(p);
-                hak_tc.head[c] = p;
+                hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
                 if (hak_config_stats)
                     hak_tls->stats.frees++;
                 return;

@@ -152,9 +152,9 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     } else {
         void *last = hak_tc.head[c];
         for (unsigned i = 1; i < held - n; i++)
-            last = *(void **)last;
-        list = *(void **)last;
-        *(void **)last = NULL;
+            last = hak_block_next(last);
+        list = hak_block_next(last);
+        hak_block_link(last, NULL);
     }
     hak_tc.room[c] += n;
     t->stats.flushes++;
@@ -182,6 +182,16 @@ static void thread_detach(void *arg) {
     hak_meta_free(t, sizeof *t);
 }
 
+/* Hands out the first block of a list, once its mark shows that nothing
+ * wrote to it since it was freed (internal.h, "A free small block"). */
+static void *block_take(void *p) {
+    if (!hak_block_marked(p))
+        hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)",
+                  p);
+    hak_block_unmark(p);
+    return p;
+}
+
 /* A small block of class c for the calling thread. */
 static void *small_alloc(unsigned c) {
     hak_thread_t *t = thread_get();
@@ -192,8 +202,7 @@ static void *small_alloc(unsigned c) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
-        hak_block_unmark(list);
-        return list;
+        return block_take(list);
     }
     if (hak_config_stats)
         t->stats.mallocs++;
@@ -211,10 +220,9 @@ static void *small_alloc(unsigned c) {
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
     }
-    void *p = hak_tc.head[c];
-    hak_tc.head[c] = *(void **)p;
+    void *p = block_take(hak_tc.head[c]);
+    hak_tc.head[c] = hak_block_next(p);
     hak_tc.room[c]++;
-    hak_block_unmark(p);
     return p;
 }
 
@@ -242,8 +250,8 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
 
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
-    if (u < HAK_WINDOW_UNITS && hak_tc.room[hak_unit_code[u]] == UINT32_MAX)
-        hak_tc.room[hak_unit_code[u]] = 0; /* the fast path took it from 0 */
+    if (u < HAK_WINDOW_UNITS && hak_tc.room[hak_tables.unit_code[u]] == UINT32_MAX)
+        hak_tc.room[hak_tables.unit_code[u]] = 0; /* the fast path took it from 0 */
     if (p == NULL)
         return;
     int saved = errno;
@@ -268,9 +276,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     if (t == THREAD_DEAD) {
-        *(void **)p = NULL;
-        hak_block_mark(p);
-        hak_backend->flush(NULL, c, p, 1);
+        hak_backend->flush(NULL, c, hak_block_push(p, NULL), 1);
         errno = saved;
         return;
     }
@@ -278,9 +284,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         bin_flush(t, c, hak_ace_flush_count(&t->ctl[c]));
     if (hak_config_stats)
         t->stats.frees++;
-    *(void **)p = hak_tc.head[c];
-    hak_block_mark(p);
-    hak_tc.head[c] = p;
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
     hak_tc.room[c]--;
     errno = saved;
 }

@@ -20,9 +20,10 @@ const uint32_t hak_class_size[HAK_NCODES] = {
 
 _Static_assert(16 + 8 * 8 == HAK_NCLASSES, "class count");
 
-/* Filled at init.  Before that every entry is 0, whose bin always misses,
- * so a malloc before init simply takes the slow path. */
-uint8_t hak_size_class[(HAK_SMALL_MAX >> 4) + 1];
+/* The size-class table is filled at init.  Before that every entry is 0,
+ * whose bin always misses, so a malloc before init simply takes the slow
+ * path.  The window's unit codes are set by hak_chunk_set_units. */
+hak_tables_t hak_tables;
 
 void hak_sizeclass_init(void) {
     unsigned c = 1;
@@ -30,7 +31,7 @@ void hak_sizeclass_init(void) {
         size_t n = i << 4;
         while (hak_class_size[c] < n)
             c++;
-        hak_size_class[i] = (uint8_t)c;
+        hak_tables.size_class[i] = (uint8_t)c;
     }
 }
 

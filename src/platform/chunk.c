@@ -10,7 +10,6 @@
 
 _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
 uintptr_t hak_window_base;
-uint8_t hak_unit_code[HAK_WINDOW_UNITS];
 
 /* Window slots: the next never-used one, and a stack of returned ones. */
 #define WINDOW_SLOTS (HAK_WINDOW_SIZE >> HAK_CHUNK_SHIFT)
@@ -138,5 +137,5 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     if (in_window(a))
-        memset(&hak_unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT], (int)code, n);
+        memset(&hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT], (int)code, n);
 }

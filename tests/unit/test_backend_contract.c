@@ -129,15 +129,14 @@ static unsigned mock_refill(void *state, unsigned c, unsigned want, void **list,
     while (got < want) {
         void *p = heap.free[c];
         if (p != NULL) {
-            heap.free[c] = *(void **)p;
+            heap.free[c] = hak_block_next(p);
         } else {
             if (heap.bump[c] == heap.end[c] && !mock_carve(c))
                 break;
             p = heap.bump[c];
             heap.bump[c] += hak_class_size[c];
         }
-        *(void **)p = head;
-        head = p;
+        head = hak_block_push(p, head);
         got++;
     }
     heap.outstanding[c] += got;
@@ -164,18 +163,18 @@ static void mock_flush(void *state, unsigned c, void *list, unsigned n) {
         if (ev.thread_exits != 0)
             ev.flush_after_exit_with_state++;
     }
-    /* Exactly n blocks, NULL-terminated, each a block of class c. */
+    /* Exactly n blocks, NULL-terminated, each a block of class c marked free. */
     unsigned k = 0;
     void *p = list;
-    for (; p != NULL && k <= n; p = *(void **)p, k++)
-        if (!mock_owns(p, c))
+    for (; p != NULL && k <= n; p = hak_block_next(p), k++)
+        if (!mock_owns(p, c) || !hak_block_marked(p))
             ev.bad_block++;
     if (k != n || p != NULL)
         ev.bad_list_len++;
     pthread_mutex_lock(&mock_lock);
     while (list != NULL && n--) {
-        void *next = *(void **)list;
-        *(void **)list = heap.free[c];
+        void *next = hak_block_next(list);
+        hak_block_link(list, heap.free[c]);
         heap.free[c] = list;
         heap.outstanding[c]--;
         list = next;

@@ -1,0 +1,36 @@
+/* Misuse: writing 1 to 8 bytes past the end of a small block into a free
+ * neighbour must be reported by the malloc that would hand the neighbour
+ * out, not followed or handed out.  Usage: overflow_small [bytes (1..8)] */
+#include "misuse.h"
+
+#include <malloc.h>
+#include <string.h>
+
+#define NBLOCKS 64
+#define SIZE 64
+
+int main(int argc, char **argv) {
+    size_t over = argc > 1 ? strtoul(argv[1], NULL, 10) : 8;
+    if (over < 1 || over > 8)
+        return 2;
+    MISUSE_BEGIN("overflow of a 64-byte block into its free neighbour, then malloc(64)");
+    char *b[NBLOCKS], *culprit = NULL, *victim = NULL;
+    for (int i = 0; i < NBLOCKS; i++)
+        b[i] = malloc(SIZE);
+    for (int i = 0; i < NBLOCKS && victim == NULL; i++)
+        for (int j = 0; j < NBLOCKS; j++)
+            if (b[j] == b[i] + SIZE && malloc_usable_size(b[i]) == SIZE) {
+                culprit = b[i];
+                victim = b[j];
+                break;
+            }
+    if (victim == NULL) {
+        printf("misuse: no two adjacent blocks\n");
+        return 3;
+    }
+    free(victim);
+    memset(launder(culprit) + SIZE, 0x41, over);
+    void *q = malloc(SIZE);
+    printf("malloc gave %p\n", q);
+    MISUSE_SURVIVED();
+}
