@@ -1,11 +1,9 @@
-/* Unit: the large-block path (ace/large.c): alignment, usable size, zeroing, far blocks,
- * and when cached memory goes back to the OS (the ACE's purge clock). */
+/* Unit: the large-block path (ace/large.c): alignment, usable size, zeroing, far blocks. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "../check_main.h"
 
@@ -152,59 +150,6 @@ START_TEST(test_many_runs_share_chunks) {
 }
 END_TEST
 
-static uint64_t madvises(void) { return atomic_load(&hak_os_stats.madvises); }
-static uint64_t munmaps(void) { return atomic_load(&hak_os_stats.munmaps); }
-
-/* Frees 48 MiB of touched 4 MiB blocks: three times the cache budget. */
-static void churn_over_budget(void) {
-    void *p[12];
-    hak_fail_t cause;
-    for (int i = 0; i < 12; i++) {
-        p[i] = hak_large_alloc((size_t)4 << 20, 0, false, &cause);
-        ck_assert_ptr_nonnull(p[i]);
-        memset(p[i], 0x5a, 4096);
-    }
-    for (int i = 0; i < 12; i++)
-        large_free(p[i]);
-}
-
-START_TEST(test_purge_at_once_without_delay) {
-    hak_opt.purge_delay = 0;
-    uint64_t m0 = madvises();
-    churn_over_budget();
-    ck_assert_uint_gt(madvises(), m0);
-}
-END_TEST
-
-START_TEST(test_purge_waits_for_the_delay) {
-    hak_opt.purge_delay = 3600000;
-    uint64_t m0 = madvises();
-    churn_over_budget();
-    uint64_t u0 = munmaps(); /* mapping chunks may unmap the slack of an aligned map */
-    churn_over_budget();     /* the cached blocks are reused: no system call */
-    hak_ace_tick();          /* the deadline is an hour away */
-    ck_assert_uint_eq(madvises(), m0);
-    ck_assert_uint_eq(munmaps(), u0);
-    /* trim does not wait */
-    ck_assert(hak_large_trim(0));
-    ck_assert_uint_gt(madvises() + munmaps(), m0 + u0);
-}
-END_TEST
-
-START_TEST(test_purge_when_the_delay_ran_out) {
-    hak_opt.purge_delay = 20;
-    uint64_t m0 = madvises();
-    churn_over_budget();
-    /* Wait until the clock is past the deadline (plus the clock's own tick),
-     * then any slow-path event must purge. */
-    uint64_t until = hak_os_now_ms() + 20 + 20;
-    while (hak_os_now_ms() < until)
-        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    hak_ace_tick();
-    ck_assert_uint_gt(madvises(), m0);
-}
-END_TEST
-
 int main(void) {
     Suite *s = suite_create("large");
     hak_test_add_backend_case(s);
@@ -218,9 +163,6 @@ int main(void) {
     tcase_add_test(tc, test_zero_size_aligned);
     tcase_add_test(tc, test_threshold_failure);
     tcase_add_test(tc, test_many_runs_share_chunks);
-    tcase_add_test(tc, test_purge_at_once_without_delay);
-    tcase_add_test(tc, test_purge_waits_for_the_delay);
-    tcase_add_test(tc, test_purge_when_the_delay_ran_out);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }

@@ -1,0 +1,131 @@
+/* Unit: when cached free memory goes back to the OS (the ACE's purge clock,
+ * HAKMEM_PURGE_DELAY), for the large path and for the backend. */
+#include "internal.h"
+#include "frontend/frontend.h"
+#include "ace/ace.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "../check_main.h"
+
+static void setup(void) { hak_ensure_init(); }
+
+static uint64_t madvises(void) { return atomic_load(&hak_os_stats.madvises); }
+static uint64_t munmaps(void) { return atomic_load(&hak_os_stats.munmaps); }
+
+/* Frees 48 MiB of large blocks, one page of each touched: three times the
+ * cache budget. */
+static void churn_large(void) {
+    void *p[12];
+    for (int i = 0; i < 12; i++) {
+        p[i] = hak_malloc((size_t)4 << 20);
+        ck_assert_ptr_nonnull(p[i]);
+        memset(p[i], 0x5a, 4096);
+    }
+    for (int i = 0; i < 12; i++)
+        hak_free(p[i]);
+}
+
+/* Frees 48 MiB of 2 KiB blocks, each touched: their slabs empty. */
+#define NSMALL (48 << 10) / 2
+static void *small[NSMALL];
+static void churn_small(void) {
+    for (int i = 0; i < NSMALL; i++) {
+        small[i] = hak_malloc(2048);
+        ck_assert_ptr_nonnull(small[i]);
+        memset(small[i], 0x5a, 2048);
+    }
+    for (int i = 0; i < NSMALL; i++)
+        hak_free(small[i]);
+    hak_free(hak_malloc(2048)); /* a slow-path event after the last release */
+}
+
+/* Waits until the clock is past the delay (plus the clock's own tick),
+ * then runs a slow-path event, which must purge. */
+static void wait_and_tick(uint32_t delay) {
+    uint64_t until = hak_os_now_ms() + delay + 20;
+    while (hak_os_now_ms() < until)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    hak_ace_tick();
+}
+
+START_TEST(test_large_at_once_without_delay) {
+    hak_opt.purge_delay = 0;
+    uint64_t m0 = madvises();
+    churn_large();
+    ck_assert_uint_gt(madvises(), m0);
+}
+END_TEST
+
+START_TEST(test_large_waits_for_the_delay) {
+    hak_opt.purge_delay = 3600000;
+    uint64_t m0 = madvises();
+    churn_large();
+    uint64_t u0 = munmaps(); /* mapping chunks may unmap the slack of an aligned map */
+    churn_large();           /* the cached blocks are reused: no system call */
+    hak_ace_tick();          /* the deadline is an hour away */
+    ck_assert_uint_eq(madvises(), m0);
+    ck_assert_uint_eq(munmaps(), u0);
+    ck_assert(hak_trim(0)); /* trim does not wait */
+    ck_assert_uint_gt(madvises() + munmaps(), m0 + u0);
+}
+END_TEST
+
+START_TEST(test_large_when_the_delay_ran_out) {
+    hak_opt.purge_delay = 20;
+    uint64_t m0 = madvises();
+    churn_large();
+    wait_and_tick(20);
+    ck_assert_uint_gt(madvises(), m0);
+}
+END_TEST
+
+/* The backend's part: only a backend that gives memory back has one. */
+START_TEST(test_small_waits_for_the_delay) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 3600000;
+    uint64_t m0 = madvises(), u0 = munmaps();
+    churn_small();
+    hak_ace_tick();
+    ck_assert_uint_eq(madvises(), m0);
+    ck_assert_uint_eq(munmaps(), u0);
+}
+END_TEST
+
+START_TEST(test_small_when_the_delay_ran_out) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 20;
+    uint64_t m0 = madvises();
+    churn_small();
+    wait_and_tick(20);
+    ck_assert_uint_gt(madvises(), m0);
+}
+END_TEST
+
+START_TEST(test_small_at_once_without_delay) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 0;
+    uint64_t m0 = madvises();
+    churn_small();
+    ck_assert_uint_gt(madvises(), m0);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("purge");
+    hak_test_add_backend_case(s);
+    TCase *tc = tcase_create("clock");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_large_at_once_without_delay);
+    tcase_add_test(tc, test_large_waits_for_the_delay);
+    tcase_add_test(tc, test_large_when_the_delay_ran_out);
+    tcase_add_test(tc, test_small_at_once_without_delay);
+    tcase_add_test(tc, test_small_waits_for_the_delay);
+    tcase_add_test(tc, test_small_when_the_delay_ran_out);
+    suite_add_tcase(s, tc);
+    return hak_test_run(s);
+}
