@@ -414,14 +414,18 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
                 slab_push(&k->full, q, SS_LIST_FULL);
             }
         }
-        unsigned before = got;
+        /* Fresh memory only when no freed block was found: a bin that
+         * other threads feed (a producer's) refills in smaller steps
+         * rather than making new pages resident. */
+        if (got > 0)
+            break;
         while (got < want && s->bump < s->end) {
             void *p = s->bump;
             s->bump += size;
             head = hak_block_push(p, head);
             got++;
         }
-        s->used += got - before;
+        s->used += got;
         if (got < want) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
             slab_push(&k->full, s, SS_LIST_FULL);
