@@ -28,10 +28,10 @@
  * it last released one.  Every block handed back is checked to be the
  * start of a block its slab gave out.
  *
- * Free units stay cached (dirty) within the ACE's budget; beyond it they
- * are purged down to half the budget when the ACE's purge clock runs out
- * (hak_ace_purge_due).  Up to SS_EMPTY_REGIONS empty regions stay mapped;
- * more are unmapped.
+ * Free units stay cached (dirty) within the ACE's budget; beyond it, when
+ * the ACE's purge clock runs out (hak_ace_purge_due), empty regions beyond
+ * SS_EMPTY_REGIONS are unmapped and the rest purged down to half the
+ * budget.
  */
 #include "ace/ace.h"
 
@@ -100,8 +100,9 @@ static ss_slab_t *orphans[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
 static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
 /* Empty regions stay mapped (purged beyond the budget: address space
- * only), up to this many, so a workload that swings does not unmap and
- * map again; trim unmaps them. */
+ * only), so a workload that swings does not unmap and map again; when the
+ * purge clock runs out, those beyond this many are unmapped, and trim
+ * unmaps them all. */
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
@@ -286,6 +287,20 @@ static void purge_down(size_t target) {
             units_purge(r, r->dirty_units);
 }
 
+/* What the purge clock does when it runs out: unmaps the empty regions
+ * beyond SS_EMPTY_REGIONS, then purges down to half the budget (pool_lock
+ * held). */
+static void give_back(void) {
+    for (ss_region_t *r = avail, *next; r && empty_regions > SS_EMPTY_REGIONS; r = next) {
+        next = r->next;
+        if (r->free_units == SS_ALL_UNITS) {
+            region_drop(r);
+            empty_regions--;
+        }
+    }
+    purge_down(budget_bytes / 2);
+}
+
 /* Gives a slab whose blocks are all back to its region. */
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
@@ -299,16 +314,10 @@ static void slab_release(ss_slab_t *s) {
     r->free_units |= bits;
     r->dirty_units |= bits;
     dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
-    if (r->free_units == SS_ALL_UNITS) {
-        if (empty_regions >= SS_EMPTY_REGIONS) {
-            region_drop(r);
-            hak_unlock(&pool_lock);
-            return;
-        }
+    if (r->free_units == SS_ALL_UNITS)
         empty_regions++;
-    }
     if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
-        purge_down(budget_bytes / 2);
+        give_back();
     hak_unlock(&pool_lock);
 }
 
@@ -588,7 +597,7 @@ static bool ss_trim(size_t pad) {
 static void ss_decay(void) {
     hak_lock(&pool_lock);
     if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
-        purge_down(budget_bytes / 2);
+        give_back();
     hak_unlock(&pool_lock);
 }
 
