@@ -108,6 +108,25 @@ __attribute__((destructor)) static void at_exit(void) {
 /* ------------------------------------------------------------------ */
 /* Thread caches                                                       */
 
+/* Gives the memory the backend and the large path cache (free but mapped)
+ * back to the OS, keeping at most pad bytes of each; true if it did any. */
+static bool release_cached(size_t pad) {
+    bool released = hak_backend->trim(pad);
+    released |= hak_large_trim(pad);
+    return released;
+}
+
+/* Asks the backend for up to want blocks of class c.  When the OS refuses
+ * memory, what HAKMEM caches may be what stands in the way (RLIMIT_AS,
+ * strict overcommit): all of it goes back and the backend is asked again.
+ * The large path does the same (large_alloc). */
+static unsigned refill(void *bstate, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+    unsigned got = hak_backend->refill(bstate, c, want, list, cause);
+    if (got == 0 && *cause == HAK_FAIL_MAPFAIL && release_cached(0))
+        got = hak_backend->refill(bstate, c, want, list, cause);
+    return got;
+}
+
 static void fail(hak_fail_t cause, size_t size, size_t align) {
     atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
     hak_ace_trace_fail(cause, size, align);
@@ -198,7 +217,7 @@ static void *small_alloc(unsigned c) {
     void *list;
     hak_fail_t cause = HAK_FAIL_NONE;
     if (t == THREAD_DEAD) {
-        if (hak_backend->refill(NULL, c, 1, &list, &cause) == 0) {
+        if (refill(NULL, c, 1, &list, &cause) == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
@@ -210,7 +229,7 @@ static void *small_alloc(unsigned c) {
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
         if (want > hak_tc.room[c])
             want = hak_tc.room[c];
-        unsigned got = hak_backend->refill(t->bstate, c, want, &list, &cause);
+        unsigned got = refill(t->bstate, c, want, &list, &cause);
         if (got == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
@@ -232,6 +251,8 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
     if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1)) {
         hak_ensure_init();
         p = hak_large_alloc(n, align, zero, &cause);
+        if (p == NULL && cause == HAK_FAIL_MAPFAIL && release_cached(0))
+            p = hak_large_alloc(n, align, zero, &cause);
     }
     if (p == NULL) {
         fail(cause, n, align);
@@ -428,9 +449,7 @@ int hak_impl_trim(size_t pad) {
     hak_thread_t *t = hak_tls;
     if (t != THREAD_EMPTY && t != THREAD_DEAD)
         cache_flush_all(t);
-    bool released = hak_backend->trim(pad);
-    released |= hak_large_trim(pad);
-    return released;
+    return release_cached(pad);
 }
 
 /* ------------------------------------------------------------------ */
