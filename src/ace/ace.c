@@ -17,16 +17,18 @@
 #define ACE_MAX_CAP 512
 #define ACE_BIN_BYTES ((size_t)32 << 10)
 #define ACE_GROW_EVENTS 4
-#define ACE_CACHED_BYTES ((size_t)16 << 20)
+/* Free memory kept mapped: the backend's is all touched, and a program that
+ * frees a lot should see RSS fall (to within 8 MiB); the large path's is
+ * mostly untouched address space, and waits for the purge clock too. */
+#define ACE_BACKEND_CACHED_BYTES ((size_t)8 << 20)
+#define ACE_LARGE_CACHED_BYTES ((size_t)16 << 20)
 
 static uint16_t ace_max_cap[HAK_NCODES];
-static const hak_backend_t *ace_backend;
 static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
 
 void hak_ace_init(const hak_backend_t *backend) {
-    ace_backend = backend;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         size_t cap = ACE_BIN_BYTES / hak_class_size[c];
         if (cap < ACE_MIN_CAP)
@@ -35,10 +37,10 @@ void hak_ace_init(const hak_backend_t *backend) {
             cap = ACE_MAX_CAP;
         ace_max_cap[c] = (uint16_t)cap;
     }
-    hak_budget_t budget = {.cached_bytes = ACE_CACHED_BYTES};
+    hak_budget_t budget = {.cached_bytes = ACE_BACKEND_CACHED_BYTES};
     if (backend->set_budget)
         backend->set_budget(&budget);
-    hak_large_set_budget(ACE_CACHED_BYTES);
+    hak_large_set_budget(ACE_LARGE_CACHED_BYTES);
 }
 
 void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls) {
@@ -102,8 +104,6 @@ void hak_ace_tick(void) {
     if (!atomic_compare_exchange_strong_explicit(&ace_deadline, &d, 0, memory_order_relaxed,
                                                  memory_order_relaxed))
         return;
-    if (ace_backend->decay)
-        ace_backend->decay();
     hak_large_decay();
 }
 

@@ -34,15 +34,17 @@ HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigne
 /* How many blocks to hand back when bin c (full) refused a free. */
 HAK_HIDDEN unsigned hak_ace_flush_count(const hak_binctl_t *k);
 /*
- * The purge clock.  Free memory a subsystem caches beyond its budget stays
- * mapped for HAKMEM_PURGE_DELAY milliseconds after the subsystem went over,
- * so a workload that frees and allocates again soon pays no system call
- * and no page fault; then it is purged down to half the budget.  The
- * subsystem asks at its own events, with its lock held and *over_since its
- * own (0 while within budget); true means "purge now".  When it is not yet
- * time, the ACE arms a deadline that hak_ace_tick, called from the
- * frontend's slow paths, honours by calling the backend's decay and
- * hak_large_decay.  With a delay of 0 the answer is always "now".
+ * The purge clock, used by the large path.  Free memory it caches beyond
+ * its budget stays mapped for HAKMEM_PURGE_DELAY milliseconds after it went
+ * over, so a workload that frees and allocates big blocks again soon pays
+ * no system call and no page fault; then it is purged down to half the
+ * budget.  The large path asks at its own events, with its lock held and
+ * *over_since its own (0 while within budget); true means "purge now".
+ * When it is not yet time, the ACE arms a deadline that hak_ace_tick,
+ * called from the frontend's slow paths, honours by calling
+ * hak_large_decay.  With a delay of 0 the answer is always "now".  (The
+ * backend does not wait: what it caches is touched memory, which a program
+ * that frees a lot expects to see leave its RSS at once.)
  */
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
 HAK_HIDDEN void hak_ace_tick(void);

@@ -51,7 +51,7 @@ static unsigned nspare_runs;
  * one costs address space only and saves a mmap/munmap pair on reuse. */
 static huge_chunk_t *huge_cache[HUGE_CACHE_SLOTS];
 static huge_chunk_t *far_list;
-static size_t cached_bytes, budget_bytes = (size_t)16 << 20;
+static size_t cached_bytes, budget_bytes; /* budget: set by the ACE at init */
 static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
 
 void hak_large_set_budget(size_t bytes) {

@@ -70,9 +70,6 @@ typedef struct hak_backend {
     void (*flush)(void *state, unsigned cls, void *list, unsigned n);
     /* Returns cached free memory to the OS, keeping at most pad bytes. */
     bool (*trim)(size_t pad);
-    /* Purges what the ACE's purge clock says is due (hak_ace_purge_due);
-     * NULL for a backend that never gives memory back. */
-    void (*decay)(void);
     void (*fork_prepare)(void);
     void (*fork_parent)(void);
     void (*fork_child)(void);

@@ -28,12 +28,14 @@
  * it last released one.  Every block handed back is checked to be the
  * start of a block its slab gave out.
  *
- * Free units stay cached (dirty) within the ACE's budget; beyond it, when
- * the ACE's purge clock runs out (hak_ace_purge_due), empty regions beyond
- * SS_EMPTY_REGIONS are unmapped and the rest purged down to half the
- * budget.
+ * Free units stay cached (dirty) within the ACE's budget; beyond it they
+ * are purged down to half the budget at once, so that a program that frees
+ * a lot finds its RSS down without waiting for a later call.  (The large
+ * path waits for the ACE's purge clock: its caches count mapped, mostly
+ * untouched, bytes.)  Up to SS_EMPTY_REGIONS empty regions stay mapped;
+ * more are unmapped.
  */
-#include "ace/ace.h"
+#include "backends/backend.h"
 
 #include <string.h>
 
@@ -97,12 +99,10 @@ typedef struct ss_heap {
 static hak_lock_t pool_lock = HAK_LOCK_INIT;
 static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
-static size_t dirty_bytes, budget_bytes = (size_t)16 << 20;
-static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
+static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 /* Empty regions stay mapped (purged beyond the budget: address space
- * only), so a workload that swings does not unmap and map again; when the
- * purge clock runs out, those beyond this many are unmapped, and trim
- * unmaps them all. */
+ * only), up to this many, so a workload that swings does not unmap and
+ * map again; trim unmaps them. */
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
@@ -240,8 +240,6 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
-    if (dirty_bytes <= budget_bytes)
-        over_since = 0;
     r->dirty_units &= ~bits;
     r->free_units &= ~bits;
     if (r->free_units == 0)
@@ -287,20 +285,6 @@ static void purge_down(size_t target) {
             units_purge(r, r->dirty_units);
 }
 
-/* What the purge clock does when it runs out: unmaps the empty regions
- * beyond SS_EMPTY_REGIONS, then purges down to half the budget (pool_lock
- * held). */
-static void give_back(void) {
-    for (ss_region_t *r = avail, *next; r && empty_regions > SS_EMPTY_REGIONS; r = next) {
-        next = r->next;
-        if (r->free_units == SS_ALL_UNITS) {
-            region_drop(r);
-            empty_regions--;
-        }
-    }
-    purge_down(budget_bytes / 2);
-}
-
 /* Gives a slab whose blocks are all back to its region. */
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
@@ -314,10 +298,16 @@ static void slab_release(ss_slab_t *s) {
     r->free_units |= bits;
     r->dirty_units |= bits;
     dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
-    if (r->free_units == SS_ALL_UNITS)
+    if (r->free_units == SS_ALL_UNITS) {
+        if (empty_regions >= SS_EMPTY_REGIONS) {
+            region_drop(r);
+            hak_unlock(&pool_lock);
+            return;
+        }
         empty_regions++;
-    if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
-        give_back();
+    }
+    if (dirty_bytes > budget_bytes)
+        purge_down(budget_bytes / 2);
     hak_unlock(&pool_lock);
 }
 
@@ -594,13 +584,6 @@ static bool ss_trim(size_t pad) {
     return released;
 }
 
-static void ss_decay(void) {
-    hak_lock(&pool_lock);
-    if (hak_ace_purge_due(&over_since, dirty_bytes, budget_bytes))
-        give_back();
-    hak_unlock(&pool_lock);
-}
-
 static void ss_fork_prepare(void) {
     hak_lock(&shared_lock);
     hak_lock(&pool_lock);
@@ -619,7 +602,6 @@ const hak_backend_t hak_backend_superslab = {
     .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_THREAD_LOCAL,
     .init = ss_init,
     .set_budget = ss_set_budget,
-    .decay = ss_decay,
     .thread_init = ss_thread_init,
     .thread_exit = ss_thread_exit,
     .refill = ss_refill,
