@@ -15,9 +15,9 @@
 #include "backends/backend.h"
 
 /* The ACE's part of one thread-cache bin: its capacity, and how many
- * refills it saw since the capacity last changed.  The fast
- * path's part is the bin's list head and its room (capacity minus blocks
- * held), kept in separate arrays of the thread cache's hot half (frontend.h), each one
+ * refills it saw since the capacity last changed.  The fast path's part is
+ * the bin's list head and its room (capacity minus blocks held), kept in
+ * separate arrays of the thread cache's hot half (frontend.h), each one
  * scaled load; a room of 0 refuses frees and a NULL head refuses mallocs. */
 typedef struct hak_binctl {
     uint16_t cap;
