@@ -172,8 +172,6 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause)
     }
     size_t dirty = dirty_pages(rc, pos, n) << HAK_PAGE_SHIFT;
     cached_bytes -= dirty;
-    if (cached_bytes <= budget_bytes)
-        over_since = 0;
     if (zero && dirty)
         run_zero_dirty(rc, pos, n);
     bits_set(rc->free_map, pos, n, false);
@@ -234,8 +232,6 @@ static huge_chunk_t *huge_from_cache(size_t map_size) {
     huge_cache[best] = NULL;
     if (h->dirty)
         cached_bytes -= h->base.map_size;
-    if (cached_bytes <= budget_bytes)
-        over_since = 0;
     return h;
 }
 
@@ -368,6 +364,8 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
         p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero, cause);
     else
         p = huge_alloc(size, align, zero, cause);
+    if (cached_bytes <= budget_bytes) /* reuse brought the cache back within budget */
+        over_since = 0;
     hak_unlock(&large_lock);
     return p;
 }

@@ -271,8 +271,11 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
 
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
-    if (u < HAK_WINDOW_UNITS && hak_tc.room[hak_tables.unit_code[u]] == UINT32_MAX)
-        hak_tc.room[hak_tables.unit_code[u]] = 0; /* the fast path took it from 0 */
+    if (u < HAK_WINDOW_UNITS) {
+        uint32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
+        if (*room == UINT32_MAX)
+            *room = 0; /* the fast path took it from 0 */
+    }
     if (p == NULL)
         return;
     int saved = errno;
