@@ -7,35 +7,42 @@
  * bin.  Flushes never grow a bin: a thread that only frees blocks of a class
  * (the consumer of a producer/consumer pair) should pass them back to their
  * owner soon, not hoard them.  Refills fetch and flushes return half the
- * capacity, so a bin sits mid-way after either and a workload oscillating
- * around one size rarely reaches the backend.
+ * capacity, so a bin sits mid-way after either.
+ *
+ * A bin that misses both ways, flushing as well as refilling, is cycling:
+ * its thread's own live count of the class swings wider than the bin, and
+ * every swing is a round trip to the backend that hands back the blocks
+ * just freed, cache-hot, and fetches colder ones.  Such a bin may grow on
+ * to a larger bound, enough to hold the swing.  It holds nothing the thread
+ * did not free itself, and a producer (refills only) never qualifies.
  */
 #include "ace/ace.h"
 
-#define ACE_START_CAP 8
-#define ACE_MIN_CAP 8
-#define ACE_MAX_CAP 512
-#define ACE_BIN_BYTES ((size_t)32 << 10)
-#define ACE_GROW_EVENTS 4
 /* Free memory kept mapped: the backend's is all touched, and a program that
  * frees a lot should see RSS fall (to within 8 MiB); the large path's is
  * mostly untouched address space, and waits for the purge clock too. */
 #define ACE_BACKEND_CACHED_BYTES ((size_t)8 << 20)
 #define ACE_LARGE_CACHED_BYTES ((size_t)16 << 20)
 
-static uint16_t ace_max_cap[HAK_NCODES];
+/* A bin's bound: [0] for any, [1] for a cycling one. */
+static uint16_t ace_max_cap[2][HAK_NCODES];
 static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
 
+static uint16_t bound(size_t bytes, unsigned cls) {
+    size_t cap = bytes / hak_class_size[cls];
+    if (cap < ACE_MIN_CAP)
+        cap = ACE_MIN_CAP;
+    if (cap > ACE_MAX_CAP)
+        cap = ACE_MAX_CAP;
+    return (uint16_t)cap;
+}
+
 void hak_ace_init(const hak_backend_t *backend) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        size_t cap = ACE_BIN_BYTES / hak_class_size[c];
-        if (cap < ACE_MIN_CAP)
-            cap = ACE_MIN_CAP;
-        if (cap > ACE_MAX_CAP)
-            cap = ACE_MAX_CAP;
-        ace_max_cap[c] = (uint16_t)cap;
+        ace_max_cap[0][c] = bound(ACE_BIN_BYTES, c);
+        ace_max_cap[1][c] = bound(ACE_CYCLING_BIN_BYTES, c);
     }
     hak_budget_t budget = {.cached_bytes = ACE_BACKEND_CACHED_BYTES};
     if (backend->set_budget)
@@ -43,32 +50,40 @@ void hak_ace_init(const hak_backend_t *backend) {
     hak_large_set_budget(ACE_LARGE_CACHED_BYTES);
 }
 
-void hak_ace_bin_init(hak_binctl_t *k, uint32_t *room, unsigned cls) {
-    unsigned cap = ace_max_cap[cls] < ACE_START_CAP ? ace_max_cap[cls] : ACE_START_CAP;
+void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
+    unsigned cap = ace_max_cap[0][cls] < ACE_START_CAP ? ace_max_cap[0][cls] : ACE_START_CAP;
     k->cap = (uint16_t)cap;
     k->events = 0;
-    *room = cap;
+    k->flushed = false;
+    *room = (int32_t)cap;
 }
 
 /* Counts a refill; returns true when the bin grew. */
-static bool ace_refilled(hak_binctl_t *k, uint32_t *room, unsigned cls) {
-    if (++k->events < ACE_GROW_EVENTS || k->cap >= ace_max_cap[cls])
+static bool ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls) {
+    unsigned max = ace_max_cap[k->flushed][cls];
+    if (k->events < ACE_GROW_EVENTS)
+        k->events++;
+    if (k->events < ACE_GROW_EVENTS || k->cap >= max)
         return false;
     unsigned cap = k->cap * 2u;
-    if (cap > ace_max_cap[cls])
-        cap = ace_max_cap[cls];
-    *room += cap - k->cap;
+    if (cap > max)
+        cap = max;
+    *room += (int32_t)(cap - k->cap);
     k->cap = (uint16_t)cap;
     k->events = 0;
+    k->flushed = false;
     return true;
 }
 
-unsigned hak_ace_refill_want(hak_binctl_t *k, uint32_t *room, unsigned cls) {
+unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls) {
     ace_refilled(k, room, cls);
     return k->cap / 2u;
 }
 
-unsigned hak_ace_flush_count(const hak_binctl_t *k) { return k->cap / 2u; }
+unsigned hak_ace_flush_count(hak_binctl_t *k) {
+    k->flushed = true;
+    return k->cap / 2u;
+}
 
 static void ace_arm(uint64_t at) {
     uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);

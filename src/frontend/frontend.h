@@ -22,11 +22,12 @@ typedef struct hak_thread_stats {
 } hak_thread_stats_t;
 
 /* The hot half.  A room is the number of frees its bin still takes; free
- * takes one before it looks further, so a room of 0 becomes UINT32_MAX on
- * the way to the slow path, which gives it back (hak_free_slow). */
+ * takes one before it looks further (one read-modify-write), so a room of 0
+ * becomes -1 on the way to the slow path, which gives it back
+ * (hak_free_slow). */
 typedef struct hak_tcache {
     void *head[HAK_NCODES];
-    uint32_t room[HAK_NCODES];
+    int32_t room[HAK_NCODES];
 } hak_tcache_t;
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
@@ -110,9 +111,7 @@ HAK_INLINE void hak_fast_free(void *p) {
         /* The room first: only a unit whose code has room is surely in a
          * slab.  A block still marked free is a double free: the slow path
          * reports it. */
-        uint32_t room;
-        if (HAK_LIKELY(!__builtin_sub_overflow(hak_tc.room[c], 1u, &room))) {
-            hak_tc.room[c] = room;
+        if (HAK_LIKELY(--hak_tc.room[c] >= 0)) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
                 hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
                 if (hak_config_stats)

@@ -227,7 +227,7 @@ static void *small_alloc(unsigned c) {
         t->stats.mallocs++;
     if (hak_tc.head[c] == NULL) {
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
-        if (want > hak_tc.room[c])
+        if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
         unsigned got = refill(t->bstate, c, want, &list, &cause);
         if (got == 0) {
@@ -272,8 +272,8 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
     if (u < HAK_WINDOW_UNITS) {
-        uint32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
-        if (*room == UINT32_MAX)
+        int32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
+        if (*room < 0)
             *room = 0; /* the fast path took it from 0 */
     }
     if (p == NULL)

@@ -1,0 +1,169 @@
+/* Unit: how the ACE sizes a thread-cache bin (ace.c).  A bin grows on
+ * refills up to ACE_BIN_BYTES; only a bin that also flushes (cycling) grows
+ * on to ACE_CYCLING_BIN_BYTES; flushes alone never grow a bin. */
+#include "internal.h"
+#include "frontend/frontend.h"
+#include "ace/ace.h"
+
+#include "../check_main.h"
+
+static void setup(void) { hak_ensure_init(); }
+
+/* The bound the ACE must stop at for class c, from the documented rule. */
+static unsigned expect_bound(size_t bytes, unsigned c) {
+    size_t cap = bytes / hak_class_size[c];
+    if (cap < ACE_MIN_CAP)
+        cap = ACE_MIN_CAP;
+    return cap > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)cap;
+}
+
+/* One refill as the frontend does it: ask, then take what was asked. */
+static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
+    unsigned want = hak_ace_refill_want(k, room, c);
+    HAK_CHECK_MSG(want >= 1 && want <= k->cap, "want %u of cap %u", want, k->cap);
+    HAK_CHECK_MSG(*room >= (int32_t)want, "room %d below want %u", *room, want);
+    *room -= (int32_t)want;
+}
+
+/* One flush as the frontend does it: the bin is full, half goes back. */
+static void flush(hak_binctl_t *k, int32_t *room) {
+    *room = 0;
+    *room += (int32_t)hak_ace_flush_count(k);
+}
+
+/* The classes at both ends and some between. */
+static const size_t sizes[] = {16, 48, 128, 256, 1024, 4096, 16384, HAK_SMALL_MAX};
+
+START_TEST(test_new_bin) {
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned c = hak_class_of(sizes[i]);
+        hak_binctl_t k;
+        int32_t room = -5;
+        hak_ace_bin_init(&k, &room, c);
+        ck_assert_uint_eq(k.cap, ACE_START_CAP);
+        ck_assert_int_eq(room, ACE_START_CAP);
+    }
+}
+END_TEST
+
+START_TEST(test_refills_grow_to_the_bound) {
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned c = hak_class_of(sizes[i]);
+        unsigned bound = expect_bound(ACE_BIN_BYTES, c);
+        hak_binctl_t k;
+        int32_t room;
+        hak_ace_bin_init(&k, &room, c);
+        unsigned last = k.cap;
+        for (int r = 0; r < 200; r++) {
+            room = k.cap; /* the bin ran empty */
+            refill(&k, &room, c);
+            HAK_CHECK_MSG(k.cap == last || k.cap == 2 * last || k.cap == bound,
+                          "class %u: cap went from %u to %u", c, last, k.cap);
+            last = k.cap;
+        }
+        ck_assert_msg(k.cap == bound, "size %zu: cap %u after 200 refills, want %u", sizes[i],
+                      k.cap, bound);
+    }
+}
+END_TEST
+
+START_TEST(test_growth_waits_for_refills) {
+    unsigned c = hak_class_of(64);
+    hak_binctl_t k;
+    int32_t room;
+    hak_ace_bin_init(&k, &room, c);
+    for (int r = 1; r < ACE_GROW_EVENTS; r++) {
+        room = k.cap;
+        refill(&k, &room, c);
+        ck_assert_uint_eq(k.cap, ACE_START_CAP);
+    }
+    room = k.cap;
+    int32_t before = room;
+    refill(&k, &room, c);
+    ck_assert_uint_eq(k.cap, 2 * ACE_START_CAP);
+    /* The room grew by what the cap grew, less what the refill took. */
+    ck_assert_int_eq(room, before + ACE_START_CAP - (int32_t)(k.cap / 2));
+}
+END_TEST
+
+START_TEST(test_flushes_never_grow) {
+    unsigned c = hak_class_of(256);
+    hak_binctl_t k;
+    int32_t room;
+    hak_ace_bin_init(&k, &room, c);
+    for (int r = 0; r < 200; r++) {
+        flush(&k, &room);
+        ck_assert_uint_eq(k.cap, ACE_START_CAP);
+    }
+}
+END_TEST
+
+/* A bin that refills and flushes in turn grows past ACE_BIN_BYTES, up to
+ * ACE_CYCLING_BIN_BYTES, for the classes where the two differ. */
+START_TEST(test_cycling_bin_grows_further) {
+    int differ = 0;
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned c = hak_class_of(sizes[i]);
+        unsigned bound = expect_bound(ACE_CYCLING_BIN_BYTES, c);
+        differ += bound != expect_bound(ACE_BIN_BYTES, c);
+        hak_binctl_t k;
+        int32_t room;
+        hak_ace_bin_init(&k, &room, c);
+        for (int r = 0; r < 400; r++) {
+            room = k.cap;
+            refill(&k, &room, c);
+            flush(&k, &room);
+            HAK_CHECK_MSG(k.cap <= bound, "size %zu: cap %u over %u", sizes[i], k.cap, bound);
+        }
+        ck_assert_msg(k.cap == bound, "size %zu: cap %u after 400 cycles, want %u", sizes[i],
+                      k.cap, bound);
+    }
+    ck_assert_int_gt(differ, 0);
+}
+END_TEST
+
+/* Once a cycling bin is past ACE_BIN_BYTES, refills alone (a producer) do
+ * not take it further: it must flush again. */
+START_TEST(test_growth_past_the_bound_needs_a_flush) {
+    unsigned c = hak_class_of(1024);
+    unsigned base = expect_bound(ACE_BIN_BYTES, c);
+    ck_assert_uint_lt(base, expect_bound(ACE_CYCLING_BIN_BYTES, c));
+    hak_binctl_t k;
+    int32_t room;
+    hak_ace_bin_init(&k, &room, c);
+    for (;;) {
+        room = k.cap;
+        refill(&k, &room, c);
+        if (k.cap > base)
+            break;
+        flush(&k, &room);
+    }
+    unsigned cap = k.cap;
+    for (int r = 0; r < 200; r++) {
+        room = k.cap;
+        refill(&k, &room, c);
+    }
+    ck_assert_uint_eq(k.cap, cap);
+    flush(&k, &room);
+    for (int r = 0; r < ACE_GROW_EVENTS; r++) {
+        room = k.cap;
+        refill(&k, &room, c);
+    }
+    ck_assert_uint_gt(k.cap, cap);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("ace");
+    hak_test_add_backend_case(s);
+    TCase *tc = tcase_create("bins");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_new_bin);
+    tcase_add_test(tc, test_refills_grow_to_the_bound);
+    tcase_add_test(tc, test_growth_waits_for_refills);
+    tcase_add_test(tc, test_flushes_never_grow);
+    tcase_add_test(tc, test_cycling_bin_grows_further);
+    tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
+    suite_add_tcase(s, tc);
+    return hak_test_run(s);
+}
