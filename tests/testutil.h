@@ -1,6 +1,7 @@
 /*
  * testutil.h - helpers for the plain-C tests (stress, misuse): fatal
- * assertions that name the file and line, and the backend check.
+ * assertions that name the file and line, the backend check, and the
+ * process's resident set size.
  */
 #ifndef HAK_TEST_TESTUTIL_H
 #define HAK_TEST_TESTUTIL_H
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hakmem.h"
 
@@ -37,6 +39,16 @@ static inline void hak_test_require_backend(void) {
         fprintf(stderr, "FAIL: backend is %s, expected %s\n", hak_backend_name(), want);
         exit(99);
     }
+}
+
+/* The resident set size of the process, in bytes. */
+static inline size_t hak_test_rss(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f == NULL || fscanf(f, "%lu %lu", &size, &resident) != 2)
+        T_FAIL("cannot read /proc/self/statm");
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 #endif /* HAK_TEST_TESTUTIL_H */

@@ -11,14 +11,6 @@
 #define MIB ((size_t)1 << 20)
 #define TOTAL (256 * MIB)
 
-static size_t rss(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    T_ASSERT(f != NULL && fscanf(f, "%lu %lu", &size, &resident) == 2);
-    fclose(f);
-    return (size_t)resident * 4096;
-}
-
 static void *blocks[TOTAL / (64 << 10)];
 
 /* Allocates TOTAL bytes in blocks of n, touching every page; frees them. */
@@ -37,21 +29,21 @@ int main(void) {
     hak_test_require_backend();
     free(malloc(64 << 10));
     free(malloc(4 * MIB));
-    size_t base = rss();
+    size_t base = hak_test_rss();
     if (strcmp(hak_backend_name(), "legacy") != 0) {
         fill_and_free(64 << 10);
-        size_t after = rss();
+        size_t after = hak_test_rss();
         printf("64 KiB blocks: base %zu KiB, after free %zu KiB", base >> 10, after >> 10);
         T_ASSERT(after <= base + 16 * MIB);
         malloc_trim(0);
-        printf(", after malloc_trim(0) %zu KiB\n", rss() >> 10);
-        T_ASSERT(rss() <= base + 8 * MIB);
+        printf(", after malloc_trim(0) %zu KiB\n", hak_test_rss() >> 10);
+        T_ASSERT(hak_test_rss() <= base + 8 * MIB);
     }
     fill_and_free(4 * MIB);
-    printf("4 MiB blocks: after free %zu KiB", rss() >> 10);
+    printf("4 MiB blocks: after free %zu KiB", hak_test_rss() >> 10);
     malloc_trim(0);
-    printf(", after malloc_trim(0) %zu KiB\n", rss() >> 10);
-    T_ASSERT(rss() <= base + 8 * MIB);
+    printf(", after malloc_trim(0) %zu KiB\n", hak_test_rss() >> 10);
+    T_ASSERT(hak_test_rss() <= base + 8 * MIB);
     printf("PASS\n");
     return 0;
 }
