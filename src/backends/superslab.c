@@ -11,7 +11,12 @@
  * Each slab has one owning thread heap.  The owner allocates from the slab's
  * local free list and bump range and takes local frees back without any
  * atomic.  Other threads push the blocks they free onto the slab's atomic
- * remote list; the owner drains it when it runs short.  used counts the
+ * remote list, and count them in the owner heap's pending count for the
+ * class; the owner drains a slab when it runs short.  Before a refill takes
+ * fresh memory, a pending count worth the walk (a quarter of the class's
+ * full slabs or more) makes the owner drain all its full slabs of the
+ * class: a producer whose blocks a consumer frees reuses them instead of
+ * growing.  used counts the
  * blocks out of the slab (held by a thread cache, by the program or on the
  * remote list), so it is exact without sweeping: the flush that brings it to
  * zero releases the slab.
@@ -59,7 +64,7 @@ typedef struct ss_slab {
     void *free;               /* owner-local free blocks */
     char *bump, *end;         /* never-used blocks */
     _Atomic uint64_t remote;  /* blocks freed by other threads: REMOTE_* */
-    struct ss_heap *owner;    /* NULL while orphaned */
+    struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
     struct ss_slab *next, *prev;
     uint32_t used;            /* blocks out of the slab; owner-only */
     uint32_t capacity;
@@ -89,10 +94,17 @@ _Static_assert(sizeof(ss_region_t) <= HAK_PAGE_SIZE, "region header fits page 0"
 typedef struct ss_class {
     ss_slab_t *active, *partial, *full;
     ss_slab_t *scan; /* where the next look for remote frees in full starts */
+    unsigned nfull;  /* slabs on full */
 } ss_class_t;
 
+/* Heaps are type-stable: the heap of an exited thread waits for the next
+ * thread and is never unmapped, so a thread that read a slab's owner just
+ * before the owner exited still counts its remote frees in a heap (the
+ * count is then only a wrong hint). */
 typedef struct ss_heap {
     ss_class_t cls[HAK_NCODES];
+    _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet drained, about */
+    struct ss_heap *next_free;
 } ss_heap_t;
 
 /* The pool: regions with free units, cached empty regions, orphans. */
@@ -123,6 +135,7 @@ static unsigned hint_next[HAK_NCODES];
 /* The heap of threads already torn down. */
 static hak_lock_t shared_lock = HAK_LOCK_INIT;
 static ss_heap_t shared_heap;
+static ss_heap_t *free_heaps; /* of exited threads (pool_lock) */
 
 /* ------------------------------------------------------------------ */
 /* Lists                                                               */
@@ -142,7 +155,22 @@ static void heap_unlink(ss_heap_t *h, ss_slab_t *s) {
     ss_class_t *k = &h->cls[s->cls];
     if (k->scan == s)
         k->scan = s->next;
+    if (s->list == SS_LIST_FULL)
+        k->nfull--;
     slab_unlink(s->list == SS_LIST_PARTIAL ? &k->partial : &k->full, s);
+}
+
+static void heap_push_full(ss_heap_t *h, ss_slab_t *s) {
+    ss_class_t *k = &h->cls[s->cls];
+    slab_push(&k->full, s, SS_LIST_FULL);
+    k->nfull++;
+}
+
+static ss_heap_t *owner_of(const ss_slab_t *s) {
+    return atomic_load_explicit(&s->owner, memory_order_relaxed);
+}
+static void set_owner(ss_slab_t *s, ss_heap_t *h) {
+    atomic_store_explicit(&s->owner, h, memory_order_relaxed);
 }
 
 static void region_unlink(ss_region_t *r) { HAK_DLIST_UNLINK(&avail, r); }
@@ -290,6 +318,7 @@ static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
     unsigned first = (unsigned)(s - r->slabs);
     hak_chunk_set_units(&r->base, first, s->units, HAK_CODE_NONE);
+    set_owner(s, NULL);
     uint32_t bits = units_bits(first, s->units);
     hak_lock(&pool_lock);
     hints[s->cls][hint_next[s->cls]++ % SS_HINTS] = (ss_hint_t){r, first};
@@ -362,14 +391,14 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
             slab_unlink(&orphans[c], s);
         hak_unlock(&pool_lock);
         if (s) {
-            s->owner = h;
+            set_owner(s, h);
             slab_drain(s);
             return s;
         }
     }
     s = slab_acquire(c, cause);
     if (s)
-        s->owner = h;
+        set_owner(s, h);
     return s;
 }
 
@@ -385,6 +414,33 @@ static unsigned pop_free(ss_slab_t *s, unsigned n, void **head) {
     }
     s->used += got;
     return got;
+}
+
+/* Drains the full slabs of class c once other threads have freed enough
+ * of their blocks to be worth the walk (pending counts them, roughly; a
+ * block counted makes at most four slabs looked at).  The slabs that got
+ * blocks back go to partial, but for a second empty one, which goes back to
+ * the region.  Returns whether any block came back. */
+static bool heap_collect(ss_heap_t *h, unsigned c) {
+    ss_class_t *k = &h->cls[c];
+    uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
+    if (pending == 0 || (size_t)pending * 4 < k->nfull)
+        return false;
+    atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
+    bool found = false;
+    for (ss_slab_t *s = k->full, *next; s; s = next) {
+        next = s->next;
+        if (!slab_drain(s))
+            continue;
+        heap_unlink(h, s);
+        if (s->used == 0 && found) {
+            slab_release(s);
+            continue;
+        }
+        slab_push(&k->partial, s, SS_LIST_PARTIAL);
+        found = true;
+    }
+    return found;
 }
 
 static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
@@ -410,7 +466,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             got += pop_free(q, want - got, &head);
             if (!slab_has_local(q)) {
                 heap_unlink(h, q);
-                slab_push(&k->full, q, SS_LIST_FULL);
+                heap_push_full(h, q);
             }
         }
         /* Fresh memory only when no freed block was found: a bin that
@@ -418,6 +474,8 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
          * rather than making new pages resident. */
         if (got > 0)
             break;
+        if (heap_collect(h, c))
+            continue;
         while (got < want && s->bump < s->end) {
             void *p = s->bump;
             s->bump += size;
@@ -427,7 +485,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
         s->used += got;
         if (got < want) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
-            slab_push(&k->full, s, SS_LIST_FULL);
+            heap_push_full(h, s);
         }
     }
     *list = head;
@@ -454,14 +512,19 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
     }
 }
 
-/* Pushes the chain first..last of n blocks onto s's remote list. */
-static void remote_free(ss_slab_t *s, void *first, void *last, unsigned n) {
+/* Pushes the chain first..last of n blocks onto s's remote list and counts
+ * them in the pending count of owner (s->owner, read before: once the
+ * blocks are on the list, s itself may be drained and released at once). */
+static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
+    unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
         hak_block_link(last, REMOTE_PTR(old));
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
+    if (owner != NULL)
+        atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed);
 }
 
 /* A pointer handed back must be the start of a block its slab handed out.
@@ -483,7 +546,8 @@ static void heap_flush(ss_heap_t *h, void *list) {
         void *next = hak_block_next(p);
         ss_slab_t *s = slab_of(p);
         check_block(s, p);
-        if (h != NULL && s->owner == h) {
+        ss_heap_t *owner = owner_of(s);
+        if (h != NULL && owner == h) {
             local_free(h, s, p);
             p = next;
             continue;
@@ -497,7 +561,7 @@ static void heap_flush(ss_heap_t *h, void *list) {
             next = hak_block_next(next);
             n++;
         }
-        remote_free(s, p, last, n);
+        remote_free(s, owner, p, last, n);
         p = next;
     }
 }
@@ -521,7 +585,20 @@ static void ss_set_budget(const hak_budget_t *b) {
     hak_unlock(&pool_lock);
 }
 
-static void *ss_thread_init(void) { return hak_meta_alloc(sizeof(ss_heap_t)); }
+static void *ss_thread_init(void) {
+    hak_lock(&pool_lock);
+    ss_heap_t *h = free_heaps;
+    if (h != NULL)
+        free_heaps = h->next_free;
+    hak_unlock(&pool_lock);
+    if (h == NULL)
+        return hak_meta_alloc(sizeof(ss_heap_t));
+    /* Its lists were emptied at its last thread's exit. */
+    memset(h->cls, 0, sizeof h->cls);
+    for (unsigned c = 0; c < HAK_NCODES; c++)
+        atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
+    return h;
+}
 
 static void ss_thread_exit(void *state) {
     ss_heap_t *h = state;
@@ -541,13 +618,16 @@ static void ss_thread_exit(void *state) {
                 slab_release(s);
                 continue;
             }
-            s->owner = NULL;
+            set_owner(s, NULL);
             hak_lock(&pool_lock);
             slab_push(&orphans[c], s, SS_LIST_ORPHAN);
             hak_unlock(&pool_lock);
         }
     }
-    hak_meta_free(h, sizeof *h);
+    hak_lock(&pool_lock);
+    h->next_free = free_heaps;
+    free_heaps = h;
+    hak_unlock(&pool_lock);
 }
 
 static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
