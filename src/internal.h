@@ -34,6 +34,16 @@
 #define HAK_EXPORT __attribute__((visibility("default")))
 #define HAK_ALIGNED(n) __attribute__((aligned(n)))
 
+/* Built with ThreadSanitizer (GCC says so with a macro, clang with a
+ * feature test). */
+#if defined(__SANITIZE_THREAD__)
+#define HAK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HAK_TSAN 1
+#endif
+#endif
+
 /* Build switches are constants so that code under them is always compiled
  * and type-checked; the optimiser removes what is off. */
 static const bool hak_config_stats = HAK_CONFIG_STATS;
@@ -258,14 +268,13 @@ typedef struct hak_os_stats {
 HAK_HIDDEN extern hak_os_stats_t hak_os_stats;
 
 /* ------------------------------------------------------------------ */
-/* Locks (platform/lock.c).  Plain mutexes; fork handling re-initialises
- * them in the child after every lock was taken in the parent. */
+/* Locks.  Plain mutexes; fork handling takes every one before fork and
+ * releases them after, in the parent and the child (frontend/malloc.c). */
 
 typedef pthread_mutex_t hak_lock_t;
 #define HAK_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
 HAK_INLINE void hak_lock(hak_lock_t *l) { pthread_mutex_lock(l); }
 HAK_INLINE void hak_unlock(hak_lock_t *l) { pthread_mutex_unlock(l); }
-HAK_INLINE void hak_lock_reinit(hak_lock_t *l) { pthread_mutex_init(l, NULL); }
 
 /* ------------------------------------------------------------------ */
 /* Metadata memory (platform/meta.c): small internal objects (thread
@@ -274,8 +283,7 @@ HAK_INLINE void hak_lock_reinit(hak_lock_t *l) { pthread_mutex_init(l, NULL); }
 HAK_HIDDEN void *hak_meta_alloc(size_t size); /* zeroed; NULL on ENOMEM */
 HAK_HIDDEN void hak_meta_free(void *p, size_t size);
 HAK_HIDDEN void hak_meta_fork_prepare(void);
-HAK_HIDDEN void hak_meta_fork_parent(void);
-HAK_HIDDEN void hak_meta_fork_child(void);
+HAK_HIDDEN void hak_meta_fork_release(void);
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics (platform/log.c): formatted into a stack buffer and written

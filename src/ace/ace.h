@@ -85,7 +85,6 @@ HAK_HIDDEN void hak_large_set_budget(size_t cached_bytes);
 HAK_HIDDEN void hak_large_decay(void);
 HAK_HIDDEN bool hak_large_trim(size_t pad);
 HAK_HIDDEN void hak_large_fork_prepare(void);
-HAK_HIDDEN void hak_large_fork_parent(void);
-HAK_HIDDEN void hak_large_fork_child(void);
+HAK_HIDDEN void hak_large_fork_release(void);
 
 #endif /* HAK_ACE_H */

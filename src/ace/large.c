@@ -495,5 +495,4 @@ bool hak_large_trim(size_t pad) {
 }
 
 void hak_large_fork_prepare(void) { hak_lock(&large_lock); }
-void hak_large_fork_parent(void) { hak_unlock(&large_lock); }
-void hak_large_fork_child(void) { hak_lock_reinit(&large_lock); }
+void hak_large_fork_release(void) { hak_unlock(&large_lock); }

@@ -29,8 +29,9 @@
  * Errors.  refill returns how many blocks it produced; 0 means it could not
  * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM.
  *
- * Fork.  fork_prepare takes every lock the backend owns, fork_parent
- * releases them, fork_child re-initialises them.
+ * Fork.  fork_prepare takes every lock the backend owns; fork_release
+ * releases them, in the parent and in the child alike (there the forking
+ * thread, the only one left, still holds them).
  */
 #ifndef HAK_BACKEND_H
 #define HAK_BACKEND_H
@@ -71,8 +72,7 @@ typedef struct hak_backend {
     /* Returns cached free memory to the OS, keeping at most pad bytes. */
     bool (*trim)(size_t pad);
     void (*fork_prepare)(void);
-    void (*fork_parent)(void);
-    void (*fork_child)(void);
+    void (*fork_release)(void);
 } hak_backend_t;
 
 /* The backends, in the order of hak_chunk_t.backend. */

@@ -92,8 +92,7 @@ static bool leg_trim(size_t pad) {
 }
 
 static void leg_fork_prepare(void) { hak_lock(&leg_lock); }
-static void leg_fork_parent(void) { hak_unlock(&leg_lock); }
-static void leg_fork_child(void) { hak_lock_reinit(&leg_lock); }
+static void leg_fork_release(void) { hak_unlock(&leg_lock); }
 
 const hak_backend_t hak_backend_legacy = {
     .name = "legacy",
@@ -106,6 +105,5 @@ const hak_backend_t hak_backend_legacy = {
     .flush = leg_flush,
     .trim = leg_trim,
     .fork_prepare = leg_fork_prepare,
-    .fork_parent = leg_fork_parent,
-    .fork_child = leg_fork_child,
+    .fork_release = leg_fork_release,
 };

@@ -668,13 +668,9 @@ static void ss_fork_prepare(void) {
     hak_lock(&shared_lock);
     hak_lock(&pool_lock);
 }
-static void ss_fork_parent(void) {
+static void ss_fork_release(void) {
     hak_unlock(&pool_lock);
     hak_unlock(&shared_lock);
-}
-static void ss_fork_child(void) {
-    hak_lock_reinit(&pool_lock);
-    hak_lock_reinit(&shared_lock);
 }
 
 const hak_backend_t hak_backend_superslab = {
@@ -688,6 +684,5 @@ const hak_backend_t hak_backend_superslab = {
     .flush = ss_flush,
     .trim = ss_trim,
     .fork_prepare = ss_fork_prepare,
-    .fork_parent = ss_fork_parent,
-    .fork_child = ss_fork_child,
+    .fork_release = ss_fork_release,
 };

@@ -38,7 +38,7 @@ static const hak_backend_t *backend_named(const char *name) {
 }
 
 static void fork_prepare(void);
-static void fork_parent(void);
+static void fork_release(void);
 static void fork_child(void);
 static void thread_detach(void *arg);
 
@@ -77,7 +77,7 @@ HAK_COLD void hak_init_slow(void) {
         init_locked();
         atomic_store_explicit(&hak_init_state, HAK_INIT_DONE, memory_order_release);
         hak_unlock(&init_lock);
-        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        pthread_atfork(fork_prepare, fork_release, fork_child);
         if (hak_opt.verbose) {
             unsigned caps = hak_backend->caps;
             hak_log("version %s, backend %s (configure default %s), stats %s, debug %s",
@@ -456,9 +456,10 @@ int hak_impl_trim(size_t pad) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Fork: every lock is taken in one order before fork and released (parent)
- * or re-initialised (child) after, so the child of a multi-threaded parent
- * finds the allocator consistent. */
+/* Fork: every lock is taken in one order before fork and released after,
+ * in the parent and in the child (whose only thread, the forking one, holds
+ * them all), so the child of a multi-threaded parent finds the allocator
+ * consistent. */
 
 static void fork_prepare(void) {
     hak_lock(&hak_threads_lock);
@@ -467,18 +468,15 @@ static void fork_prepare(void) {
     hak_meta_fork_prepare();
 }
 
-static void fork_parent(void) {
-    hak_meta_fork_parent();
-    hak_large_fork_parent();
-    hak_backend->fork_parent();
+static void fork_release(void) {
+    hak_meta_fork_release();
+    hak_large_fork_release();
+    hak_backend->fork_release();
     hak_unlock(&hak_threads_lock);
 }
 
 static void fork_child(void) {
-    hak_meta_fork_child();
-    hak_large_fork_child();
-    hak_backend->fork_child();
-    hak_lock_reinit(&hak_threads_lock);
+    fork_release();
     /* Only the forking thread lives on; the others' caches stay allocated
      * (their blocks are lost to the child, as glibc's arenas are) but leave
      * the registry so statistics count live threads. */

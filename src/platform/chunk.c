@@ -36,6 +36,12 @@ static bool in_window(uintptr_t a) { return a - hak_window_base < HAK_WINDOW_SIZ
 static void window_init(void) {
     if (window_next != WINDOW_SLOTS || hak_window_base != 0)
         return;
+#ifdef HAK_TSAN
+    /* ThreadSanitizer keeps its shadow and metadata around 16 TiB and
+     * aborts on any mapping there: no window, every free is routed by the
+     * chunk map instead (correct, only slower). */
+    return;
+#endif
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     uintptr_t gib = r ? ((uintptr_t)r[0] | (uintptr_t)r[1] << 8) & 0x3fff : 0;
     uintptr_t base = ((uintptr_t)1 << 44) + (gib << 30);

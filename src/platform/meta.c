@@ -70,5 +70,4 @@ void hak_meta_free(void *p, size_t size) {
 }
 
 void hak_meta_fork_prepare(void) { hak_lock(&meta_lock); }
-void hak_meta_fork_parent(void) { hak_unlock(&meta_lock); }
-void hak_meta_fork_child(void) { hak_lock_reinit(&meta_lock); }
+void hak_meta_fork_release(void) { hak_unlock(&meta_lock); }

@@ -184,8 +184,7 @@ static void mock_flush(void *state, unsigned c, void *list, unsigned n) {
 
 static bool mock_trim(size_t pad) { return real->trim(pad); }
 static void mock_fork_prepare(void) { real->fork_prepare(); }
-static void mock_fork_parent(void) { real->fork_parent(); }
-static void mock_fork_child(void) { real->fork_child(); }
+static void mock_fork_release(void) { real->fork_release(); }
 
 static const hak_backend_t mock = {
     .name = "mock",
@@ -198,8 +197,7 @@ static const hak_backend_t mock = {
     .flush = mock_flush,
     .trim = mock_trim,
     .fork_prepare = mock_fork_prepare,
-    .fork_parent = mock_fork_parent,
-    .fork_child = mock_fork_child,
+    .fork_release = mock_fork_release,
 };
 
 /* ---- the mock thread ---- */
@@ -214,10 +212,10 @@ static int late_malloc_ok;
 /* Runs after HAKMEM's own per-thread teardown (its key was created first,
  * and glibc runs destructors in key order): the thread is "dead" now. */
 static void late_destructor(void *arg) {
-    free(arg);            /* a block of the thread: flush with a NULL state */
-    void *q = malloc(test_size); /* refill with a NULL state */
+    hak_free(arg);            /* a block of the thread: flush with a NULL state */
+    void *q = hak_malloc(test_size); /* refill with a NULL state */
     late_malloc_ok = q != NULL && mock_owns(q, hak_class_of(test_size));
-    free(q);
+    hak_free(q);
     atomic_store(&late_done, 1);
 }
 
@@ -230,14 +228,14 @@ static void *mock_thread_main(void *arg) {
         /* Varying counts make the bins both refill and flush. */
         int n = NBLOCKS / (r % 4 + 1);
         for (int i = 0; i < n; i++) {
-            blocks[i] = malloc(test_size);
+            blocks[i] = hak_malloc(test_size);
             if (blocks[i] != NULL)
                 memset(blocks[i], 0x5a, test_size);
         }
         for (int i = 0; i < n; i++)
-            free(blocks[i]);
+            hak_free(blocks[i]);
     }
-    late_block = malloc(test_size);
+    late_block = hak_malloc(test_size);
     pthread_setspecific(late_key, late_block);
     hak_meta_free(blocks, NBLOCKS * sizeof(void *));
     return NULL;
@@ -281,9 +279,9 @@ START_TEST(test_mock_backend_contract) {
     ck_assert_uint_eq(heap.outstanding[c], 0);
     ck_assert_str_eq(hak_backend_name(), hak_test_expected_backend());
     /* The real backend still works on this thread. */
-    void *p = malloc(100);
+    void *p = hak_malloc(100);
     ck_assert_ptr_nonnull(p);
-    free(p);
+    hak_free(p);
 }
 END_TEST
 

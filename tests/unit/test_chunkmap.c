@@ -31,7 +31,7 @@ END_TEST
 START_TEST(test_blocks_owned) {
     static const size_t sizes[] = {0, 1, 16, 100, 1000, 4096, 32768, 32769, 1 << 20, 8 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        void *p = malloc(sizes[i]);
+        void *p = hak_malloc(sizes[i]);
         ck_assert_ptr_nonnull(p);
         HAK_CHECK_MSG(hak_chunk_owned((uintptr_t)p), "malloc(%zu) = %p not owned", sizes[i], p);
         hak_chunk_t *c = hak_chunk_of((uintptr_t)p);
@@ -41,7 +41,7 @@ START_TEST(test_blocks_owned) {
             ck_assert_uint_eq(code, hak_class_of(sizes[i]));
         else
             ck_assert_uint_eq(code, HAK_CODE_LARGE);
-        free(p);
+        hak_free(p);
     }
 }
 END_TEST
