@@ -134,25 +134,32 @@ HAK_INLINE unsigned hak_class_of(size_t n) {
 
 /*
  * A free small block, wherever it waits (a thread cache, a slab, a remote
- * list), holds the free mark in its first word and the next block of its
- * list in its second (NULL ends a list).  The first word is what a 1-8 byte
- * overflow of the block before it, or a write through a dangling pointer to
- * it, destroys: malloc checks the mark before it follows the second word or
- * hands the block out, so such damage is reported, never followed.  free
- * checks that the mark is absent, so a second free of a block is caught at
- * the call.  The mark is the address of hak_tables: both fast paths have it
- * in a register, and no program stores it.  Whoever hands a block to a
- * program clears the mark; whoever puts one in a list sets it.
+ * list), holds the next block of its list in its second word (NULL ends a
+ * list) and in its first the free mark: that link XOR HAK_FREE_MARK.  A
+ * write through a dangling pointer to either word, or a 1-8 byte overflow
+ * of the block before it into the first, breaks the pair: malloc checks it
+ * before it follows the link or hands the block out, so such damage is
+ * reported, never followed.  free checks that the pair does not hold, so a
+ * second free of a block is caught at the call.  HAK_FREE_MARK is the
+ * address of hak_tables: both fast paths have it in a register, and no
+ * program stores it.  Whoever hands a block to a program clears the first
+ * word; whoever links one into a list writes both.
  */
 #define HAK_FREE_MARK ((uintptr_t)&hak_tables)
-HAK_INLINE bool hak_block_marked(const void *p) { return ((const uintptr_t *)p)[0] == HAK_FREE_MARK; }
-HAK_INLINE void hak_block_mark(void *p) { ((uintptr_t *)p)[0] = HAK_FREE_MARK; }
+HAK_INLINE bool hak_block_marked(const void *p) {
+    const uintptr_t *w = p;
+    return w[0] == (w[1] ^ HAK_FREE_MARK);
+}
 HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[0] = 0; }
 HAK_INLINE void *hak_block_next(const void *p) { return ((void *const *)p)[1]; }
-HAK_INLINE void hak_block_link(void *p, void *next) { ((void **)p)[1] = next; }
+/* Sets p's link, and with it its mark. */
+HAK_INLINE void hak_block_link(void *p, void *next) {
+    uintptr_t *w = p;
+    w[1] = (uintptr_t)next;
+    w[0] = (uintptr_t)next ^ HAK_FREE_MARK;
+}
 /* Marks p and puts it in front of list; returns p, the new list. */
 HAK_INLINE void *hak_block_push(void *p, void *list) {
-    hak_block_mark(p);
     hak_block_link(p, list);
     return p;
 }

@@ -48,7 +48,8 @@ expect free_foreign_mmap 'hakmem: free(): invalid pointer: 0x'
 expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 8192
 expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 16
 expect free_interior_large 'hakmem: free(): invalid pointer: 0x' 1048560
-expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x'
+expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 0
+expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 8
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 1
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 8
 # Only superslab checks the blocks a thread cache hands back; legacy, the
