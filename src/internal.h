@@ -146,9 +146,15 @@ HAK_INLINE unsigned hak_class_of(size_t n) {
  * word; whoever links one into a list writes both.
  */
 #define HAK_FREE_MARK ((uintptr_t)&hak_tables)
+/* The end of a thread-cache bin, and of every list of free blocks passed
+ * between frontend and backend: a read-only pair of zero words, which fails
+ * the mark check, so malloc's fast path needs no test for an empty bin.
+ * (A backend's own lists may end with NULL.) */
+HAK_HIDDEN extern const uintptr_t hak_list_end[2];
+#define HAK_LIST_END ((void *)hak_list_end)
 HAK_INLINE bool hak_block_marked(const void *p) {
     const uintptr_t *w = p;
-    return w[0] == (w[1] ^ HAK_FREE_MARK);
+    return (w[0] ^ w[1]) == HAK_FREE_MARK;
 }
 HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[0] = 0; }
 HAK_INLINE void *hak_block_next(const void *p) { return ((void *const *)p)[1]; }

@@ -14,8 +14,8 @@
  *
  * Blocks.  A block of class c is hak_class_size[c] bytes, aligned to
  * hak_class_align(c), and is passed between frontend and backend as a
- * NULL-terminated list, every block marked free and linked to the next
- * (hak_block_push, hak_block_next in internal.h).  A backend keeps the mark
+ * list ended by HAK_LIST_END, every block marked free and linked to the
+ * next (hak_block_push, hak_block_next in internal.h).  A backend keeps the mark
  * on the blocks it holds and sets it on fresh ones; it never follows a link
  * it did not write itself or receive in a list.  Fresh blocks need not be
  * zero.

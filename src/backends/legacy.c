@@ -51,7 +51,7 @@ static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, 
     (void)state;
     leg_class_t *k = &leg_classes[c];
     size_t size = hak_class_size[c];
-    void *head = NULL;
+    void *head = HAK_LIST_END;
     unsigned got = 0;
     hak_lock(&leg_lock);
     while (got < want) {
@@ -78,7 +78,7 @@ static void leg_flush(void *state, unsigned c, void *list, unsigned n) {
     (void)n;
     leg_class_t *k = &leg_classes[c];
     void *tail = list;
-    while (hak_block_next(tail))
+    while (hak_block_next(tail) != HAK_LIST_END)
         tail = hak_block_next(tail);
     hak_lock(&leg_lock);
     hak_block_link(tail, k->free);

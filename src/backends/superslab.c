@@ -446,7 +446,7 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
 static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
     size_t size = hak_class_size[c];
-    void *head = NULL;
+    void *head = HAK_LIST_END;
     unsigned got = 0;
     while (got < want) {
         ss_slab_t *s = k->active;
@@ -542,7 +542,7 @@ static void check_block(const ss_slab_t *s, const void *p) {
 
 static void heap_flush(ss_heap_t *h, void *list) {
     void *p = list;
-    while (p) {
+    while (p != HAK_LIST_END) {
         void *next = hak_block_next(p);
         ss_slab_t *s = slab_of(p);
         check_block(s, p);
@@ -555,7 +555,7 @@ static void heap_flush(ss_heap_t *h, void *list) {
         /* Chain the following blocks of the same slab: one CAS for all. */
         void *last = p;
         unsigned n = 1;
-        while (next && slab_of(next) == s) {
+        while (next != HAK_LIST_END && slab_of(next) == s) {
             check_block(s, next);
             last = next;
             next = hak_block_next(next);

@@ -6,8 +6,8 @@
  * pops from the bin of the request's class; free pushes onto the bin of the
  * class the window table gives the pointer's 64 KiB unit (internal.h).  The
  * cold half, a hak_thread_t, holds what only slow paths read.  No lock, no
- * atomic, no getenv and no init check: a new thread's hot half is all zero,
- * so its bins miss and its first call lands in the slow path, which builds
+ * atomic, no getenv and no init check: a new thread's hot half has every
+ * bin at the list end and no room, so its bins miss and its first call lands in the slow path, which builds
  * the cache.  Every miss is a call to a noinline slow function.
  */
 #ifndef HAK_FRONTEND_H
@@ -41,7 +41,7 @@ typedef struct hak_thread {
 
 /* The read-only sentinels for the cold half: a thread not yet attached,
  * and one whose cache was torn down at thread exit (it is served without a
- * cache; its hot half is all zero again). */
+ * cache; its hot half is empty again). */
 HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
 
 HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
@@ -82,8 +82,9 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
         unsigned c = hak_class_of(n);
         void *p = hak_tc.head[c];
         /* An unmarked block in a bin was written after its free: the slow
-         * path reports it (internal.h, "A free small block"). */
-        if (HAK_LIKELY(p != NULL && hak_block_marked(p))) {
+         * path reports it (internal.h, "A free small block").  An empty
+         * bin's head, HAK_LIST_END, is never marked. */
+        if (HAK_LIKELY(hak_block_marked(p))) {
             hak_tc.head[c] = hak_block_next(p);
             hak_tc.room[c]++;
             hak_block_unmark(p);

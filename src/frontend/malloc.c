@@ -14,7 +14,8 @@ const hak_thread_t hak_thread_empty, hak_thread_dead;
 #define THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
 
 __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = THREAD_EMPTY;
-__thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
+__thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec"))) = {
+    .head = {[0 ... HAK_NCODES - 1] = HAK_LIST_END}};
 
 const hak_backend_t *hak_backend = &hak_backend_superslab;
 
@@ -166,14 +167,14 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     void *list;
     if (n >= held) {
         list = hak_tc.head[c];
-        hak_tc.head[c] = NULL;
+        hak_tc.head[c] = HAK_LIST_END;
         n = held;
     } else {
         void *last = hak_tc.head[c];
         for (unsigned i = 1; i < held - n; i++)
             last = hak_block_next(last);
         list = hak_block_next(last);
-        hak_block_link(last, NULL);
+        hak_block_link(last, HAK_LIST_END);
     }
     hak_tc.room[c] += n;
     t->stats.flushes++;
@@ -184,7 +185,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        if (hak_tc.head[c])
+        if (hak_tc.head[c] != HAK_LIST_END)
             bin_flush(t, c, bin_held(t, c));
 }
 
@@ -192,7 +193,10 @@ static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
     cache_flush_all(t);
     hak_tls = THREAD_DEAD;
-    memset(&hak_tc, 0, sizeof hak_tc);
+    for (unsigned c = 0; c < HAK_NCODES; c++) {
+        hak_tc.head[c] = HAK_LIST_END;
+        hak_tc.room[c] = 0;
+    }
     hak_backend->thread_exit(t->bstate);
     hak_lock(&hak_threads_lock);
     HAK_DLIST_UNLINK(&hak_threads, t);
@@ -225,7 +229,7 @@ static void *small_alloc(unsigned c) {
     }
     if (hak_config_stats)
         t->stats.mallocs++;
-    if (hak_tc.head[c] == NULL) {
+    if (hak_tc.head[c] == HAK_LIST_END) {
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
@@ -300,7 +304,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     if (t == THREAD_DEAD) {
-        hak_backend->flush(NULL, c, hak_block_push(p, NULL), 1);
+        hak_backend->flush(NULL, c, hak_block_push(p, HAK_LIST_END), 1);
         errno = saved;
         return;
     }

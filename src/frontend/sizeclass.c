@@ -24,6 +24,7 @@ _Static_assert(16 + 8 * 8 == HAK_NCLASSES, "class count");
  * whose bin always misses, so a malloc before init simply takes the slow
  * path.  The window's unit codes are set by hak_chunk_set_units. */
 hak_tables_t hak_tables;
+const uintptr_t hak_list_end[2];
 
 void hak_sizeclass_init(void) {
     unsigned c = 1;

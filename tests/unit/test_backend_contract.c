@@ -124,7 +124,7 @@ static unsigned mock_refill(void *state, unsigned c, unsigned want, void **list,
     if (want == 0)
         ev.want_zero++;
     pthread_mutex_lock(&mock_lock);
-    void *head = NULL;
+    void *head = HAK_LIST_END;
     unsigned got = 0;
     while (got < want) {
         void *p = heap.free[c];
@@ -163,16 +163,17 @@ static void mock_flush(void *state, unsigned c, void *list, unsigned n) {
         if (ev.thread_exits != 0)
             ev.flush_after_exit_with_state++;
     }
-    /* Exactly n blocks, NULL-terminated, each a block of class c marked free. */
+    /* Exactly n blocks, ended by HAK_LIST_END, each a block of class c
+     * marked free. */
     unsigned k = 0;
     void *p = list;
-    for (; p != NULL && k <= n; p = hak_block_next(p), k++)
+    for (; p != HAK_LIST_END && k <= n; p = hak_block_next(p), k++)
         if (!mock_owns(p, c) || !hak_block_marked(p))
             ev.bad_block++;
-    if (k != n || p != NULL)
+    if (k != n || p != HAK_LIST_END)
         ev.bad_list_len++;
     pthread_mutex_lock(&mock_lock);
-    while (list != NULL && n--) {
+    while (list != HAK_LIST_END && n--) {
         void *next = hak_block_next(list);
         hak_block_link(list, heap.free[c]);
         heap.free[c] = list;
