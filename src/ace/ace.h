@@ -19,7 +19,7 @@
  * The fast path's part is the bin's list head and its room (capacity minus
  * blocks held), kept in separate arrays of the thread cache's hot half
  * (frontend.h), each one scaled load; a room of 0 refuses frees and a
- * NULL head refuses mallocs. */
+ * head at the list end (HAK_LIST_END) refuses mallocs. */
 typedef struct hak_binctl {
     uint16_t cap;
     uint8_t events;

@@ -16,10 +16,9 @@
  * fresh memory, a pending count worth the walk (a quarter of the class's
  * full slabs or more) makes the owner drain all its full slabs of the
  * class: a producer whose blocks a consumer frees reuses them instead of
- * growing.  used counts the
- * blocks out of the slab (held by a thread cache, by the program or on the
- * remote list), so it is exact without sweeping: the flush that brings it to
- * zero releases the slab.
+ * growing.  used counts the blocks out of the slab (held by a thread cache,
+ * by the program or on the remote list), so it is exact without sweeping:
+ * the flush that brings it to zero releases the slab.
  *
  * A heap keeps per class an active slab, a list of partial slabs (with
  * local blocks) and a list of full ones (none local; they may gain remote

@@ -7,8 +7,9 @@
  * class the window table gives the pointer's 64 KiB unit (internal.h).  The
  * cold half, a hak_thread_t, holds what only slow paths read.  No lock, no
  * atomic, no getenv and no init check: a new thread's hot half has every
- * bin at the list end and no room, so its bins miss and its first call lands in the slow path, which builds
- * the cache.  Every miss is a call to a noinline slow function.
+ * bin at the list end and no room, so its bins miss and its first call
+ * lands in the slow path, which builds the cache.  Every miss is a call to
+ * a noinline slow function.
  */
 #ifndef HAK_FRONTEND_H
 #define HAK_FRONTEND_H
