@@ -72,6 +72,28 @@ typedef struct hak_stats {
 /* Fills *out.  Always succeeds. */
 void hak_stats_get(hak_stats_t *out);
 
+/* Why an allocation failed: the causes HAKMEM_ACE_TRACE=1 prints. */
+#define HAK_FAILURE_THRESHOLD 1  /* no size class or path may serve the request */
+#define HAK_FAILURE_EXHAUSTION 2 /* the pool that should serve it is empty, may not grow */
+#define HAK_FAILURE_MAPFAIL 3    /* the operating system refused memory */
+
+/* One allocation failure, as a failure hook sees it. */
+typedef struct hak_failure {
+    size_t size;            /* bytes asked of the allocator (a small request's class size) */
+    size_t alignment;       /* the alignment asked for, 0 when none */
+    int cause;              /* HAK_FAILURE_* */
+    const char *cause_name; /* "Threshold", "Exhaustion" or "MapFail" */
+} hak_failure_t;
+
+typedef void (*hak_failure_hook_t)(const hak_failure_t *failure);
+
+/* Installs fn, called on every allocation about to return NULL with ENOMEM:
+ * on the failing thread, with no HAKMEM lock held, before the call returns.
+ * fn may allocate; a failure inside fn does not call fn again.  The failing
+ * call still returns NULL with errno ENOMEM.  NULL removes the hook.
+ * Returns the hook replaced. */
+hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn);
+
 /* Formats for hak_stats_print. */
 #define HAK_STATS_TEXT 0
 #define HAK_STATS_JSON 1

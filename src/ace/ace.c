@@ -135,8 +135,22 @@ const char *hak_ace_cause_name(hak_fail_t cause) {
     }
 }
 
+static _Atomic(hak_failure_hook_t) ace_hook;
+static __thread bool ace_in_hook __attribute__((tls_model("initial-exec")));
+
+HAK_EXPORT hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn) {
+    return atomic_exchange_explicit(&ace_hook, fn, memory_order_acq_rel);
+}
+
 void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align) {
     if (HAK_UNLIKELY(hak_opt.ace_trace))
         hak_log("ace: allocation failed: cause=%s size=%zu align=%zu",
                 hak_ace_cause_name(cause), size, align);
+    hak_failure_hook_t fn = atomic_load_explicit(&ace_hook, memory_order_acquire);
+    if (fn != NULL && !ace_in_hook) {
+        hak_failure_t f = {size, align, (int)cause, hak_ace_cause_name(cause)};
+        ace_in_hook = true;
+        fn(&f);
+        ace_in_hook = false;
+    }
 }

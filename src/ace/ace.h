@@ -61,7 +61,9 @@ HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k);
  */
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
 HAK_HIDDEN void hak_ace_tick(void);
-/* Reports an allocation failure when tracing is on, without allocating. */
+/* Reports an allocation failure: a trace line without allocating when
+ * tracing is on, and to the failure hook when one is set (the caller holds
+ * no lock: the hook may allocate). */
 HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);
 

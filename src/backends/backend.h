@@ -39,11 +39,12 @@
 #include "internal.h"
 
 /* Why an allocation failed (also the ACE trace causes). */
+/* Why an allocation failed (the ACE trace causes; hakmem.h has the values). */
 typedef enum hak_fail {
     HAK_FAIL_NONE = 0,
-    HAK_FAIL_THRESHOLD,  /* no class may serve this request */
-    HAK_FAIL_EXHAUSTION, /* the pool that should serve it is empty, may not grow */
-    HAK_FAIL_MAPFAIL,    /* the OS refused memory */
+    HAK_FAIL_THRESHOLD = HAK_FAILURE_THRESHOLD,
+    HAK_FAIL_EXHAUSTION = HAK_FAILURE_EXHAUSTION,
+    HAK_FAIL_MAPFAIL = HAK_FAILURE_MAPFAIL,
 } hak_fail_t;
 
 /* Capability bits. */

@@ -1,10 +1,11 @@
-/* Integration: statistics, version, environment options (in child processes) and their diagnostics. */
+/* Integration: statistics, version, the failure hook, environment options (in child processes) and their diagnostics. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,6 +285,54 @@ START_TEST(test_ace_trace_on_failure) {
 }
 END_TEST
 
+/* ---- hak_set_failure_hook ---- */
+
+#define HUGE_REQUEST ((size_t)PTRDIFF_MAX + 1)
+static int hook_calls, inner_failed;
+static hak_failure_t seen;
+
+/* Records the failure, then allocates: something that fails (which must
+ * not call the hook again) and something that works; and spoils errno. */
+static void hook(const hak_failure_t *f) {
+    hook_calls++;
+    seen = *f;
+    inner_failed = malloc(HUGE_REQUEST) == NULL;
+    free(malloc(100));
+    errno = EINVAL;
+}
+
+START_TEST(test_failure_hook) {
+    ck_assert_ptr_null(hak_set_failure_hook(hook));
+    errno = 0;
+    ck_assert_ptr_null(malloc(HUGE_REQUEST));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_int_eq(hook_calls, 1);
+    ck_assert(inner_failed);
+    ck_assert_int_eq(seen.cause, HAK_FAILURE_THRESHOLD);
+    ck_assert_str_eq(seen.cause_name, "Threshold");
+    ck_assert_uint_eq(seen.size, HUGE_REQUEST);
+    ck_assert_uint_eq(seen.alignment, 0);
+
+    void *p = (void *)1;
+    ck_assert_int_eq(posix_memalign(&p, 4096, HUGE_REQUEST), ENOMEM);
+    ck_assert_ptr_eq(p, (void *)1);
+    ck_assert_int_eq(hook_calls, 2);
+    ck_assert_uint_eq(seen.alignment, 4096);
+
+    /* The OS refuses: 256 MiB of address space, 1 GiB asked. */
+    struct rlimit rl = {256 << 20, 256 << 20};
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    ck_assert_ptr_null(malloc((size_t)1 << 30));
+    ck_assert_int_eq(hook_calls, 3);
+    ck_assert_int_eq(seen.cause, HAK_FAILURE_MAPFAIL);
+    ck_assert_str_eq(seen.cause_name, "MapFail");
+
+    ck_assert_ptr_eq(hak_set_failure_hook(NULL), hook);
+    ck_assert_ptr_null(malloc(HUGE_REQUEST));
+    ck_assert_int_eq(hook_calls, 3);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child_main(argv[2]);
@@ -300,6 +349,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_stats_print_text);
     tcase_add_test(tc, test_stats_print_json);
     tcase_add_test(tc, test_stats_print_bad_fd);
+    tcase_add_test(tc, test_failure_hook);
     suite_add_tcase(s, tc);
     tc = tcase_create("environment");
     tcase_set_timeout(tc, 30);
