@@ -42,7 +42,8 @@ size_t hak_usable_size(const void *ptr);
  * most pad bytes cached.  Returns 1 if memory was released, else 0. */
 int hak_trim(size_t pad);
 
-/* The name of the backend serving this process ("superslab", "legacy"). */
+/* The name of the backend serving this process ("superslab", "hybrid",
+ * "legacy"). */
 const char *hak_backend_name(void);
 
 /* The library version as "MAJOR.MINOR.PATCH". */

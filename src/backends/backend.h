@@ -76,8 +76,23 @@ typedef struct hak_backend {
     void (*fork_release)(void);
 } hak_backend_t;
 
+/* Whether p is the start of one of the blocks of size bytes laid out from
+ * start up to (not including) limit: the check a backend makes on every
+ * block handed back, which the fast path cannot afford, so that interior
+ * and stale pointers never reach a free list.  magic is
+ * hak_block_magic(size); offsets below 2^20 and sizes up to 2^16 keep the
+ * reciprocal's quotient exact. */
+HAK_INLINE uint64_t hak_block_magic(size_t size) { return ((uint64_t)1 << 40) / size + 1; }
+HAK_INLINE bool hak_block_at(const char *start, const char *limit, const void *p, size_t size,
+                             uint64_t magic) {
+    uint64_t off = (uint64_t)((const char *)p - start);
+    return (const char *)p >= start && (const char *)p < limit &&
+           ((off * magic) >> 40) * size == off;
+}
+
 /* The backends, in the order of hak_chunk_t.backend. */
 HAK_HIDDEN extern const hak_backend_t hak_backend_superslab;
 HAK_HIDDEN extern const hak_backend_t hak_backend_legacy;
+HAK_HIDDEN extern const hak_backend_t hak_backend_hybrid;
 
 #endif /* HAK_BACKEND_H */

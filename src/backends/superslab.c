@@ -117,7 +117,7 @@ static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
-static uint64_t class_magic[HAK_NCODES]; /* floor(2^40 / size) + 1 */
+static uint64_t class_magic[HAK_NCODES]; /* hak_block_magic of the class size */
 
 /* Where slabs of each class were last released.  Their units are free for
  * any class, but a class that needs a slab again takes one of these first
@@ -526,16 +526,12 @@ static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
         atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed);
 }
 
-/* A pointer handed back must be the start of a block its slab handed out.
- * The fast path cannot afford to check; this catches interior and stale
- * pointers before they reach a slab's free list (offsets are below 2^20 and
- * sizes at most 2^16, where the reciprocal's quotient is exact). */
+/* A pointer handed back must be the start of a block its slab handed out
+ * (backend.h, hak_block_at). */
 static void check_block(const ss_slab_t *s, const void *p) {
     size_t size = hak_class_size[s->cls];
     const char *start = s->end - (size_t)s->capacity * size;
-    uint64_t off = (uint64_t)((const char *)p - start);
-    if ((const char *)p < start || (const char *)p >= s->bump ||
-        ((off * class_magic[s->cls]) >> 40) * size != off)
+    if (!hak_block_at(start, s->bump, p, size, class_magic[s->cls]))
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
 }
 
@@ -573,7 +569,7 @@ static int ss_init(void) {
         size_t need = (size_t)hak_class_size[c] * SS_MIN_BLOCKS;
         unsigned units = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
         class_units[c] = units < SS_MAX_UNITS ? units : SS_MAX_UNITS;
-        class_magic[c] = ((uint64_t)1 << 40) / hak_class_size[c] + 1;
+        class_magic[c] = hak_block_magic(hak_class_size[c]);
     }
     return 0;
 }

@@ -22,7 +22,8 @@ const hak_backend_t *hak_backend = &hak_backend_superslab;
 /* ------------------------------------------------------------------ */
 /* Process init                                                        */
 
-static const hak_backend_t *const backends[] = {&hak_backend_superslab, &hak_backend_legacy};
+static const hak_backend_t *const backends[] = {&hak_backend_superslab, &hak_backend_legacy,
+                                                &hak_backend_hybrid};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
 _Atomic int hak_init_state;
@@ -51,10 +52,7 @@ static void init_locked(void) {
     if (hak_opt.backend.s[0] != '\0') {
         b = backend_named(hak_opt.backend.s);
         if (b == NULL) {
-            hak_log("HAKMEM_BACKEND=%s: %s; using %s", hak_opt.backend.s,
-                    strcmp(hak_opt.backend.s, "hybrid") == 0 ? "backend not built yet"
-                                                            : "unknown backend",
-                    def->name);
+            hak_log("HAKMEM_BACKEND=%s: unknown backend; using %s", hak_opt.backend.s, def->name);
             b = def;
         }
     }

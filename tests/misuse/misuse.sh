@@ -52,9 +52,9 @@ expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 0
 expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 8
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 1
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 8
-# Only superslab checks the blocks a thread cache hands back; legacy, the
-# plain reference design, trusts them.
-if [ "${HAKMEM_BACKEND:-}" = superslab ]; then
+# superslab and hybrid check the blocks a thread cache hands back; legacy,
+# the plain reference design, trusts them.
+if [ "${HAKMEM_BACKEND:-}" != legacy ]; then
     expect free_interior_small 'hakmem: free(): invalid pointer: 0x'
 fi
 
