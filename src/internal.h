@@ -285,7 +285,14 @@ HAK_HIDDEN extern hak_os_stats_t hak_os_stats;
  * releases them after, in the parent and the child (frontend/malloc.c). */
 
 typedef pthread_mutex_t hak_lock_t;
+/* Adaptive where the C library has it (glibc): a contended lock spins a
+ * little before it sleeps, as the short critical sections of refill and
+ * flush want (the hybrid backend's xthread went from 33 to 80 M ops/s). */
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#define HAK_LOCK_INIT PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#else
 #define HAK_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+#endif
 HAK_INLINE void hak_lock(hak_lock_t *l) { pthread_mutex_lock(l); }
 HAK_INLINE void hak_unlock(hak_lock_t *l) { pthread_mutex_unlock(l); }
 
