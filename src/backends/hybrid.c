@@ -10,12 +10,15 @@
  * merges with the free runs on either side, so free space coalesces without
  * a sweep and a long run is there for the next long span.
  *
- * A class keeps its spans with blocks to give on one list behind one lock,
- * shared by every thread.  Refill and flush take that lock; a block freed
- * by another thread costs what a local one does, with no remote queue, no
- * owner and nothing to adopt when a thread exits.  (The superslab backend
- * makes the other choice: per-thread heaps without locks.)  A class keeps
- * one empty span for its next refill; any other empty span goes back.
+ * A class keeps its spans with blocks to give behind one lock, shared by
+ * every thread: those holding freed blocks, and those with only never-used
+ * ones.  Refill and flush take that lock; a block freed by another thread
+ * costs what a local one does, with no remote queue, no owner and nothing
+ * to adopt when a thread exits.  (The superslab backend makes the other
+ * choice: per-thread heaps without locks.)  A refill takes freed blocks
+ * first and never-used ones only when it found none, so fewer pages ever
+ * become resident.  A class keeps one empty span for its next refill; any
+ * other empty span goes back.
  *
  * Free runs that held data stay mapped within the ACE's budget, and are
  * taken first; beyond the budget they are purged down to half of it at
@@ -33,13 +36,14 @@
 #define HY_MAX_UNITS 8
 #define HY_EMPTY_CHUNKS 16
 
-enum { HY_RUN_FREE, HY_SPAN_PARTIAL, HY_SPAN_FULL };
+/* A run's state, and for a span the list of its class it is on. */
+enum { HY_RUN_FREE, HY_SPAN_FREED, HY_SPAN_FRESH, HY_SPAN_FULL };
 
 /* A run, described at its first unit. */
 typedef struct hy_run {
     void *free;                 /* span: freed blocks, NULL-terminated */
     char *bump, *end;           /* span: never-used blocks */
-    struct hy_run *next, *prev; /* free run: its length list; span: partial */
+    struct hy_run *next, *prev; /* free run: its length list; span: freed or fresh */
     uint32_t used;              /* span: blocks out (caches and program) */
     uint32_t capacity;
     uint8_t cls;   /* span: its class */
@@ -61,7 +65,8 @@ _Static_assert(sizeof(hy_chunk_t) <= HAK_PAGE_SIZE, "chunk header fits page 0");
 
 typedef struct hy_class {
     hak_lock_t lock;
-    hy_run_t *partial; /* spans with blocks to give */
+    hy_run_t *freed; /* spans holding freed blocks */
+    hy_run_t *fresh; /* spans with never-used blocks only */
 } HAK_ALIGNED(64) hy_class_t;
 
 /* The page heap (heap_lock): free runs by length, those holding data
@@ -217,6 +222,19 @@ static void units_give(hy_run_t *r) {
 /* ------------------------------------------------------------------ */
 /* Spans (their class's lock held)                                     */
 
+/* Moves span r to the list of its class that state names (none for FULL). */
+static void span_list(hy_class_t *k, hy_run_t *r, uint8_t state) {
+    if (r->state == HY_SPAN_FREED)
+        HAK_DLIST_UNLINK(&k->freed, r);
+    else if (r->state == HY_SPAN_FRESH)
+        HAK_DLIST_UNLINK(&k->fresh, r);
+    if (state == HY_SPAN_FREED)
+        HAK_DLIST_PUSH(&k->freed, r);
+    else if (state == HY_SPAN_FRESH)
+        HAK_DLIST_PUSH(&k->fresh, r);
+    r->state = state;
+}
+
 static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     hy_run_t *r = units_take(span_units[c]);
     if (r == NULL) {
@@ -231,14 +249,14 @@ static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     r->end = start + (size_t)r->capacity * size;
     r->used = 0;
     r->cls = (uint8_t)c;
-    r->state = HY_SPAN_PARTIAL;
+    r->state = HY_SPAN_FULL; /* on no list yet */
     hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, c);
-    HAK_DLIST_PUSH(&classes[c].partial, r);
+    span_list(&classes[c], r, HY_SPAN_FRESH);
     return r;
 }
 
 static void span_release(hy_class_t *k, hy_run_t *r) {
-    HAK_DLIST_UNLINK(&k->partial, r);
+    span_list(k, r, HY_SPAN_FULL);
     hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, HAK_CODE_NONE);
     units_give(r);
 }
@@ -280,28 +298,32 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
     void *head = HAK_LIST_END;
     unsigned got = 0;
     hak_lock(&k->lock);
-    while (got < want) {
-        hy_run_t *r = k->partial;
-        if (r == NULL && (r = span_new(c, cause)) == NULL)
-            break;
+    while (got < want && k->freed != NULL) {
+        hy_run_t *r = k->freed;
         unsigned before = got;
-        /* Freed blocks before fresh ones: fewer pages become resident. */
         while (got < want && r->free != NULL) {
             void *p = r->free;
             r->free = hak_block_next(p);
             head = hak_block_push(p, head);
             got++;
         }
+        r->used += got - before;
+        if (r->free == NULL)
+            span_list(k, r, r->bump < r->end ? HY_SPAN_FRESH : HY_SPAN_FULL);
+    }
+    /* Never-used blocks only when no freed one was found. */
+    while (got == 0) {
+        hy_run_t *r = k->fresh;
+        if (r == NULL && (r = span_new(c, cause)) == NULL)
+            break;
         while (got < want && r->bump < r->end) {
             head = hak_block_push(r->bump, head);
             r->bump += size;
             got++;
         }
-        r->used += got - before;
-        if (r->free == NULL && r->bump == r->end) {
-            HAK_DLIST_UNLINK(&k->partial, r);
-            r->state = HY_SPAN_FULL;
-        }
+        r->used += got;
+        if (r->bump == r->end)
+            span_list(k, r, HY_SPAN_FULL);
     }
     hak_unlock(&k->lock);
     *list = head;
@@ -317,14 +339,12 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
         next = hak_block_next(p);
         hy_run_t *r = run_of(p);
         check_block(r, c, p);
+        if (r->free == NULL)
+            span_list(k, r, HY_SPAN_FREED);
         hak_block_link(p, r->free);
         r->free = p;
-        if (r->state == HY_SPAN_FULL) {
-            r->state = HY_SPAN_PARTIAL;
-            HAK_DLIST_PUSH(&k->partial, r);
-        }
         /* Empty: back to the page heap, unless it is the class's last. */
-        if (--r->used == 0 && (k->partial != r || r->next != NULL))
+        if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL))
             span_release(k, r);
     }
     hak_unlock(&k->lock);
@@ -335,13 +355,14 @@ static bool hy_trim(size_t pad) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hy_class_t *k = &classes[c];
         hak_lock(&k->lock);
-        for (hy_run_t *r = k->partial, *next; r; r = next) {
-            next = r->next;
-            if (r->used == 0) {
-                span_release(k, r);
-                released = true;
+        for (int fresh = 0; fresh < 2; fresh++)
+            for (hy_run_t *r = fresh ? k->fresh : k->freed, *next; r; r = next) {
+                next = r->next;
+                if (r->used == 0) {
+                    span_release(k, r);
+                    released = true;
+                }
             }
-        }
         hak_unlock(&k->lock);
     }
     hak_lock(&heap_lock);
