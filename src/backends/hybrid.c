@@ -10,9 +10,10 @@
  * merges with the free runs on either side, so free space coalesces without
  * a sweep and a long run is there for the next long span.
  *
- * A class keeps its spans with blocks to give behind one lock, shared by
- * every thread: those holding freed blocks, and those with only never-used
- * ones.  Refill and flush take that lock; a block freed by another thread
+ * A class keeps its spans with blocks to give behind a lock (one of 32,
+ * each shared by classes 32 apart), shared by every thread: those holding
+ * freed blocks, and those with only never-used ones.  Refill and flush take
+ * that lock; a block freed by another thread
  * costs what a local one does, with no remote queue, no owner and nothing
  * to adopt when a thread exits.  (The superslab backend makes the other
  * choice: per-thread heaps without locks.)  A refill takes freed blocks
@@ -63,11 +64,22 @@ typedef struct hy_chunk {
 
 _Static_assert(sizeof(hy_chunk_t) <= HAK_PAGE_SIZE, "chunk header fits page 0");
 
+/* A class's spans, under lock class_lock(c). */
 typedef struct hy_class {
-    hak_lock_t lock;
     hy_run_t *freed; /* spans holding freed blocks */
     hy_run_t *fresh; /* spans with never-used blocks only */
 } HAK_ALIGNED(64) hy_class_t;
+
+/* The class locks: class c takes lock c % HY_LOCKS, so neighbouring
+ * classes, often used together, have different locks.  Fewer than one per
+ * class keeps what fork holds at once (all of them) within what
+ * ThreadSanitizer's deadlock detector tracks (64). */
+#define HY_LOCKS 32
+typedef struct hy_lock {
+    hak_lock_t lock;
+} HAK_ALIGNED(64) hy_lock_t;
+static hy_lock_t class_locks[HY_LOCKS] = {[0 ... HY_LOCKS - 1] = {HAK_LOCK_INIT}};
+static hak_lock_t *class_lock(unsigned c) { return &class_locks[c % HY_LOCKS].lock; }
 
 /* The page heap (heap_lock): free runs by length, those holding data
  * first; every chunk; the dirty bytes and their budget (set by the ACE). */
@@ -77,7 +89,7 @@ static hy_chunk_t *chunks;
 static unsigned empty_chunks;
 static size_t dirty_bytes, budget_bytes;
 
-static hy_class_t classes[HAK_NCODES] = {[0 ... HAK_NCODES - 1] = {.lock = HAK_LOCK_INIT}};
+static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
 static uint64_t class_magic[HAK_NCODES];
 
@@ -297,7 +309,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
     size_t size = hak_class_size[c];
     void *head = HAK_LIST_END;
     unsigned got = 0;
-    hak_lock(&k->lock);
+    hak_lock(class_lock(c));
     while (got < want && k->freed != NULL) {
         hy_run_t *r = k->freed;
         unsigned before = got;
@@ -325,7 +337,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         if (r->bump == r->end)
             span_list(k, r, HY_SPAN_FULL);
     }
-    hak_unlock(&k->lock);
+    hak_unlock(class_lock(c));
     *list = head;
     return got;
 }
@@ -334,7 +346,7 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     (void)state;
     (void)n;
     hy_class_t *k = &classes[c];
-    hak_lock(&k->lock);
+    hak_lock(class_lock(c));
     for (void *p = list, *next; p != HAK_LIST_END; p = next) {
         next = hak_block_next(p);
         hy_run_t *r = run_of(p);
@@ -347,14 +359,14 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
         if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL))
             span_release(k, r);
     }
-    hak_unlock(&k->lock);
+    hak_unlock(class_lock(c));
 }
 
 static bool hy_trim(size_t pad) {
     bool released = false;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hy_class_t *k = &classes[c];
-        hak_lock(&k->lock);
+        hak_lock(class_lock(c));
         for (int fresh = 0; fresh < 2; fresh++)
             for (hy_run_t *r = fresh ? k->fresh : k->freed, *next; r; r = next) {
                 next = r->next;
@@ -363,7 +375,7 @@ static bool hy_trim(size_t pad) {
                     released = true;
                 }
             }
-        hak_unlock(&k->lock);
+        hak_unlock(class_lock(c));
     }
     hak_lock(&heap_lock);
     for (hy_chunk_t *ch = chunks, *next; ch; ch = next) {
@@ -383,16 +395,16 @@ static bool hy_trim(size_t pad) {
 }
 
 /* The class locks in order, then the page heap's (the order refill and
- * flush take them in). */
+ * flush take them in: one class lock, then the heap's). */
 static void hy_fork_prepare(void) {
-    for (unsigned c = 0; c < HAK_NCODES; c++)
-        hak_lock(&classes[c].lock);
+    for (unsigned i = 0; i < HY_LOCKS; i++)
+        hak_lock(&class_locks[i].lock);
     hak_lock(&heap_lock);
 }
 static void hy_fork_release(void) {
     hak_unlock(&heap_lock);
-    for (unsigned c = HAK_NCODES; c-- > 0;)
-        hak_unlock(&classes[c].lock);
+    for (unsigned i = HY_LOCKS; i-- > 0;)
+        hak_unlock(&class_locks[i].lock);
 }
 
 const hak_backend_t hak_backend_hybrid = {
