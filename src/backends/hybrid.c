@@ -37,8 +37,11 @@
 #define HY_MAX_UNITS 8
 #define HY_EMPTY_CHUNKS 16
 
-/* A run's state, and for a span the list of its class it is on. */
-enum { HY_RUN_FREE, HY_SPAN_FREED, HY_SPAN_FRESH, HY_SPAN_FULL };
+/* A run is free or a span (under heap_lock); a span is on one of its
+ * class's lists, or on none when it has no block to give (under the class
+ * lock).  Two fields, so that neither lock guards a byte the other writes. */
+enum { HY_RUN_FREE, HY_RUN_SPAN };
+enum { HY_LIST_NONE, HY_LIST_FREED, HY_LIST_FRESH };
 
 /* A run, described at its first unit. */
 typedef struct hy_run {
@@ -49,7 +52,8 @@ typedef struct hy_run {
     uint32_t capacity;
     uint8_t cls;   /* span: its class */
     uint8_t units; /* length */
-    uint8_t state;
+    uint8_t state; /* HY_RUN_* */
+    uint8_t list;  /* span: HY_LIST_* */
     uint8_t dirty; /* free run: on a list of runs holding data */
 } hy_run_t;
 
@@ -162,7 +166,7 @@ static hy_chunk_t *chunk_new(void) {
     if (ch == NULL)
         return NULL;
     ch->runs[0].units = 1; /* the header, never free */
-    ch->runs[0].state = HY_SPAN_FULL;
+    ch->runs[0].state = HY_RUN_SPAN;
     ch->free_units = HY_FREE_UNITS;
     HAK_DLIST_PUSH(&chunks, ch);
     empty_chunks++;
@@ -198,6 +202,7 @@ static hy_run_t *units_take(unsigned n) {
         free_push(ch, first + n, len - n);
     memset(&ch->first[first], (int)first, n);
     r->units = (uint8_t)n;
+    r->state = HY_RUN_SPAN;
     hak_unlock(&heap_lock);
     return r;
 }
@@ -234,17 +239,17 @@ static void units_give(hy_run_t *r) {
 /* ------------------------------------------------------------------ */
 /* Spans (their class's lock held)                                     */
 
-/* Moves span r to the list of its class that state names (none for FULL). */
-static void span_list(hy_class_t *k, hy_run_t *r, uint8_t state) {
-    if (r->state == HY_SPAN_FREED)
+/* Moves span r to list (HY_LIST_*) of its class. */
+static void span_list(hy_class_t *k, hy_run_t *r, uint8_t list) {
+    if (r->list == HY_LIST_FREED)
         HAK_DLIST_UNLINK(&k->freed, r);
-    else if (r->state == HY_SPAN_FRESH)
+    else if (r->list == HY_LIST_FRESH)
         HAK_DLIST_UNLINK(&k->fresh, r);
-    if (state == HY_SPAN_FREED)
+    if (list == HY_LIST_FREED)
         HAK_DLIST_PUSH(&k->freed, r);
-    else if (state == HY_SPAN_FRESH)
+    else if (list == HY_LIST_FRESH)
         HAK_DLIST_PUSH(&k->fresh, r);
-    r->state = state;
+    r->list = list;
 }
 
 static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
@@ -261,14 +266,14 @@ static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     r->end = start + (size_t)r->capacity * size;
     r->used = 0;
     r->cls = (uint8_t)c;
-    r->state = HY_SPAN_FULL; /* on no list yet */
+    r->list = HY_LIST_NONE;
     hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, c);
-    span_list(&classes[c], r, HY_SPAN_FRESH);
+    span_list(&classes[c], r, HY_LIST_FRESH);
     return r;
 }
 
 static void span_release(hy_class_t *k, hy_run_t *r) {
-    span_list(k, r, HY_SPAN_FULL);
+    span_list(k, r, HY_LIST_NONE);
     hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, HAK_CODE_NONE);
     units_give(r);
 }
@@ -321,7 +326,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         }
         r->used += got - before;
         if (r->free == NULL)
-            span_list(k, r, r->bump < r->end ? HY_SPAN_FRESH : HY_SPAN_FULL);
+            span_list(k, r, r->bump < r->end ? HY_LIST_FRESH : HY_LIST_NONE);
     }
     /* Never-used blocks only when no freed one was found. */
     while (got == 0) {
@@ -335,7 +340,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         }
         r->used += got;
         if (r->bump == r->end)
-            span_list(k, r, HY_SPAN_FULL);
+            span_list(k, r, HY_LIST_NONE);
     }
     hak_unlock(class_lock(c));
     *list = head;
@@ -352,7 +357,7 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
         hy_run_t *r = run_of(p);
         check_block(r, c, p);
         if (r->free == NULL)
-            span_list(k, r, HY_SPAN_FREED);
+            span_list(k, r, HY_LIST_FREED);
         hak_block_link(p, r->free);
         r->free = p;
         /* Empty: back to the page heap, unless it is the class's last. */
