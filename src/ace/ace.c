@@ -148,7 +148,10 @@ void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align) {
                 hak_ace_cause_name(cause), size, align);
     hak_failure_hook_t fn = atomic_load_explicit(&ace_hook, memory_order_acquire);
     if (fn != NULL && !ace_in_hook) {
-        hak_failure_t f = {size, align, (int)cause, hak_ace_cause_name(cause)};
+        hak_failure_t f = {.size = size,
+                           .alignment = align,
+                           .cause = (int)cause,
+                           .cause_name = hak_ace_cause_name(cause)};
         ace_in_hook = true;
         fn(&f);
         ace_in_hook = false;
