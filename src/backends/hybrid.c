@@ -10,16 +10,15 @@
  * merges with the free runs on either side, so free space coalesces without
  * a sweep and a long run is there for the next long span.
  *
- * A class keeps its spans with blocks to give behind a lock (one of 32,
- * each shared by classes 32 apart), shared by every thread: those holding
- * freed blocks, and those with only never-used ones.  Refill and flush take
- * that lock; a block freed by another thread
- * costs what a local one does, with no remote queue, no owner and nothing
- * to adopt when a thread exits.  (The superslab backend makes the other
- * choice: per-thread heaps without locks.)  A refill takes freed blocks
- * first and never-used ones only when it found none, so fewer pages ever
- * become resident.  A class keeps one empty span for its next refill; any
- * other empty span goes back.
+ * A class keeps its spans with blocks to give, those holding freed blocks
+ * and those with only never-used ones, behind a lock shared by every thread
+ * (one of 32, each serving the classes 32 apart).  Refill and flush take
+ * that lock; a block freed by another thread costs what a local one does,
+ * with no remote queue, no owner and nothing to adopt when a thread exits.
+ * (The superslab backend makes the other choice: per-thread heaps without
+ * locks.)  A refill takes freed blocks first and never-used ones only when
+ * it found none, so fewer pages ever become resident.  A class keeps one
+ * empty span for its next refill; any other empty span goes back.
  *
  * Free runs that held data stay mapped within the ACE's budget, and are
  * taken first; beyond the budget they are purged down to half of it at
