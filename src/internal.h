@@ -156,6 +156,10 @@ HAK_INLINE bool hak_block_marked(const void *p) {
     const uintptr_t *w = p;
     return (w[0] ^ w[1]) == HAK_FREE_MARK;
 }
+/* The link p's mark stands for: p is marked iff it is p's link. */
+HAK_INLINE void *hak_block_marked_link(const void *p) {
+    return (void *)(((const uintptr_t *)p)[0] ^ HAK_FREE_MARK);
+}
 HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[0] = 0; }
 HAK_INLINE void *hak_block_next(const void *p) { return ((void *const *)p)[1]; }
 /* Sets p's link, and with it its mark. */

@@ -85,8 +85,9 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
         /* An unmarked block in a bin was written after its free: the slow
          * path reports it (internal.h, "A free small block").  An empty
          * bin's head, HAK_LIST_END, is never marked. */
-        if (HAK_LIKELY(hak_block_marked(p))) {
-            hak_tc.head[c] = hak_block_next(p);
+        void *next = hak_block_marked_link(p);
+        if (HAK_LIKELY(next == hak_block_next(p))) {
+            hak_tc.head[c] = next;
             hak_tc.room[c]++;
             hak_block_unmark(p);
             if (hak_config_stats)
