@@ -24,7 +24,7 @@
  * refill and flush take it.  A NULL state means "a thread that has already
  * been torn down": the backend must still serve it, correctly if slowly.
  * Flush may be handed blocks of any thread's origin: cross-thread frees
- * arrive that way.
+ * arrive that way; any thread may ask owns_block about any block.
  *
  * Errors.  refill returns how many blocks it produced; 0 means it could not
  * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM.
@@ -38,7 +38,6 @@
 
 #include "internal.h"
 
-/* Why an allocation failed (also the ACE trace causes). */
 /* Why an allocation failed (the ACE trace causes; hakmem.h has the values). */
 typedef enum hak_fail {
     HAK_FAIL_NONE = 0,
@@ -70,6 +69,10 @@ typedef struct hak_backend {
     void (*thread_exit)(void *state);
     unsigned (*refill)(void *state, unsigned cls, unsigned want, void **list, hak_fail_t *cause);
     void (*flush)(void *state, unsigned cls, void *list, unsigned n);
+    /* Whether p, in units marked cls, is the start of a block the backend
+     * handed out (the check flush makes, asked by HAKMEM_SECURE at every
+     * free); NULL when the backend cannot tell. */
+    bool (*owns_block)(const void *p, unsigned cls);
     /* Returns cached free memory to the OS, keeping at most pad bytes. */
     bool (*trim)(size_t pad);
     void (*fork_prepare)(void);

@@ -277,11 +277,17 @@ static void span_release(hy_class_t *k, hy_run_t *r) {
     units_give(r);
 }
 
+/* Whether p is the start of a block of class c that span r handed out
+ * (class lock held). */
+static bool block_ok(const hy_run_t *r, unsigned c, const void *p) {
+    size_t size = hak_class_size[c];
+    return r->state != HY_RUN_FREE && r->cls == c &&
+           hak_block_at(r->end - (size_t)r->capacity * size, r->bump, p, size, class_magic[c]);
+}
+
 /* A block handed back must be the start of a block its span handed out. */
 static void check_block(const hy_run_t *r, unsigned c, const void *p) {
-    size_t size = hak_class_size[c];
-    if (r->state == HY_RUN_FREE || r->cls != c ||
-        !hak_block_at(r->end - (size_t)r->capacity * size, r->bump, p, size, class_magic[c]))
+    if (!block_ok(r, c, p))
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
 }
 
@@ -366,6 +372,13 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     hak_unlock(class_lock(c));
 }
 
+static bool hy_owns_block(const void *p, unsigned c) {
+    hak_lock(class_lock(c));
+    bool ok = block_ok(run_of(p), c, p);
+    hak_unlock(class_lock(c));
+    return ok;
+}
+
 static bool hy_trim(size_t pad) {
     bool released = false;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
@@ -420,6 +433,7 @@ const hak_backend_t hak_backend_hybrid = {
     .thread_exit = hy_thread_exit,
     .refill = hy_refill,
     .flush = hy_flush,
+    .owns_block = hy_owns_block,
     .trim = hy_trim,
     .fork_prepare = hy_fork_prepare,
     .fork_release = hy_fork_release,

@@ -526,12 +526,17 @@ static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
         atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed);
 }
 
-/* A pointer handed back must be the start of a block its slab handed out
- * (backend.h, hak_block_at). */
-static void check_block(const ss_slab_t *s, const void *p) {
+/* Whether p is the start of a block slab s handed out (backend.h,
+ * hak_block_at). */
+static bool block_ok(const ss_slab_t *s, const void *p) {
     size_t size = hak_class_size[s->cls];
-    const char *start = s->end - (size_t)s->capacity * size;
-    if (!hak_block_at(start, s->bump, p, size, class_magic[s->cls]))
+    return hak_block_at(s->end - (size_t)s->capacity * size, s->bump, p, size,
+                        class_magic[s->cls]);
+}
+
+/* A pointer handed back must be the start of a block its slab handed out. */
+static void check_block(const ss_slab_t *s, const void *p) {
+    if (!block_ok(s, p))
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
 }
 
@@ -563,6 +568,11 @@ static void heap_flush(ss_heap_t *h, void *list) {
 
 /* ------------------------------------------------------------------ */
 /* The contract                                                        */
+
+static bool ss_owns_block(const void *p, unsigned c) {
+    const ss_slab_t *s = slab_of(p);
+    return s->cls == c && block_ok(s, p);
+}
 
 static int ss_init(void) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
@@ -677,6 +687,7 @@ const hak_backend_t hak_backend_superslab = {
     .thread_exit = ss_thread_exit,
     .refill = ss_refill,
     .flush = ss_flush,
+    .owns_block = ss_owns_block,
     .trim = ss_trim,
     .fork_prepare = ss_fork_prepare,
     .fork_release = ss_fork_release,

@@ -62,6 +62,9 @@ static void init_locked(void) {
         (void)b->init();
     }
     hak_backend = b;
+    if (hak_opt.secure && b->owns_block == NULL)
+        hak_log("HAKMEM_SECURE=1: backend %s keeps no block bounds; free() checks as by default",
+                b->name);
     hak_ace_init(b);
     pthread_key_create(&thread_key, thread_detach);
 }
@@ -271,6 +274,15 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
     return large_alloc(n, 0, false);
 }
 
+/* Reports p, in a unit of page code c other than HAK_CODE_LARGE, unless it
+ * may be a small block: aligned, in a slab, and with HAKMEM_SECURE, the
+ * start of a block the backend handed out.  who names the call. */
+static void small_check(const void *p, unsigned c, const char *who) {
+    if (c == HAK_CODE_NONE || ((uintptr_t)p & (HAK_MIN_ALIGN - 1)) != 0 ||
+        (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c)))
+        hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
+}
+
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
     if (u < HAK_WINDOW_UNITS) {
@@ -296,8 +308,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         errno = saved;
         return;
     }
-    if (c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
-        hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+    small_check(p, c, "free()");
     hak_thread_t *t = thread_get();
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
@@ -329,8 +340,9 @@ static size_t usable_size(const void *p, const char *who) {
     unsigned c = hak_page_code(a);
     if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
         return hak_large_usable(p);
-    if (c == HAK_CODE_NONE || c == HAK_CODE_LARGE || (a & (HAK_MIN_ALIGN - 1)) != 0)
+    if (c == HAK_CODE_LARGE)
         hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
+    small_check(p, c, who);
     return hak_class_size[c];
 }
 

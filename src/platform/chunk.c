@@ -142,6 +142,8 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     const unsigned pages_per_unit = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
-    if (in_window(a))
+    /* HAKMEM_SECURE leaves the window's table empty, which sends every
+     * free() to the slow path, where each block is checked. */
+    if (in_window(a) && !hak_opt.secure)
         memset(&hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT], (int)code, n);
 }

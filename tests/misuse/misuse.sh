@@ -52,10 +52,15 @@ expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 0
 expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 8
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 1
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 8
-# superslab and hybrid check the blocks a thread cache hands back; legacy,
-# the plain reference design, trusts them.
+# superslab and hybrid check the blocks a thread cache hands back, and with
+# HAKMEM_SECURE=1 every block at its free(); legacy, the plain reference
+# design, trusts them.
 if [ "${HAKMEM_BACKEND:-}" != legacy ]; then
     expect free_interior_small 'hakmem: free(): invalid pointer: 0x'
+    if [ "${HAKMEM_SECURE:-0}" = 1 ]; then
+        expect free_interior_small 'hakmem: free(): invalid pointer: 0x' now
+        expect free_unissued_small 'hakmem: free(): invalid pointer: 0x'
+    fi
 fi
 
 echo "$((runs - fails)) of $runs misuses caught"
