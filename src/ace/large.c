@@ -7,8 +7,9 @@
  * their own.  Freed memory stays mapped and dirty ("cached"), so churn
  * costs no system call: within the ACE's budget for good, beyond it until
  * the ACE's purge clock runs out (hak_ace_purge_due), when it is purged
- * down to half the budget, the largest huge chunks first.  Freed huge
- * chunks beyond the cache's slots are unmapped at once.  A page is known
+ * down to half the budget, the largest huge chunks first.  A freed huge
+ * chunk bigger than the whole budget is purged at once, and one beyond the
+ * cache's slots unmapped.  A page is known
  * clean (zero) until handed out, and again after a purge, so calloc zeroes
  * only dirty pages.
  *
@@ -295,6 +296,11 @@ static void huge_release(huge_chunk_t *h) {
         if (huge_cache[i] == NULL) {
             huge_cache[i] = h;
             cached_bytes += h->base.map_size;
+            /* A block bigger than the whole budget could never be kept
+             * within it: its pages go back now, not after the purge delay,
+             * which a program that frees it and goes idle never reaches. */
+            if (h->base.map_size > budget_bytes)
+                huge_purge(h);
             return;
         }
     }

@@ -1,7 +1,8 @@
 /* Stress: memory goes back to the OS.  After freeing 256 MiB of touched
  * 64 KiB blocks, RSS is at most base + 16 MiB without waiting, and
  * malloc_trim(0) takes it to base + 8 MiB; 256 MiB of 4 MiB blocks go back
- * with malloc_trim(0) too.  (The legacy backend never gives small-block
+ * with malloc_trim(0) too, and 256 MiB of 64 MiB blocks (each bigger than
+ * the large path's whole cache budget) without waiting.  (The legacy backend never gives small-block
  * memory back: only the large blocks are checked there.) */
 #include <malloc.h>
 #include <stdint.h>
@@ -44,6 +45,9 @@ int main(void) {
     malloc_trim(0);
     printf(", after malloc_trim(0) %zu KiB\n", hak_test_rss() >> 10);
     T_ASSERT(hak_test_rss() <= base + 8 * MIB);
+    fill_and_free(64 * MIB);
+    printf("64 MiB blocks: after free %zu KiB\n", hak_test_rss() >> 10);
+    T_ASSERT(hak_test_rss() <= base + 16 * MIB);
     printf("PASS\n");
     return 0;
 }
