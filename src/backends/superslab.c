@@ -61,7 +61,10 @@ struct ss_heap;
 
 typedef struct ss_slab {
     void *free;               /* owner-local free blocks */
-    char *bump, *end;         /* never-used blocks */
+    /* Never-used blocks: from bump to end.  Only the owner moves bump;
+     * other threads read it to check the blocks they hand back. */
+    char *_Atomic bump;
+    char *end;
     _Atomic uint64_t remote;  /* blocks freed by other threads: REMOTE_* */
     struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
     struct ss_slab *next, *prev;
@@ -282,7 +285,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     hak_chunk_set_units(&r->base, (unsigned)first, n, c);
     s->free = NULL;
     s->capacity = (uint32_t)((size_t)(end - start) / size);
-    s->bump = start;
+    atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
     HAK_ASSERT(s->capacity < ((uint32_t)1 << (64 - REMOTE_PTR_BITS)));
@@ -361,7 +364,11 @@ static unsigned slab_drain(ss_slab_t *s) {
     return REMOTE_COUNT(w);
 }
 
-static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || s->bump < s->end; }
+static char *slab_bump(const ss_slab_t *s) {
+    return atomic_load_explicit(&s->bump, memory_order_relaxed);
+}
+
+static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || slab_bump(s) < s->end; }
 
 /* The next slab with blocks for heap h, class c, made active. */
 static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
@@ -383,17 +390,15 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
         s = s->next;
     }
     k->scan = s;
-    if (orphans[c] != NULL) {
-        hak_lock(&pool_lock);
-        s = orphans[c];
-        if (s)
-            slab_unlink(&orphans[c], s);
-        hak_unlock(&pool_lock);
-        if (s) {
-            set_owner(s, h);
-            slab_drain(s);
-            return s;
-        }
+    hak_lock(&pool_lock);
+    s = orphans[c];
+    if (s)
+        slab_unlink(&orphans[c], s);
+    hak_unlock(&pool_lock);
+    if (s) {
+        set_owner(s, h);
+        slab_drain(s);
+        return s;
     }
     s = slab_acquire(c, cause);
     if (s)
@@ -460,7 +465,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             got += pop_free(s, want - got, &head);
         /* Reuse blocks freed into partial slabs before touching fresh
          * memory of this one: fewer pages ever become resident. */
-        while (got < want && s->bump < s->end && k->partial && k->partial->free) {
+        while (got < want && slab_bump(s) < s->end && k->partial && k->partial->free) {
             ss_slab_t *q = k->partial;
             got += pop_free(q, want - got, &head);
             if (!slab_has_local(q)) {
@@ -475,12 +480,10 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
             break;
         if (heap_collect(h, c))
             continue;
-        while (got < want && s->bump < s->end) {
-            void *p = s->bump;
-            s->bump += size;
-            head = hak_block_push(p, head);
-            got++;
-        }
+        char *bump = slab_bump(s);
+        for (; got < want && bump < s->end; got++, bump += size)
+            head = hak_block_push(bump, head);
+        atomic_store_explicit(&s->bump, bump, memory_order_relaxed);
         s->used += got;
         if (got < want) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
@@ -530,7 +533,7 @@ static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
  * hak_block_at). */
 static bool block_ok(const ss_slab_t *s, const void *p) {
     size_t size = hak_class_size[s->cls];
-    return hak_block_at(s->end - (size_t)s->capacity * size, s->bump, p, size,
+    return hak_block_at(s->end - (size_t)s->capacity * size, slab_bump(s), p, size,
                         class_magic[s->cls]);
 }
 

@@ -1,0 +1,271 @@
+/* Unit: blocks that cross threads, through the hak_* API so that the
+ * sanitizer builds watch the allocator itself: blocks freed by a thread
+ * other than the one that allocated them (remote frees), blocks that
+ * outlive their thread (orphans, adopted by later threads), and threads
+ * that allocate and free the same classes at once while trading blocks.
+ * Every block carries a tag derived from its address and size, checked
+ * before it is freed, so a block handed out twice, or written by the
+ * allocator while live, fails the test. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../check_main.h"
+
+/* ---- tagged blocks, and failures reported from any thread ---- */
+
+static atomic_int failures;
+static char first_failure[160];
+static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void report(const char *what, const void *p, size_t n) {
+    pthread_mutex_lock(&failure_lock);
+    if (atomic_fetch_add(&failures, 1) == 0)
+        snprintf(first_failure, sizeof first_failure, "%s: block %p of %zu bytes", what, p, n);
+    pthread_mutex_unlock(&failure_lock);
+}
+
+static unsigned char tag_byte(const void *p, size_t n) {
+    return (unsigned char)(((uintptr_t)p >> 4) ^ n ^ 0xa5);
+}
+
+/* A block of n >= 16 bytes: its address and size in the first two words,
+ * every other byte the tag. */
+static void *tagged_alloc(size_t n) {
+    uintptr_t *p = hak_malloc(n);
+    if (p == NULL) {
+        report("hak_malloc returned NULL", NULL, n);
+        return NULL;
+    }
+    memset(p + 2, tag_byte(p, n), n - 2 * sizeof *p);
+    p[0] = ~(uintptr_t)p;
+    p[1] = n;
+    return p;
+}
+
+static void tagged_free(void *block) {
+    uintptr_t *p = block;
+    size_t n = p[1];
+    if (p[0] != ~(uintptr_t)p || n < 16 || n > (1u << 20)) {
+        report("header overwritten", p, n);
+        return; /* not ours to free any more */
+    }
+    const unsigned char *b = (const unsigned char *)(p + 2), t = tag_byte(p, n);
+    for (size_t i = 0; i < n - 2 * sizeof *p; i++)
+        if (b[i] != t) {
+            report("body overwritten", p, n);
+            break;
+        }
+    hak_free(p);
+}
+
+static uint32_t next_rand(uint32_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* Mostly small classes, now and then a large block (the large path). */
+static size_t random_size(uint32_t *x) {
+    uint32_t r = next_rand(x);
+    return (r & 255) == 0 ? 65536 + (r >> 16) : 16 + (r >> 8) % 2048;
+}
+
+static void check_no_failures(void) {
+    ck_assert_msg(atomic_load(&failures) == 0, "%d failures, the first: %s", atomic_load(&failures),
+                  first_failure);
+}
+
+/* ---- a bounded queue between threads ---- */
+
+#define QUEUE_SLOTS 256
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    void *slot[QUEUE_SLOTS];
+    unsigned head, count, producers_left;
+} queue = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0};
+
+static void queue_put(void *p) {
+    pthread_mutex_lock(&queue.lock);
+    while (queue.count == QUEUE_SLOTS)
+        pthread_cond_wait(&queue.changed, &queue.lock);
+    queue.slot[(queue.head + queue.count++) % QUEUE_SLOTS] = p;
+    pthread_cond_broadcast(&queue.changed);
+    pthread_mutex_unlock(&queue.lock);
+}
+
+/* The next block, or NULL once the queue is empty and every producer done. */
+static void *queue_take(void) {
+    pthread_mutex_lock(&queue.lock);
+    while (queue.count == 0 && queue.producers_left > 0)
+        pthread_cond_wait(&queue.changed, &queue.lock);
+    void *p = NULL;
+    if (queue.count > 0) {
+        p = queue.slot[queue.head];
+        queue.head = (queue.head + 1) % QUEUE_SLOTS;
+        queue.count--;
+        pthread_cond_broadcast(&queue.changed);
+    }
+    pthread_mutex_unlock(&queue.lock);
+    return p;
+}
+
+/* ---- producers and consumers: every block is freed by another thread ---- */
+
+#define PRODUCED 20000
+
+static void *producer(void *arg) {
+    uint32_t x = (uint32_t)(uintptr_t)arg;
+    for (unsigned i = 0; i < PRODUCED; i++) {
+        void *p = tagged_alloc(random_size(&x));
+        if (p != NULL)
+            queue_put(p);
+    }
+    pthread_mutex_lock(&queue.lock);
+    queue.producers_left--;
+    pthread_cond_broadcast(&queue.changed);
+    pthread_mutex_unlock(&queue.lock);
+    return NULL;
+}
+
+/* Frees what it takes; allocates and frees a little of its own between. */
+static void *consumer(void *arg) {
+    uint32_t x = (uint32_t)(uintptr_t)arg;
+    void *p;
+    while ((p = queue_take()) != NULL) {
+        tagged_free(p);
+        if ((next_rand(&x) & 7) == 0) {
+            void *own = tagged_alloc(random_size(&x));
+            if (own != NULL)
+                tagged_free(own);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_remote_frees) {
+    pthread_t t[4];
+    queue.producers_left = 2;
+    for (uintptr_t i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, producer, (void *)(i + 11)), 0);
+    for (uintptr_t i = 2; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, consumer, (void *)(i + 11)), 0);
+    for (unsigned i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_uint_eq(queue.count, 0);
+    check_no_failures();
+}
+END_TEST
+
+/* ---- orphans: blocks outlive the thread that allocated them ---- */
+
+#define ORPHAN_THREADS 4
+#define ORPHANS 2000
+static void *orphans[ORPHAN_THREADS][ORPHANS];
+
+/* Allocates its row and exits with every block still live. */
+static void *orphan_maker(void *arg) {
+    uintptr_t row = (uintptr_t)arg;
+    uint32_t x = (uint32_t)row + 101;
+    for (unsigned i = 0; i < ORPHANS; i++)
+        orphans[row][i] = tagged_alloc(random_size(&x));
+    return NULL;
+}
+
+/* Frees every other block of a row, allocating (adopting) as it goes. */
+static void *orphan_reaper(void *arg) {
+    uintptr_t row = (uintptr_t)arg;
+    uint32_t x = (uint32_t)row + 202;
+    for (unsigned i = row & 1; i < ORPHANS; i += 2) {
+        if (orphans[row][i] != NULL)
+            tagged_free(orphans[row][i]);
+        orphans[row][i] = tagged_alloc(random_size(&x));
+    }
+    return NULL;
+}
+
+START_TEST(test_orphans) {
+    pthread_t t[ORPHAN_THREADS];
+    for (uintptr_t i = 0; i < ORPHAN_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, orphan_maker, (void *)i), 0);
+    for (unsigned i = 0; i < ORPHAN_THREADS; i++)
+        pthread_join(t[i], NULL);
+    /* Their makers are gone: new threads free half and allocate anew, two
+     * rows at a time, then the main thread frees the rest. */
+    for (uintptr_t i = 0; i < ORPHAN_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, orphan_reaper, (void *)i), 0);
+    for (unsigned i = 0; i < ORPHAN_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (unsigned r = 0; r < ORPHAN_THREADS; r++)
+        for (unsigned i = 0; i < ORPHANS; i++)
+            if (orphans[r][i] != NULL)
+                tagged_free(orphans[r][i]);
+    check_no_failures();
+}
+END_TEST
+
+/* ---- the same classes at once, trading blocks through exchange slots ---- */
+
+#define MIXERS 4
+#define MIX_SLOTS 256
+#define MIX_OPS 40000
+static _Atomic(void *) exchange[MIXERS];
+
+static void *mixer(void *arg) {
+    uintptr_t me = (uintptr_t)arg;
+    uint32_t x = (uint32_t)me * 7919 + 1;
+    void *slots[MIX_SLOTS] = {0};
+    for (unsigned op = 0; op < MIX_OPS; op++) {
+        uint32_t r = next_rand(&x);
+        void **s = &slots[r % MIX_SLOTS];
+        if (*s != NULL) {
+            tagged_free(*s);
+            *s = NULL;
+        } else {
+            *s = tagged_alloc(16 + (r >> 8) % 512);
+        }
+        /* Now and then hand a live block to the next mixer and take one
+         * from the previous: whoever takes a block frees it. */
+        if ((op & 63) == 0 && *s != NULL) {
+            void *unclaimed = atomic_exchange(&exchange[(me + 1) % MIXERS], *s);
+            *s = atomic_exchange(&exchange[me], NULL); /* the previous mixer's */
+            if (unclaimed != NULL)
+                tagged_free(unclaimed);
+        }
+    }
+    for (unsigned i = 0; i < MIX_SLOTS; i++)
+        if (slots[i] != NULL)
+            tagged_free(slots[i]);
+    return NULL;
+}
+
+START_TEST(test_mixers) {
+    pthread_t t[MIXERS];
+    for (uintptr_t i = 0; i < MIXERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, mixer, (void *)i), 0);
+    for (unsigned i = 0; i < MIXERS; i++)
+        pthread_join(t[i], NULL);
+    for (unsigned i = 0; i < MIXERS; i++) {
+        void *p = atomic_exchange(&exchange[i], NULL);
+        if (p != NULL)
+            tagged_free(p);
+    }
+    check_no_failures();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("threads");
+    hak_test_add_backend_case(s);
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_remote_frees);
+    tcase_add_test(tc, test_orphans);
+    tcase_add_test(tc, test_mixers);
+    suite_add_tcase(s, tc);
+    return hak_test_run(s);
+}
