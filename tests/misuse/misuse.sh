@@ -60,6 +60,7 @@ if [ "${HAKMEM_BACKEND:-}" != legacy ]; then
     if [ "${HAKMEM_SECURE:-0}" = 1 ]; then
         expect free_interior_small 'hakmem: free(): invalid pointer: 0x' now
         expect free_unissued_small 'hakmem: free(): invalid pointer: 0x'
+        expect realloc_interior_small 'hakmem: realloc(): invalid pointer: 0x'
     fi
 fi
 
