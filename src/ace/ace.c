@@ -18,6 +18,9 @@
  */
 #include "ace/ace.h"
 
+#include <signal.h>
+#include <time.h>
+
 /* Free memory kept mapped: the backend's is all touched, and a program that
  * frees a lot should see RSS fall (to within 8 MiB); the large path's is
  * mostly untouched address space, and waits for the purge clock too. */
@@ -39,6 +42,83 @@ static uint16_t bound(size_t bytes, unsigned cls) {
     return (uint16_t)cap;
 }
 
+/* The purge thread: purger_lock guards its sleep; purger_wake tells it the
+ * deadline moved earlier.  Lock order: the large path's lock, then this. */
+static hak_lock_t purger_lock = HAK_LOCK_INIT;
+static pthread_cond_t purger_wake;
+static _Atomic bool purger_started;
+
+/* Sleeps until the deadline (or, with none, until one is armed), then does
+ * what hak_ace_tick does for a slow path. */
+static void *purger_main(void *arg) {
+    (void)arg;
+    hak_lock(&purger_lock);
+    for (;;) {
+        uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
+        uint64_t now = hak_os_now_ms();
+        if (d == 0) {
+            pthread_cond_wait(&purger_wake, &purger_lock);
+        } else if (now < d) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + (d - now) * 1000000u;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            pthread_cond_timedwait(&purger_wake, &purger_lock, &ts);
+        } else {
+            hak_unlock(&purger_lock);
+            hak_ace_tick();
+            hak_lock(&purger_lock);
+        }
+    }
+    return NULL;
+}
+
+/* At process start, and again in a fork's child, where no thread waits. */
+static void purger_init(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&purger_wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void purger_start(void) {
+    /* No signal of the program's lands on it; it cannot be joined. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &a, purger_main, NULL) == 0)
+        pthread_setname_np(t, "hakmem-purge");
+    else
+        hak_log("HAKMEM_PURGE_THREAD: cannot start the purge thread; purging at allocator calls");
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void hak_ace_purger_poke(void) {
+    if (HAK_LIKELY(!hak_opt.purge_thread) ||
+        atomic_load_explicit(&purger_started, memory_order_relaxed) ||
+        atomic_load_explicit(&ace_deadline, memory_order_relaxed) == 0)
+        return;
+    bool no = false;
+    if (atomic_compare_exchange_strong_explicit(&purger_started, &no, true, memory_order_relaxed,
+                                                memory_order_relaxed))
+        purger_start();
+}
+
+void hak_ace_fork_prepare(void) { hak_lock(&purger_lock); }
+void hak_ace_fork_release(void) { hak_unlock(&purger_lock); }
+void hak_ace_fork_child(void) {
+    /* The thread did not follow: the next poke starts another. */
+    atomic_store_explicit(&purger_started, false, memory_order_relaxed);
+    purger_init();
+}
+
 void hak_ace_init(const hak_backend_t *backend) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         ace_max_cap[0][c] = bound(ACE_BIN_BYTES, c);
@@ -48,6 +128,7 @@ void hak_ace_init(const hak_backend_t *backend) {
     if (backend->set_budget)
         backend->set_budget(&budget);
     hak_large_set_budget(ACE_LARGE_CACHED_BYTES);
+    purger_init();
 }
 
 void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
@@ -91,6 +172,11 @@ static void ace_arm(uint64_t at) {
            !atomic_compare_exchange_weak_explicit(&ace_deadline, &d, at, memory_order_relaxed,
                                                   memory_order_relaxed))
         ;
+    if ((d == 0 || at < d) && atomic_load_explicit(&purger_started, memory_order_relaxed)) {
+        hak_lock(&purger_lock);
+        pthread_cond_signal(&purger_wake);
+        hak_unlock(&purger_lock);
+    }
 }
 
 bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget) {

@@ -304,6 +304,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     unsigned c = hak_page_code(a);
     if (c == HAK_CODE_LARGE) {
         hak_large_free(p);
+        hak_ace_purger_poke();
         atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
         errno = saved;
         return;
@@ -479,11 +480,13 @@ static void fork_prepare(void) {
     hak_lock(&hak_threads_lock);
     hak_backend->fork_prepare();
     hak_large_fork_prepare();
+    hak_ace_fork_prepare();
     hak_meta_fork_prepare();
 }
 
 static void fork_release(void) {
     hak_meta_fork_release();
+    hak_ace_fork_release();
     hak_large_fork_release();
     hak_backend->fork_release();
     hak_unlock(&hak_threads_lock);
@@ -491,6 +494,7 @@ static void fork_release(void) {
 
 static void fork_child(void) {
     fork_release();
+    hak_ace_fork_child();
     /* Only the forking thread lives on; the others' caches stay allocated
      * (their blocks are lost to the child, as glibc's arenas are) but leave
      * the registry so statistics count live threads. */
