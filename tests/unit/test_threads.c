@@ -1,8 +1,9 @@
 /* Unit: blocks that cross threads, through the hak_* API so that the
  * sanitizer builds watch the allocator itself: blocks freed by a thread
  * other than the one that allocated them (remote frees), blocks that
- * outlive their thread (orphans, adopted by later threads), and threads
- * that allocate and free the same classes at once while trading blocks.
+ * outlive their thread (orphans, adopted by later threads), threads that
+ * allocate and free the same classes at once while trading blocks, and the
+ * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users.
  * Every block carries a tag derived from its address and size, checked
  * before it is freed, so a block handed out twice, or written by the
  * allocator while live, fails the test. */
@@ -11,6 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "internal.h"
 
 #include "../check_main.h"
 
@@ -258,6 +262,64 @@ START_TEST(test_mixers) {
 }
 END_TEST
 
+/* ---- the purge thread beside threads that use the large path ---- */
+
+#define LARGE_USERS 4
+#define LARGE_ROUNDS 200
+
+/* Keeps up to 8 blocks of 1-4 MiB, freeing and allocating at random: the
+ * large cache goes past its budget again and again. */
+static void *large_user(void *arg) {
+    uint32_t x = (uint32_t)(uintptr_t)arg + 303;
+    unsigned char *held[8] = {0};
+    size_t sizes[8];
+    for (unsigned i = 0; i < LARGE_ROUNDS; i++) {
+        unsigned k = next_rand(&x) % 8;
+        if (held[k] != NULL) {
+            if (held[k][0] != (unsigned char)k || held[k][sizes[k] - 1] != (unsigned char)k)
+                report("large block overwritten", held[k], sizes[k]);
+            hak_free(held[k]);
+        }
+        sizes[k] = ((size_t)1 << 20) + next_rand(&x) % ((size_t)3 << 20);
+        held[k] = hak_malloc(sizes[k]);
+        if (held[k] == NULL) {
+            report("hak_malloc returned NULL", NULL, sizes[k]);
+            continue;
+        }
+        held[k][0] = held[k][sizes[k] - 1] = (unsigned char)k;
+    }
+    for (unsigned k = 0; k < 8; k++)
+        hak_free(held[k]);
+    return NULL;
+}
+
+static uint64_t madvise_calls(void) {
+    hak_stats_t st;
+    hak_stats_get(&st);
+    return st.madvise_calls;
+}
+
+START_TEST(test_purge_thread) {
+    /* As HAKMEM_PURGE_THREAD=1 HAKMEM_PURGE_DELAY=20 would, before any
+     * thread but this one exists. */
+    hak_opt.purge_thread = true;
+    hak_opt.purge_delay = 20;
+    pthread_t t[LARGE_USERS];
+    for (uintptr_t i = 0; i < LARGE_USERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, large_user, (void *)i), 0);
+    for (unsigned i = 0; i < LARGE_USERS; i++)
+        pthread_join(t[i], NULL);
+    check_no_failures();
+    /* The last frees left the cache past its budget: with no allocator call
+     * from here on, only the purge thread can give those pages back. */
+    uint64_t before = madvise_calls();
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned i = 0; i < 500 && madvise_calls() == before; i++)
+        nanosleep(&tick, NULL);
+    ck_assert_msg(madvise_calls() > before, "no purge within 5 s of the last free");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("threads");
     hak_test_add_backend_case(s);
@@ -266,6 +328,7 @@ int main(void) {
     tcase_add_test(tc, test_remote_frees);
     tcase_add_test(tc, test_orphans);
     tcase_add_test(tc, test_mixers);
+    tcase_add_test(tc, test_purge_thread);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
