@@ -62,9 +62,9 @@ HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k);
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
 HAK_HIDDEN void hak_ace_tick(void);
 /* With HAKMEM_PURGE_THREAD, a thread of the ACE's own honours the deadline
- * even when no slow path runs: the frontend pokes it, holding no lock,
- * after each large free (the event that arms the clock), which starts it
- * the first time a deadline is armed.  The fork hooks keep its lock
+ * even when no slow path runs: the large path pokes it, holding no lock,
+ * after each free (the event that arms the clock), which starts it the
+ * first time a deadline is armed.  The fork hooks keep its lock
  * consistent (taken after the large path's), and the child starts a new
  * thread when it needs one. */
 HAK_HIDDEN void hak_ace_purger_poke(void);

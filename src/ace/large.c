@@ -393,6 +393,7 @@ void hak_large_free(void *p) {
     }
     purge_if_due();
     hak_unlock(&large_lock);
+    hak_ace_purger_poke();
 }
 
 size_t hak_large_usable(const void *p) {

@@ -304,7 +304,6 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     unsigned c = hak_page_code(a);
     if (c == HAK_CODE_LARGE) {
         hak_large_free(p);
-        hak_ace_purger_poke();
         atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
         errno = saved;
         return;
