@@ -494,12 +494,13 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
     return got;
 }
 
-/* Takes back one block of a slab h owns. */
-static void local_free(ss_heap_t *h, ss_slab_t *s, void *p) {
+/* Takes back the chain first..last of n blocks of a slab h owns. */
+static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsigned n) {
     bool had_local = slab_has_local(s);
-    hak_block_link(p, s->free);
-    s->free = p;
-    if (--s->used == 0) {
+    hak_block_link(last, s->free);
+    s->free = first;
+    s->used -= n;
+    if (s->used == 0) {
         ss_class_t *k = &h->cls[s->cls];
         if (k->active == s)
             k->active = NULL;
@@ -529,42 +530,47 @@ static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
         atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed);
 }
 
-/* Whether p is the start of a block slab s handed out (backend.h,
- * hak_block_at). */
-static bool block_ok(const ss_slab_t *s, const void *p) {
+/* The blocks slab s handed out so far, as hak_block_at (backend.h) takes
+ * them. */
+typedef struct ss_span {
+    const char *start, *limit;
+    size_t size;
+    uint64_t magic;
+} ss_span_t;
+
+static ss_span_t slab_span(const ss_slab_t *s) {
     size_t size = hak_class_size[s->cls];
-    return hak_block_at(s->end - (size_t)s->capacity * size, slab_bump(s), p, size,
-                        class_magic[s->cls]);
+    return (ss_span_t){s->end - (size_t)s->capacity * size, slab_bump(s), size,
+                       class_magic[s->cls]};
 }
 
-/* A pointer handed back must be the start of a block its slab handed out. */
-static void check_block(const ss_slab_t *s, const void *p) {
-    if (!block_ok(s, p))
-        hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+static bool span_has(const ss_span_t *a, const void *p) {
+    return hak_block_at(a->start, a->limit, p, a->size, a->magic);
 }
 
+/* Gives back a list of blocks a run at a time: the blocks at its front that
+ * one slab handed out are checked against the slab's span, which also ends
+ * the run, and go back with one splice (one CAS for a slab another thread
+ * owns).  A pointer that is not the start of a block is reported. */
 static void heap_flush(ss_heap_t *h, void *list) {
     void *p = list;
     while (p != HAK_LIST_END) {
-        void *next = hak_block_next(p);
         ss_slab_t *s = slab_of(p);
-        check_block(s, p);
-        ss_heap_t *owner = owner_of(s);
-        if (h != NULL && owner == h) {
-            local_free(h, s, p);
-            p = next;
-            continue;
-        }
-        /* Chain the following blocks of the same slab: one CAS for all. */
-        void *last = p;
+        ss_span_t a = slab_span(s);
+        if (!span_has(&a, p))
+            hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+        void *last = p, *next = hak_block_next(p);
         unsigned n = 1;
-        while (next != HAK_LIST_END && slab_of(next) == s) {
-            check_block(s, next);
+        while (next != HAK_LIST_END && span_has(&a, next)) {
             last = next;
             next = hak_block_next(next);
             n++;
         }
-        remote_free(s, owner, p, last, n);
+        ss_heap_t *owner = owner_of(s);
+        if (h != NULL && owner == h)
+            local_free(h, s, p, last, n);
+        else
+            remote_free(s, owner, p, last, n);
         p = next;
     }
 }
@@ -574,7 +580,10 @@ static void heap_flush(ss_heap_t *h, void *list) {
 
 static bool ss_owns_block(const void *p, unsigned c) {
     const ss_slab_t *s = slab_of(p);
-    return s->cls == c && block_ok(s, p);
+    if (s->cls != c)
+        return false;
+    ss_span_t a = slab_span(s);
+    return span_has(&a, p);
 }
 
 static int ss_init(void) {
