@@ -65,9 +65,10 @@ typedef struct hak_stats {
     uint64_t free_calls;        /* only with --enable-stats, else 0 */
     uint64_t alloc_failures;    /* requests answered with NULL/ENOMEM */
     uint64_t threads_live;      /* threads holding a thread cache */
+    uint64_t transfers;         /* batches passed from cache to cache */
     /* Room for counters of later versions: the struct keeps its size, so a
      * program built against this header works with them.  Zero for now. */
-    uint64_t reserved[19];
+    uint64_t reserved[18];
 } hak_stats_t;
 
 /* Fills *out.  Always succeeds. */

@@ -4,10 +4,17 @@
  * A bin starts small, so a thread that touches a class once holds little.
  * A bin whose thread keeps allocating from it (it misses on malloc again
  * and again) doubles its capacity every few refills, up to a byte bound per
- * bin.  Flushes never grow a bin: a thread that only frees blocks of a class
- * (the consumer of a producer/consumer pair) should pass them back to their
- * owner soon, not hoard them.  Refills fetch and flushes return half the
- * capacity, so a bin sits mid-way after either.
+ * bin.  Refills fetch and flushes return half the capacity, so a bin sits
+ * mid-way after either.
+ *
+ * A bin that flushes again and again with no refill between is draining:
+ * its thread frees the class and does not allocate it (the consumer of a
+ * producer/consumer pair).  It keeps nothing it will use, so it flushes
+ * whole, and each flush is a batch that the transfer cache can hand in one
+ * piece to the thread that allocates the class (transfer.c).  A bin of 8
+ * blocks would make a flush of every 8 frees, so a draining bin grows at
+ * each flush, but only to a small byte bound: what it holds is memory its
+ * producer cannot reuse yet.
  *
  * A bin that misses both ways, flushing as well as refilling, is cycling:
  * its thread's own live count of the class swings wider than the bin, and
@@ -29,6 +36,7 @@
 
 /* A bin's bound: [0] for any, [1] for a cycling one. */
 static uint16_t ace_max_cap[2][HAK_NCODES];
+static uint16_t ace_drain_cap[HAK_NCODES];
 static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
@@ -123,6 +131,9 @@ void hak_ace_init(const hak_backend_t *backend) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         ace_max_cap[0][c] = bound(ACE_BIN_BYTES, c);
         ace_max_cap[1][c] = bound(ACE_CYCLING_BIN_BYTES, c);
+        ace_drain_cap[c] = bound(ACE_DRAIN_BIN_BYTES, c);
+        if (ace_drain_cap[c] > ACE_DRAIN_MAX_CAP)
+            ace_drain_cap[c] = ACE_DRAIN_MAX_CAP;
     }
     hak_budget_t budget = {.cached_bytes = ACE_BACKEND_CACHED_BYTES};
     if (backend->set_budget)
@@ -136,6 +147,7 @@ void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
     k->cap = (uint16_t)cap;
     k->events = 0;
     k->flushed = false;
+    k->drains = 0;
     *room = (int32_t)cap;
 }
 
@@ -157,13 +169,26 @@ static bool ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls) {
 }
 
 unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls) {
+    k->drains = 0;
     ace_refilled(k, room, cls);
     return k->cap / 2u;
 }
 
-unsigned hak_ace_flush_count(hak_binctl_t *k) {
+unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls) {
     k->flushed = true;
-    return k->cap / 2u;
+    /* A bin whose thread's live count of the class swings wider than the
+     * bin flushes a few times in a row too: only a longer run drains. */
+    if (k->drains < ACE_DRAIN_FLUSHES) {
+        k->drains++;
+        return k->cap / 2u;
+    }
+    unsigned max = ace_drain_cap[cls];
+    if (k->cap < max) {
+        unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
+        *room += (int32_t)(cap - k->cap);
+        k->cap = (uint16_t)cap;
+    }
+    return k->cap;
 }
 
 static void ace_arm(uint64_t at) {

@@ -15,7 +15,8 @@
 #include "backends/backend.h"
 
 /* The ACE's part of one thread-cache bin: its capacity, how many refills
- * it saw since the capacity last changed, and whether it flushed since.
+ * it saw since the capacity last changed, whether it flushed since, and
+ * how many times it flushed since its last refill.
  * The fast path's part is the bin's list head and its room (capacity minus
  * blocks held), kept in separate arrays of the thread cache's hot half
  * (frontend.h), each one scaled load; a room of 0 refuses frees and a
@@ -24,18 +25,25 @@ typedef struct hak_binctl {
     uint16_t cap;
     uint8_t events;
     bool flushed;
+    uint8_t drains;
 } hak_binctl_t;
 
 /* A bin's capacity in blocks: it starts at ACE_START_CAP and doubles after
  * every ACE_GROW_EVENTS refills, up to ACE_BIN_BYTES worth of blocks, or
  * ACE_CYCLING_BIN_BYTES for a bin that flushed since it last grew (ace.c);
- * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP. */
+ * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP.  A bin that
+ * flushes more than ACE_DRAIN_FLUSHES times in a row without a refill is
+ * draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
+ * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole. */
 #define ACE_START_CAP 8
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
 #define ACE_BIN_BYTES ((size_t)32 << 10)
 #define ACE_CYCLING_BIN_BYTES ((size_t)128 << 10)
 #define ACE_GROW_EVENTS 4
+#define ACE_DRAIN_BIN_BYTES ((size_t)8 << 10)
+#define ACE_DRAIN_MAX_CAP 64
+#define ACE_DRAIN_FLUSHES 4
 
 /* ace.c */
 HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
@@ -44,8 +52,9 @@ HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed; may
  * grow the bin. */
 HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls);
-/* How many blocks to hand back when bin c (full) refused a free. */
-HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k);
+/* How many blocks to hand back when bin c (full) refused a free: all it
+ * holds when it is draining (may grow the bin). */
+HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls);
 /*
  * The purge clock, used by the large path.  Free memory it caches beyond
  * its budget stays mapped for HAKMEM_PURGE_DELAY milliseconds after it went

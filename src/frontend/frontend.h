@@ -70,12 +70,22 @@ HAK_INLINE void hak_ensure_init(void) {
         hak_init_slow();
 }
 
+/* transfer.c: batches from draining bins to missing ones.  put keeps a
+ * batch of n blocks of class c, or returns false (no slot free, or too
+ * big); get hands over a batch of at most max blocks, or returns 0; release
+ * gives every batch back to the backend, and returns whether there was
+ * any. */
+HAK_HIDDEN bool hak_xfer_put(unsigned c, void *list, unsigned n);
+HAK_HIDDEN unsigned hak_xfer_get(unsigned c, unsigned max, void **list);
+HAK_HIDDEN bool hak_xfer_release(void);
+
 /* stats.c */
 HAK_HIDDEN extern hak_lock_t hak_threads_lock;
 HAK_HIDDEN extern hak_thread_t *hak_threads;
 HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
 HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from);
-HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
+HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures,
+    hak_stat_transfers;
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {

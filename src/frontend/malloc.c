@@ -110,10 +110,12 @@ __attribute__((destructor)) static void at_exit(void) {
 /* ------------------------------------------------------------------ */
 /* Thread caches                                                       */
 
-/* Gives the memory the backend and the large path cache (free but mapped)
- * back to the OS, keeping at most pad bytes of each; true if it did any. */
+/* Hands the transfer cache's batches to the backend, and gives the memory
+ * the backend and the large path cache (free but mapped) back to the OS,
+ * keeping at most pad bytes of each; true if it did any. */
 static bool release_cached(size_t pad) {
-    bool released = hak_backend->trim(pad);
+    bool released = hak_xfer_release();
+    released |= hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;
 }
@@ -159,11 +161,12 @@ static hak_thread_t *thread_get(void) {
 }
 
 /* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
- * backend, keeping the recently freed, cache-hot ones.  The bins are the
+ * backend, keeping the recently freed, cache-hot ones; a whole bin with
+ * pass set goes to the transfer cache when it takes it.  The bins are the
  * calling thread's: t is its cold half. */
 static unsigned bin_held(const hak_thread_t *t, unsigned c) { return t->ctl[c].cap - hak_tc.room[c]; }
 
-static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
+static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
     unsigned held = bin_held(t, c);
     void *list;
     if (n >= held) {
@@ -171,6 +174,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
         hak_tc.head[c] = HAK_LIST_END;
         n = held;
     } else {
+        pass = false;
         void *last = hak_tc.head[c];
         for (unsigned i = 1; i < held - n; i++)
             last = hak_block_next(last);
@@ -179,7 +183,8 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
     }
     hak_tc.room[c] += n;
     t->stats.flushes++;
-    hak_backend->flush(t->bstate, c, list, n);
+    if (!pass || !hak_xfer_put(c, list, n))
+        hak_backend->flush(t->bstate, c, list, n);
     hak_ace_tick();
 }
 
@@ -187,7 +192,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n) {
 static void cache_flush_all(hak_thread_t *t) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         if (hak_tc.head[c] != HAK_LIST_END)
-            bin_flush(t, c, bin_held(t, c));
+            bin_flush(t, c, bin_held(t, c), false);
 }
 
 static void thread_detach(void *arg) {
@@ -234,7 +239,9 @@ static void *small_alloc(unsigned c) {
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
-        unsigned got = refill(t->bstate, c, want, &list, &cause);
+        unsigned got = hak_xfer_get(c, hak_tc.room[c], &list);
+        if (got == 0)
+            got = refill(t->bstate, c, want, &list, &cause);
         if (got == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
@@ -318,7 +325,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         return;
     }
     if (hak_tc.room[c] == 0)
-        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c]));
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c), true);
     if (hak_config_stats)
         t->stats.frees++;
     hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);

@@ -10,7 +10,7 @@
 hak_lock_t hak_threads_lock = HAK_LOCK_INIT;
 hak_thread_t *hak_threads;
 hak_thread_stats_t hak_stats_retired;
-_Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures;
+_Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures, hak_stat_transfers;
 
 void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from) {
     to->mallocs += from->mallocs;
@@ -29,6 +29,7 @@ void hak_stats_collect(hak_stats_t *out) {
     s.large_allocs = atomic_load(&hak_stat_large_allocs);
     s.large_frees = atomic_load(&hak_stat_large_frees);
     s.alloc_failures = atomic_load(&hak_stat_failures);
+    s.transfers = atomic_load(&hak_stat_transfers);
     hak_lock(&hak_threads_lock);
     hak_thread_stats_t sum = hak_stats_retired;
     for (hak_thread_t *t = hak_threads; t; t = t->next) {
@@ -49,7 +50,7 @@ HAK_EXPORT void hak_stats_get(hak_stats_t *out) { hak_stats_collect(out); }
 #define HAK_STATS_FIELDS(X)                                                    \
     X(mapped_bytes) X(peak_mapped_bytes) X(mmap_calls) X(munmap_calls)         \
     X(madvise_calls) X(refills) X(flushes) X(large_allocs) X(large_frees)      \
-    X(malloc_calls) X(free_calls) X(alloc_failures) X(threads_live)
+    X(malloc_calls) X(free_calls) X(alloc_failures) X(threads_live) X(transfers)
 
 typedef struct outbuf {
     char buf[2048];

@@ -1,6 +1,8 @@
 /* Unit: how the ACE sizes a thread-cache bin (ace.c).  A bin grows on
  * refills up to ACE_BIN_BYTES; only a bin that also flushes (cycling) grows
- * on to ACE_CYCLING_BIN_BYTES; flushes alone never grow a bin. */
+ * on to ACE_CYCLING_BIN_BYTES; a bin that only flushes (draining) flushes
+ * whole after ACE_DRAIN_FLUSHES flushes, and grows only to the small
+ * ACE_DRAIN_BIN_BYTES bound. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
@@ -25,10 +27,16 @@ static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
     *room -= (int32_t)want;
 }
 
-/* One flush as the frontend does it: the bin is full, half goes back. */
-static void flush(hak_binctl_t *k, int32_t *room) {
+/* One flush as the frontend does it: the bin is full; returns how many
+ * blocks went back (at most what the bin held). */
+static unsigned flush(hak_binctl_t *k, int32_t *room, unsigned c) {
     *room = 0;
-    *room += (int32_t)hak_ace_flush_count(k);
+    unsigned n = hak_ace_flush_count(k, room, c);
+    unsigned held = k->cap - (unsigned)*room;
+    if (n > held)
+        n = held;
+    *room += (int32_t)n;
+    return n;
 }
 
 /* The classes at both ends and some between. */
@@ -86,14 +94,36 @@ START_TEST(test_growth_waits_for_refills) {
 }
 END_TEST
 
-START_TEST(test_flushes_never_grow) {
-    unsigned c = hak_class_of(256);
-    hak_binctl_t k;
-    int32_t room;
-    hak_ace_bin_init(&k, &room, c);
-    for (int r = 0; r < 200; r++) {
-        flush(&k, &room);
-        ck_assert_uint_eq(k.cap, ACE_START_CAP);
+START_TEST(test_draining_bin) {
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned c = hak_class_of(sizes[i]);
+        unsigned bound = expect_bound(ACE_DRAIN_BIN_BYTES, c);
+        if (bound > ACE_DRAIN_MAX_CAP)
+            bound = ACE_DRAIN_MAX_CAP;
+        hak_binctl_t k;
+        int32_t room;
+        hak_ace_bin_init(&k, &room, c);
+        /* A few flushes in a row are a cycling bin's swing: half goes. */
+        for (int r = 0; r < ACE_DRAIN_FLUSHES; r++) {
+            ck_assert_uint_eq(flush(&k, &room, c), ACE_START_CAP / 2);
+            ck_assert_uint_eq(k.cap, ACE_START_CAP);
+        }
+        /* Then it drains: whole, growing by doubling to its bound. */
+        unsigned last = k.cap;
+        for (int r = 0; r < 100; r++) {
+            unsigned held = k.cap;
+            ck_assert_uint_eq(flush(&k, &room, c), held);
+            HAK_CHECK_MSG(k.cap == last || k.cap == 2 * last || k.cap == bound,
+                          "size %zu: cap went from %u to %u", sizes[i], last, k.cap);
+            last = k.cap;
+        }
+        ck_assert_msg(k.cap == bound, "size %zu: cap %u after 100 drains, want %u", sizes[i], k.cap,
+                      bound);
+        /* A refill ends it: the next flushes give back half again. */
+        room = k.cap;
+        refill(&k, &room, c);
+        unsigned half = k.cap / 2;
+        ck_assert_uint_eq(flush(&k, &room, c), half);
     }
 }
 END_TEST
@@ -112,7 +142,7 @@ START_TEST(test_cycling_bin_grows_further) {
         for (int r = 0; r < 400; r++) {
             room = k.cap;
             refill(&k, &room, c);
-            flush(&k, &room);
+            flush(&k, &room, c);
             HAK_CHECK_MSG(k.cap <= bound, "size %zu: cap %u over %u", sizes[i], k.cap, bound);
         }
         ck_assert_msg(k.cap == bound, "size %zu: cap %u after 400 cycles, want %u", sizes[i],
@@ -136,7 +166,7 @@ START_TEST(test_growth_past_the_bound_needs_a_flush) {
         refill(&k, &room, c);
         if (k.cap > base)
             break;
-        flush(&k, &room);
+        flush(&k, &room, c);
     }
     unsigned cap = k.cap;
     for (int r = 0; r < 200; r++) {
@@ -144,7 +174,7 @@ START_TEST(test_growth_past_the_bound_needs_a_flush) {
         refill(&k, &room, c);
     }
     ck_assert_uint_eq(k.cap, cap);
-    flush(&k, &room);
+    flush(&k, &room, c);
     for (int r = 0; r < ACE_GROW_EVENTS; r++) {
         room = k.cap;
         refill(&k, &room, c);
@@ -161,7 +191,7 @@ int main(void) {
     tcase_add_test(tc, test_new_bin);
     tcase_add_test(tc, test_refills_grow_to_the_bound);
     tcase_add_test(tc, test_growth_waits_for_refills);
-    tcase_add_test(tc, test_flushes_never_grow);
+    tcase_add_test(tc, test_draining_bin);
     tcase_add_test(tc, test_cycling_bin_grows_further);
     tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
     suite_add_tcase(s, tc);

@@ -3,7 +3,8 @@
  * other than the one that allocated them (remote frees), blocks that
  * outlive their thread (orphans, adopted by later threads), threads that
  * allocate and free the same classes at once while trading blocks, and the
- * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users.
+ * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users, and
+ * a consumer's batches passed whole to its producer (the transfer cache).
  * Every block carries a tag derived from its address and size, checked
  * before it is freed, so a block handed out twice, or written by the
  * allocator while live, fails the test. */
@@ -320,6 +321,59 @@ START_TEST(test_purge_thread) {
 }
 END_TEST
 
+/* ---- the transfer cache: a consumer's batches reach the producer whole ---- */
+
+#define HANDOFF_ROUNDS 48
+#define HANDOFF_BLOCKS 128
+#define HANDOFF_SIZE 48
+static void *handoff[HANDOFF_BLOCKS];
+static pthread_barrier_t handoff_turn;
+
+/* Fills the shelf each round; the consumer empties it in between. */
+static void *handoff_producer(void *arg) {
+    (void)arg;
+    for (unsigned r = 0; r < HANDOFF_ROUNDS; r++) {
+        for (unsigned i = 0; i < HANDOFF_BLOCKS; i++)
+            handoff[i] = tagged_alloc(HANDOFF_SIZE);
+        pthread_barrier_wait(&handoff_turn);
+        pthread_barrier_wait(&handoff_turn);
+    }
+    return NULL;
+}
+
+static void *handoff_consumer(void *arg) {
+    (void)arg;
+    for (unsigned r = 0; r < HANDOFF_ROUNDS; r++) {
+        pthread_barrier_wait(&handoff_turn);
+        for (unsigned i = 0; i < HANDOFF_BLOCKS; i++)
+            if (handoff[i] != NULL)
+                tagged_free(handoff[i]);
+        pthread_barrier_wait(&handoff_turn);
+    }
+    return NULL;
+}
+
+START_TEST(test_transfer) {
+    hak_stats_t st;
+    hak_stats_get(&st);
+    uint64_t before = st.transfers;
+    pthread_t t[2];
+    ck_assert_int_eq(pthread_barrier_init(&handoff_turn, NULL, 2), 0);
+    ck_assert_int_eq(pthread_create(&t[0], NULL, handoff_producer, NULL), 0);
+    ck_assert_int_eq(pthread_create(&t[1], NULL, handoff_consumer, NULL), 0);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&handoff_turn);
+    check_no_failures();
+    hak_stats_get(&st);
+    /* 6144 frees by a thread that never allocates the class: once its bin
+     * drains, in batches of 64, the producer, whose bin grows past that,
+     * takes about one a round (94 of 96 batches here). */
+    ck_assert_msg(st.transfers - before >= HANDOFF_ROUNDS, "%llu batches passed through the transfer cache",
+                  (unsigned long long)(st.transfers - before));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("threads");
     hak_test_add_backend_case(s);
@@ -329,6 +383,7 @@ int main(void) {
     tcase_add_test(tc, test_orphans);
     tcase_add_test(tc, test_mixers);
     tcase_add_test(tc, test_purge_thread);
+    tcase_add_test(tc, test_transfer);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
