@@ -57,8 +57,8 @@ typedef struct hak_stats {
     uint64_t mmap_calls;        /* mmap system calls made */
     uint64_t munmap_calls;      /* munmap system calls made */
     uint64_t madvise_calls;     /* madvise system calls made */
-    uint64_t refills;           /* thread-cache refills from the backend */
-    uint64_t flushes;           /* thread-cache flushes to the backend */
+    uint64_t refills;           /* thread-cache refills (backend, transfers) */
+    uint64_t flushes;           /* thread-cache flushes (backend, transfers) */
     uint64_t large_allocs;      /* blocks above the largest size class */
     uint64_t large_frees;
     uint64_t malloc_calls;      /* only with --enable-stats, else 0 */
