@@ -22,6 +22,10 @@
  * just freed, cache-hot, and fetches colder ones.  Such a bin may grow on
  * to a larger bound, enough to hold the swing.  It holds nothing the thread
  * did not free itself, and a producer (refills only) never qualifies.
+ *
+ * No bin shrinks, so a thread that cycled through many classes would hold
+ * all their bins at their bounds: the growth of a thread's bins together
+ * has a budget, and the bins that grow first take it.
  */
 #include "ace/ace.h"
 
@@ -151,30 +155,41 @@ void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
     *room = (int32_t)cap;
 }
 
-/* Counts a refill; returns true when the bin grew. */
-static bool ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls) {
+/* Grows bin k of class cls to cap blocks, or as far toward it as the
+ * thread's growth budget (*grown, bytes) allows; returns whether it grew. */
+static bool ace_grow(hak_binctl_t *k, int32_t *room, unsigned cls, unsigned cap, size_t *grown) {
+    size_t size = hak_class_size[cls];
+    size_t left = *grown < ACE_THREAD_GROWN_BYTES ? (ACE_THREAD_GROWN_BYTES - *grown) / size : 0;
+    if (cap - k->cap > left)
+        cap = k->cap + (unsigned)left;
+    if (cap <= k->cap)
+        return false;
+    *grown += (cap - k->cap) * size;
+    *room += (int32_t)(cap - k->cap);
+    k->cap = (uint16_t)cap;
+    return true;
+}
+
+/* Counts a refill, and grows the bin after every ACE_GROW_EVENTS. */
+static void ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
     unsigned max = ace_max_cap[k->flushed][cls];
     if (k->events < ACE_GROW_EVENTS)
         k->events++;
     if (k->events < ACE_GROW_EVENTS || k->cap >= max)
-        return false;
-    unsigned cap = k->cap * 2u;
-    if (cap > max)
-        cap = max;
-    *room += (int32_t)(cap - k->cap);
-    k->cap = (uint16_t)cap;
-    k->events = 0;
-    k->flushed = false;
-    return true;
+        return;
+    if (ace_grow(k, room, cls, k->cap * 2u < max ? k->cap * 2u : max, grown)) {
+        k->events = 0;
+        k->flushed = false;
+    }
 }
 
-unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls) {
+unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
     k->drains = 0;
-    ace_refilled(k, room, cls);
+    ace_refilled(k, room, cls, grown);
     return k->cap / 2u;
 }
 
-unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls) {
+unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
     k->flushed = true;
     /* A bin whose thread's live count of the class swings wider than the
      * bin flushes a few times in a row too: only a longer run drains. */
@@ -183,11 +198,8 @@ unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls) {
         return k->cap / 2u;
     }
     unsigned max = ace_drain_cap[cls];
-    if (k->cap < max) {
-        unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
-        *room += (int32_t)(cap - k->cap);
-        k->cap = (uint16_t)cap;
-    }
+    if (k->cap < max)
+        ace_grow(k, room, cls, k->cap * 2u < max ? k->cap * 2u : max, grown);
     return k->cap;
 }
 

@@ -31,7 +31,8 @@ typedef struct hak_binctl {
 /* A bin's capacity in blocks: it starts at ACE_START_CAP and doubles after
  * every ACE_GROW_EVENTS refills, up to ACE_BIN_BYTES worth of blocks, or
  * ACE_CYCLING_BIN_BYTES for a bin that flushed since it last grew (ace.c);
- * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP.  A bin that
+ * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP, and all the
+ * growth of a thread's bins together within ACE_THREAD_GROWN_BYTES.  A bin that
  * flushes more than ACE_DRAIN_FLUSHES times in a row without a refill is
  * draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
  * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole. */
@@ -39,22 +40,25 @@ typedef struct hak_binctl {
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
 #define ACE_BIN_BYTES ((size_t)32 << 10)
-#define ACE_CYCLING_BIN_BYTES ((size_t)128 << 10)
+#define ACE_CYCLING_BIN_BYTES ((size_t)512 << 10)
 #define ACE_GROW_EVENTS 4
 #define ACE_DRAIN_BIN_BYTES ((size_t)8 << 10)
 #define ACE_DRAIN_MAX_CAP 64
 #define ACE_DRAIN_FLUSHES 4
+#define ACE_THREAD_GROWN_BYTES ((size_t)4 << 20)
 
 /* ace.c */
 HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
 /* Sets up bin c of a new thread cache. */
 HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed; may
- * grow the bin. */
-HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls);
+ * grow the bin, adding the bytes to *grown, its thread's growth so far. */
+HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls,
+                                        size_t *grown);
 /* How many blocks to hand back when bin c (full) refused a free: all it
- * holds when it is draining (may grow the bin). */
-HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls);
+ * holds when it is draining (may grow the bin, as refill_want). */
+HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls,
+                                        size_t *grown);
 /*
  * The purge clock, used by the large path.  Free memory it caches beyond
  * its budget stays mapped for HAKMEM_PURGE_DELAY milliseconds after it went

@@ -35,6 +35,7 @@ HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial
 
 typedef struct hak_thread {
     hak_binctl_t ctl[HAK_NCODES];
+    size_t grown; /* bytes the ACE added to the bins' capacities */
     void *bstate; /* the backend's per-thread state */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;

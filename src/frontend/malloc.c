@@ -236,7 +236,7 @@ static void *small_alloc(unsigned c) {
     if (hak_config_stats)
         t->stats.mallocs++;
     if (hak_tc.head[c] == HAK_LIST_END) {
-        unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c);
+        unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
         unsigned got = hak_xfer_get(c, hak_tc.room[c], &list);
@@ -325,7 +325,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         return;
     }
     if (hak_tc.room[c] == 0)
-        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c), true);
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown), true);
     if (hak_config_stats)
         t->stats.frees++;
     hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);

@@ -11,6 +11,10 @@
 
 static void setup(void) { hak_ensure_init(); }
 
+/* The growth of the bins' thread so far: each test's bins have a thread
+ * of their own, but test_growth_budget's, which share one. */
+static size_t grown;
+
 /* The bound the ACE must stop at for class c, from the documented rule. */
 static unsigned expect_bound(size_t bytes, unsigned c) {
     size_t cap = bytes / hak_class_size[c];
@@ -21,7 +25,7 @@ static unsigned expect_bound(size_t bytes, unsigned c) {
 
 /* One refill as the frontend does it: ask, then take what was asked. */
 static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
-    unsigned want = hak_ace_refill_want(k, room, c);
+    unsigned want = hak_ace_refill_want(k, room, c, &grown);
     HAK_CHECK_MSG(want >= 1 && want <= k->cap, "want %u of cap %u", want, k->cap);
     HAK_CHECK_MSG(*room >= (int32_t)want, "room %d below want %u", *room, want);
     *room -= (int32_t)want;
@@ -31,7 +35,7 @@ static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
  * blocks went back (at most what the bin held). */
 static unsigned flush(hak_binctl_t *k, int32_t *room, unsigned c) {
     *room = 0;
-    unsigned n = hak_ace_flush_count(k, room, c);
+    unsigned n = hak_ace_flush_count(k, room, c, &grown);
     unsigned held = k->cap - (unsigned)*room;
     if (n > held)
         n = held;
@@ -48,6 +52,7 @@ START_TEST(test_new_bin) {
         hak_binctl_t k;
         int32_t room = -5;
         hak_ace_bin_init(&k, &room, c);
+        grown = 0;
         ck_assert_uint_eq(k.cap, ACE_START_CAP);
         ck_assert_int_eq(room, ACE_START_CAP);
     }
@@ -61,6 +66,7 @@ START_TEST(test_refills_grow_to_the_bound) {
         hak_binctl_t k;
         int32_t room;
         hak_ace_bin_init(&k, &room, c);
+        grown = 0;
         unsigned last = k.cap;
         for (int r = 0; r < 200; r++) {
             room = k.cap; /* the bin ran empty */
@@ -80,6 +86,7 @@ START_TEST(test_growth_waits_for_refills) {
     hak_binctl_t k;
     int32_t room;
     hak_ace_bin_init(&k, &room, c);
+    grown = 0;
     for (int r = 1; r < ACE_GROW_EVENTS; r++) {
         room = k.cap;
         refill(&k, &room, c);
@@ -103,6 +110,7 @@ START_TEST(test_draining_bin) {
         hak_binctl_t k;
         int32_t room;
         hak_ace_bin_init(&k, &room, c);
+        grown = 0;
         /* A few flushes in a row are a cycling bin's swing: half goes. */
         for (int r = 0; r < ACE_DRAIN_FLUSHES; r++) {
             ck_assert_uint_eq(flush(&k, &room, c), ACE_START_CAP / 2);
@@ -139,6 +147,7 @@ START_TEST(test_cycling_bin_grows_further) {
         hak_binctl_t k;
         int32_t room;
         hak_ace_bin_init(&k, &room, c);
+        grown = 0;
         for (int r = 0; r < 400; r++) {
             room = k.cap;
             refill(&k, &room, c);
@@ -161,6 +170,7 @@ START_TEST(test_growth_past_the_bound_needs_a_flush) {
     hak_binctl_t k;
     int32_t room;
     hak_ace_bin_init(&k, &room, c);
+    grown = 0;
     for (;;) {
         room = k.cap;
         refill(&k, &room, c);
@@ -183,6 +193,40 @@ START_TEST(test_growth_past_the_bound_needs_a_flush) {
 }
 END_TEST
 
+/* A thread's bins grow, all together, by ACE_THREAD_GROWN_BYTES at most:
+ * cycling bins of big blocks, one after another, take the budget, and the
+ * bin that finds it spent stays where it is. */
+START_TEST(test_growth_budget) {
+    unsigned c = hak_class_of(16384);
+    size_t size = hak_class_size[c];
+    unsigned bound = expect_bound(ACE_CYCLING_BIN_BYTES, c);
+    ck_assert_uint_gt(bound, ACE_START_CAP);
+    grown = 0;
+    unsigned full = 0, bins = 0;
+    while (bins < 64) {
+        hak_binctl_t k;
+        int32_t room;
+        hak_ace_bin_init(&k, &room, c);
+        bins++;
+        for (int r = 0; r < 400; r++) {
+            room = k.cap;
+            refill(&k, &room, c);
+            flush(&k, &room, c);
+        }
+        HAK_CHECK_MSG(grown <= ACE_THREAD_GROWN_BYTES, "grown %zu", grown);
+        if (k.cap == bound) {
+            full++;
+            continue;
+        }
+        /* The first bin short of its bound: the budget is spent, within
+         * less than what one more doubling would have added. */
+        ck_assert_uint_lt(ACE_THREAD_GROWN_BYTES - grown, (size_t)k.cap * size);
+        break;
+    }
+    ck_assert_uint_eq(full, ACE_THREAD_GROWN_BYTES / ((bound - ACE_START_CAP) * size));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ace");
     hak_test_add_backend_case(s);
@@ -194,6 +238,7 @@ int main(void) {
     tcase_add_test(tc, test_draining_bin);
     tcase_add_test(tc, test_cycling_bin_grows_further);
     tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
+    tcase_add_test(tc, test_growth_budget);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
