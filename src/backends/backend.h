@@ -93,6 +93,15 @@ HAK_INLINE bool hak_block_at(const char *start, const char *limit, const void *p
            ((off * magic) >> 40) * size == off;
 }
 
+/* A refill carves never-used blocks (writing each, so making its pages
+ * resident) HAK_CARVE_BYTES, or HAK_CARVE_BLOCKS blocks, at a time at most:
+ * memory becomes resident as it is used, not a bin's capacity ahead. */
+#define HAK_CARVE_BYTES 4096
+#define HAK_CARVE_BLOCKS 4
+HAK_INLINE size_t hak_carve_bytes(size_t size) {
+    return HAK_CARVE_BYTES > HAK_CARVE_BLOCKS * size ? HAK_CARVE_BYTES : HAK_CARVE_BLOCKS * size;
+}
+
 /* The backends, in the order of hak_chunk_t.backend. */
 HAK_HIDDEN extern const hak_backend_t hak_backend_superslab;
 HAK_HIDDEN extern const hak_backend_t hak_backend_legacy;

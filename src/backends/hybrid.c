@@ -338,7 +338,8 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         hy_run_t *r = k->fresh;
         if (r == NULL && (r = span_new(c, cause)) == NULL)
             break;
-        while (got < want && r->bump < r->end) {
+        char *stop = r->bump + hak_carve_bytes(size);
+        while (got < want && r->bump < r->end && r->bump < stop) {
             head = hak_block_push(r->bump, head);
             r->bump += size;
             got++;

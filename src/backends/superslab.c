@@ -51,11 +51,6 @@
  * slabs of big blocks that held only a few would empty, and go back to the
  * pool, at almost every flush. */
 #define SS_MIN_BLOCKS 16
-/* A refill carves fresh blocks (writing each, so making its pages resident)
- * at most SS_CARVE_BYTES, or SS_CARVE_BLOCKS blocks, at a time: memory
- * becomes resident as it is used, not a bin's capacity ahead. */
-#define SS_CARVE_BYTES 4096
-#define SS_CARVE_BLOCKS 4
 #define SS_SCAN 8 /* full slabs looked at per search for remote frees */
 #define SS_MAX_UNITS 8
 #define SS_BACKEND_ID 0
@@ -486,8 +481,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
         if (heap_collect(h, c))
             continue;
         char *bump = slab_bump(s);
-        char *stop = bump + (SS_CARVE_BYTES > SS_CARVE_BLOCKS * size ? SS_CARVE_BYTES
-                                                                    : SS_CARVE_BLOCKS * size);
+        char *stop = bump + hak_carve_bytes(size);
         if (stop > s->end)
             stop = s->end;
         for (; got < want && bump < stop; got++, bump += size)
