@@ -299,6 +299,7 @@ typedef pthread_mutex_t hak_lock_t;
 #endif
 HAK_INLINE void hak_lock(hak_lock_t *l) { pthread_mutex_lock(l); }
 HAK_INLINE void hak_unlock(hak_lock_t *l) { pthread_mutex_unlock(l); }
+HAK_INLINE bool hak_trylock(hak_lock_t *l) { return pthread_mutex_trylock(l) == 0; }
 
 /* ------------------------------------------------------------------ */
 /* Metadata memory (platform/meta.c): small internal objects (thread

@@ -20,6 +20,16 @@
  * by the program or on the remote list), so it is exact without sweeping:
  * the flush that brings it to zero releases the slab.
  *
+ * An owner that makes no call drains nothing, so the thread whose flush
+ * brings a heap's pending count to a slab's worth (and to a quarter of its
+ * full slabs) collects for it: under the heap's lock, which the owner holds
+ * in every backend call (never on the fast path), it drains the heap's
+ * slabs of the class and gives back those that are empty.  It only tries
+ * the lock: a busy owner collects by itself.  A trim does the same for
+ * every heap and class.  Without this, 100 MB that one thread allocated and
+ * another freed stayed resident while the first one slept, as they do with
+ * mimalloc, jemalloc and tcmalloc.
+ *
  * A heap keeps per class an active slab, a list of partial slabs (with
  * local blocks) and a list of full ones (none local; they may gain remote
  * frees).  At thread exit its slabs that are still in use become orphans,
@@ -102,11 +112,16 @@ typedef struct ss_class {
 /* Heaps are type-stable: the heap of an exited thread waits for the next
  * thread and is never unmapped, so a thread that read a slab's owner just
  * before the owner exited still counts its remote frees in a heap (the
- * count is then only a wrong hint). */
+ * count is then only a wrong hint).  The owner holds its heap's lock in
+ * every backend call (refill, flush, exit; never on the fast path), so
+ * that another thread may take it to collect what it freed into the heap's
+ * slabs while the owner makes no call (remote_free, ss_trim). */
 typedef struct ss_heap {
+    hak_lock_t lock;
     ss_class_t cls[HAK_NCODES];
     _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet drained, about */
     struct ss_heap *next_free;
+    struct ss_heap *next_all; /* every heap ever made (pool_lock) */
 } ss_heap_t;
 
 /* The pool: regions with free units, cached empty regions, orphans. */
@@ -120,6 +135,9 @@ static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
+static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
+/* Held by a thread collecting for another heap's owner, and by fork. */
+static hak_lock_t collect_lock = HAK_LOCK_INIT;
 static uint64_t class_magic[HAK_NCODES]; /* hak_block_magic of the class size */
 
 /* Where slabs of each class were last released.  Their units are free for
@@ -135,9 +153,9 @@ static ss_hint_t hints[HAK_NCODES][SS_HINTS];
 static unsigned hint_next[HAK_NCODES];
 
 /* The heap of threads already torn down. */
-static hak_lock_t shared_lock = HAK_LOCK_INIT;
-static ss_heap_t shared_heap;
+static ss_heap_t shared_heap = {.lock = HAK_LOCK_INIT};
 static ss_heap_t *free_heaps; /* of exited threads (pool_lock) */
+static ss_heap_t *all_heaps = &shared_heap;
 
 /* ------------------------------------------------------------------ */
 /* Lists                                                               */
@@ -447,6 +465,28 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
     return found;
 }
 
+/* Drains every slab of class c in h (for a trim): each that is empty goes
+ * back to the pool; a full one that got blocks back goes to partial. */
+static void heap_reclaim(ss_heap_t *h, unsigned c) {
+    ss_class_t *k = &h->cls[c];
+    atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
+    if (k->active && (slab_drain(k->active), k->active->used == 0)) {
+        slab_release(k->active);
+        k->active = NULL;
+    }
+    for (int full = 0; full < 2; full++)
+        for (ss_slab_t *s = full ? k->full : k->partial, *next; s; s = next) {
+            next = s->next;
+            if (!slab_drain(s) && s->used != 0)
+                continue;
+            heap_unlink(h, s);
+            if (s->used == 0)
+                slab_release(s);
+            else
+                slab_push(&k->partial, s, SS_LIST_PARTIAL);
+        }
+}
+
 static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
     size_t size = hak_class_size[c];
@@ -520,8 +560,9 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
 
 /* Pushes the chain first..last of n blocks onto s's remote list and counts
  * them in the pending count of owner (s->owner, read before: once the
- * blocks are on the list, s itself may be drained and released at once). */
-static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
+ * blocks are on the list, s itself may be drained and released at once).
+ * Returns whether the owner now has a slab's worth of blocks pending. */
+static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
@@ -529,8 +570,10 @@ static void remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
-    if (owner != NULL)
-        atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed);
+    if (owner == NULL)
+        return false;
+    return atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed) + n >=
+           class_blocks[c];
 }
 
 /* The blocks slab s handed out so far, as hak_block_at (backend.h) takes
@@ -554,8 +597,11 @@ static bool span_has(const ss_span_t *a, const void *p) {
 /* Gives back a list of blocks a run at a time: the blocks at its front that
  * one slab handed out are checked against the slab's span, which also ends
  * the run, and go back with one splice (one CAS for a slab another thread
- * owns).  A pointer that is not the start of a block is reported. */
-static void heap_flush(ss_heap_t *h, void *list) {
+ * owns).  A pointer that is not the start of a block is reported.  Returns
+ * a heap other than h that now has a slab's worth of its blocks pending,
+ * or NULL. */
+static ss_heap_t *heap_flush(ss_heap_t *h, void *list) {
+    ss_heap_t *busy = NULL;
     void *p = list;
     while (p != HAK_LIST_END) {
         ss_slab_t *s = slab_of(p);
@@ -572,10 +618,28 @@ static void heap_flush(ss_heap_t *h, void *list) {
         ss_heap_t *owner = owner_of(s);
         if (h != NULL && owner == h)
             local_free(h, s, p, last, n);
-        else
-            remote_free(s, owner, p, last, n);
+        else if (remote_free(s, owner, p, last, n))
+            busy = owner;
         p = next;
     }
+    return busy;
+}
+
+/* Collects what other threads freed into the slabs of class c of a heap
+ * whose owner may make no call for a long time: drained slabs that are
+ * empty go back to the pool.  Takes collect_lock (so that fork never copies
+ * a heap half-collected by another thread), then the heap's lock, both only
+ * if free: a busy owner collects by itself. */
+static void foreign_collect(ss_heap_t *h, unsigned c) {
+    if (!hak_trylock(&collect_lock))
+        return;
+    if (hak_trylock(&h->lock)) {
+        uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
+        if ((size_t)pending * 4 >= h->cls[c].nfull)
+            heap_reclaim(h, c);
+        hak_unlock(&h->lock);
+    }
+    hak_unlock(&collect_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -594,6 +658,7 @@ static int ss_init(void) {
         size_t need = (size_t)hak_class_size[c] * SS_MIN_BLOCKS;
         unsigned units = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
         class_units[c] = units < SS_MAX_UNITS ? units : SS_MAX_UNITS;
+        class_blocks[c] = (unsigned)(((size_t)class_units[c] << SS_UNIT_SHIFT) / hak_class_size[c]);
         class_magic[c] = hak_block_magic(hak_class_size[c]);
     }
     return 0;
@@ -611,12 +676,24 @@ static void *ss_thread_init(void) {
     if (h != NULL)
         free_heaps = h->next_free;
     hak_unlock(&pool_lock);
-    if (h == NULL)
-        return hak_meta_alloc(sizeof(ss_heap_t));
-    /* Its lists were emptied at its last thread's exit. */
+    if (h == NULL) {
+        h = hak_meta_alloc(sizeof(ss_heap_t));
+        if (h == NULL)
+            return NULL;
+        h->lock = (hak_lock_t)HAK_LOCK_INIT;
+        hak_lock(&pool_lock);
+        h->next_all = all_heaps;
+        all_heaps = h;
+        hak_unlock(&pool_lock);
+        return h;
+    }
+    /* Its lists were emptied at its last thread's exit (a collector may
+     * still look at them: the lock). */
+    hak_lock(&h->lock);
     memset(h->cls, 0, sizeof h->cls);
     for (unsigned c = 0; c < HAK_NCODES; c++)
         atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
+    hak_unlock(&h->lock);
     return h;
 }
 
@@ -624,6 +701,7 @@ static void ss_thread_exit(void *state) {
     ss_heap_t *h = state;
     if (h == NULL)
         return;
+    hak_lock(&h->lock);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         ss_class_t *k = &h->cls[c];
         ss_slab_t *s;
@@ -644,6 +722,7 @@ static void ss_thread_exit(void *state) {
             hak_unlock(&pool_lock);
         }
     }
+    hak_unlock(&h->lock);
     hak_lock(&pool_lock);
     h->next_free = free_heaps;
     free_heaps = h;
@@ -651,22 +730,43 @@ static void ss_thread_exit(void *state) {
 }
 
 static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
-    if (state != NULL)
-        return heap_refill(state, c, want, list, cause);
-    hak_lock(&shared_lock);
-    unsigned got = heap_refill(&shared_heap, c, want, list, cause);
-    hak_unlock(&shared_lock);
+    ss_heap_t *h = state != NULL ? state : &shared_heap;
+    hak_lock(&h->lock);
+    unsigned got = heap_refill(h, c, want, list, cause);
+    hak_unlock(&h->lock);
     return got;
 }
 
 static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
-    (void)c;
     (void)n;
-    heap_flush(state, list);
+    ss_heap_t *h = state, *busy;
+    if (h != NULL) {
+        hak_lock(&h->lock);
+        busy = heap_flush(h, list);
+        hak_unlock(&h->lock);
+    } else {
+        busy = heap_flush(NULL, list);
+    }
+    if (busy != NULL)
+        foreign_collect(busy, c);
 }
 
 static bool ss_trim(size_t pad) {
     bool released = false;
+    /* First every heap whose owner is not in a call now gives back its
+     * slabs that other threads emptied. */
+    hak_lock(&collect_lock);
+    hak_lock(&pool_lock);
+    ss_heap_t *heaps = all_heaps;
+    hak_unlock(&pool_lock);
+    for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
+        if (!hak_trylock(&h->lock))
+            continue;
+        for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+            heap_reclaim(h, c);
+        hak_unlock(&h->lock);
+    }
+    hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
     for (ss_region_t *r = avail, *next; r; r = next) {
         next = r->next;
@@ -685,12 +785,14 @@ static bool ss_trim(size_t pad) {
 }
 
 static void ss_fork_prepare(void) {
-    hak_lock(&shared_lock);
+    hak_lock(&collect_lock);
+    hak_lock(&shared_heap.lock);
     hak_lock(&pool_lock);
 }
 static void ss_fork_release(void) {
     hak_unlock(&pool_lock);
-    hak_unlock(&shared_lock);
+    hak_unlock(&shared_heap.lock);
+    hak_unlock(&collect_lock);
 }
 
 const hak_backend_t hak_backend_superslab = {

@@ -3,8 +3,9 @@
  * other than the one that allocated them (remote frees), blocks that
  * outlive their thread (orphans, adopted by later threads), threads that
  * allocate and free the same classes at once while trading blocks, and the
- * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users, and
- * a consumer's batches passed whole to its producer (the transfer cache).
+ * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users, a
+ * consumer's batches passed whole to its producer (the transfer cache), and
+ * blocks freed by one thread while their owner makes no call.
  * Every block carries a tag derived from its address and size, checked
  * before it is freed, so a block handed out twice, or written by the
  * allocator while live, fails the test. */
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "frontend/frontend.h"
 
 #include "../check_main.h"
 
@@ -374,6 +376,52 @@ START_TEST(test_transfer) {
 }
 END_TEST
 
+/* ---- blocks freed by another thread while their owner makes no call ---- */
+
+#define IDLE_BLOCKS 32768 /* of 1000 bytes: 32 MiB, four times the backend's budget */
+static void *idle_blocks[IDLE_BLOCKS];
+static pthread_barrier_t idle_turn;
+
+/* Allocates, hands everything over, then stays alive without a call. */
+static void *idle_owner(void *arg) {
+    (void)arg;
+    for (unsigned i = 0; i < IDLE_BLOCKS; i++)
+        idle_blocks[i] = tagged_alloc(1000);
+    pthread_barrier_wait(&idle_turn);
+    pthread_barrier_wait(&idle_turn);
+    return NULL;
+}
+
+START_TEST(test_idle_owner) {
+    if ((hak_backend->caps & HAK_CAP_RETURNS_SMALL) == 0)
+        return; /* legacy keeps small-block memory by design */
+    pthread_t t;
+    ck_assert_int_eq(pthread_barrier_init(&idle_turn, NULL, 2), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, idle_owner, NULL), 0);
+    pthread_barrier_wait(&idle_turn);
+    hak_stats_t full, freed, trimmed;
+    hak_stats_get(&full);
+    for (unsigned i = 0; i < IDLE_BLOCKS; i++)
+        if (idle_blocks[i] != NULL)
+            tagged_free(idle_blocks[i]);
+    hak_stats_get(&freed);
+    ck_assert_int_eq(hak_trim(0), 1);
+    hak_stats_get(&trimmed);
+    pthread_barrier_wait(&idle_turn);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&idle_turn);
+    check_no_failures();
+    /* The owner made no call: whoever freed its blocks gave the memory
+     * back, past the budget at once, and the trim unmapped what was left. */
+    ck_assert_msg(freed.madvise_calls > full.madvise_calls,
+                  "32 MiB freed by another thread stayed resident");
+    ck_assert_msg(trimmed.mapped_bytes + (16u << 20) <= full.mapped_bytes,
+                  "mapped %llu bytes with every block live, %llu after the trim",
+                  (unsigned long long)full.mapped_bytes,
+                  (unsigned long long)trimmed.mapped_bytes);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("threads");
     hak_test_add_backend_case(s);
@@ -384,6 +432,7 @@ int main(void) {
     tcase_add_test(tc, test_mixers);
     tcase_add_test(tc, test_purge_thread);
     tcase_add_test(tc, test_transfer);
+    tcase_add_test(tc, test_idle_owner);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
