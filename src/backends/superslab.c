@@ -470,9 +470,12 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
 static void heap_reclaim(ss_heap_t *h, unsigned c) {
     ss_class_t *k = &h->cls[c];
     atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
-    if (k->active && (slab_drain(k->active), k->active->used == 0)) {
-        slab_release(k->active);
-        k->active = NULL;
+    if (k->active != NULL) {
+        slab_drain(k->active);
+        if (k->active->used == 0) {
+            slab_release(k->active);
+            k->active = NULL;
+        }
     }
     for (int full = 0; full < 2; full++)
         for (ss_slab_t *s = full ? k->full : k->partial, *next; s; s = next) {
