@@ -26,7 +26,7 @@
  * in every backend call (never on the fast path), it drains the heap's
  * slabs of the class and gives back those that are empty.  It only tries
  * the lock: a busy owner collects by itself.  A trim does the same for
- * every heap and class.  Without this, 100 MB that one thread allocated and
+ * every heap and class, and for the orphans of exited threads.  Without this, 100 MB that one thread allocated and
  * another freed stayed resident while the first one slept, as they do with
  * mimalloc, jemalloc and tcmalloc.
  *
@@ -770,6 +770,26 @@ static bool ss_trim(size_t pad) {
         hak_unlock(&h->lock);
     }
     hak_unlock(&collect_lock);
+    /* Then orphans that other threads emptied: taken off their list as an
+     * adopter would, then released or put back. */
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        hak_lock(&pool_lock);
+        ss_slab_t *list = orphans[c];
+        orphans[c] = NULL;
+        hak_unlock(&pool_lock);
+        for (ss_slab_t *o = list, *next; o != NULL; o = next) {
+            next = o->next;
+            o->list = SS_LIST_NONE;
+            slab_drain(o);
+            if (o->used == 0) {
+                slab_release(o);
+                continue;
+            }
+            hak_lock(&pool_lock);
+            slab_push(&orphans[c], o, SS_LIST_ORPHAN);
+            hak_unlock(&pool_lock);
+        }
+    }
     hak_lock(&pool_lock);
     for (ss_region_t *r = avail, *next; r; r = next) {
         next = r->next;
