@@ -769,9 +769,9 @@ static bool ss_trim(size_t pad) {
             heap_reclaim(h, c);
         hak_unlock(&h->lock);
     }
-    hak_unlock(&collect_lock);
     /* Then orphans that other threads emptied: taken off their list as an
-     * adopter would, then released or put back. */
+     * adopter would, then released or put back (collect_lock still held,
+     * so that fork does not copy them off every list). */
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hak_lock(&pool_lock);
         ss_slab_t *list = orphans[c];
@@ -790,6 +790,7 @@ static bool ss_trim(size_t pad) {
             hak_unlock(&pool_lock);
         }
     }
+    hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
     for (ss_region_t *r = avail, *next; r; r = next) {
         next = r->next;
