@@ -136,7 +136,8 @@ static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 static unsigned empty_regions;
 static unsigned class_units[HAK_NCODES];
 static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
-/* Held by a thread collecting for another heap's owner, and by fork. */
+/* Held by a thread collecting for another heap's owner, by a trim, and by
+ * fork. */
 static hak_lock_t collect_lock = HAK_LOCK_INIT;
 static uint64_t class_magic[HAK_NCODES]; /* hak_block_magic of the class size */
 
