@@ -42,6 +42,7 @@
 static uint16_t ace_max_cap[2][HAK_NCODES];
 static uint16_t ace_drain_cap[HAK_NCODES];
 static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
+static const hak_backend_t *ace_backend;
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
 
@@ -132,6 +133,7 @@ void hak_ace_fork_child(void) {
 }
 
 void hak_ace_init(const hak_backend_t *backend) {
+    ace_backend = backend;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         ace_max_cap[0][c] = bound(ACE_BIN_BYTES, c);
         ace_max_cap[1][c] = bound(ACE_CYCLING_BIN_BYTES, c);
@@ -243,6 +245,8 @@ void hak_ace_tick(void) {
                                                  memory_order_relaxed))
         return;
     hak_large_decay();
+    if (ace_backend != NULL && ace_backend->decay != NULL)
+        ace_backend->decay();
 }
 
 const char *hak_ace_cause_name(hak_fail_t cause) {

@@ -75,6 +75,9 @@ typedef struct hak_backend {
     bool (*owns_block)(const void *p, unsigned cls);
     /* Returns cached free memory to the OS, keeping at most pad bytes. */
     bool (*trim)(size_t pad);
+    /* Called when the ACE's purge clock (hak_ace_purge_due) runs out, for a
+     * backend that keeps memory waiting on it; NULL otherwise. */
+    void (*decay)(void);
     void (*fork_prepare)(void);
     void (*fork_release)(void);
 } hak_backend_t;

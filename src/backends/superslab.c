@@ -47,9 +47,14 @@
  * a lot finds its RSS down without waiting for a later call.  (The large
  * path waits for the ACE's purge clock: its caches count mapped, mostly
  * untouched, bytes.)  Up to SS_EMPTY_REGIONS empty regions stay mapped;
- * more are unmapped.
+ * more are unmapped.  But a workload that frees and allocates the same
+ * memory in cycles would fault every page back in after each purge: the
+ * units a slab takes back purged after use raise the budget by as much
+ * (boost_bytes), and the raise lasts until free memory stays over the plain
+ * budget for the ACE's purge delay.
  */
 #include "backends/backend.h"
+#include "ace/ace.h"
 
 #include <string.h>
 
@@ -98,6 +103,7 @@ typedef struct ss_region {
     uint8_t unit_first[SS_UNITS];/* for each unit, its slab's first unit */
     uint32_t free_units;         /* 1 = free */
     uint32_t dirty_units;        /* free and holding data */
+    uint32_t purged_units;       /* free, and purged after use */
     struct ss_region *next, *prev;
 } ss_region_t;
 
@@ -129,6 +135,14 @@ static hak_lock_t pool_lock = HAK_LOCK_INIT;
 static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
+/* Free memory kept beyond the budget while the workload cycles: what a
+ * slab took back that was purged after use (a page fault each page, for
+ * nothing) raises it, up to SS_BOOST_MAX; once dirty memory stays over the
+ * budget for the ACE's purge delay (boost_since, hak_ace_purge_due) it
+ * drops to 0 and the excess is purged. */
+#define SS_BOOST_MAX ((size_t)256 << 20)
+static size_t boost_bytes;
+static uint64_t boost_since;
 /* Empty regions stay mapped (purged beyond the budget: address space
  * only), up to this many, so a workload that swings does not unmap and
  * map again; trim unmaps them. */
@@ -230,6 +244,7 @@ static void units_purge(ss_region_t *r, uint32_t bits) {
         u = e;
     }
     r->dirty_units &= ~bits;
+    r->purged_units |= bits;
 }
 
 static ss_region_t *region_new(void) {
@@ -289,7 +304,11 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
+    boost_bytes += (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT;
+    if (boost_bytes > SS_BOOST_MAX)
+        boost_bytes = SS_BOOST_MAX;
     r->dirty_units &= ~bits;
+    r->purged_units &= ~bits;
     r->free_units &= ~bits;
     if (r->free_units == 0)
         region_unlink(r);
@@ -334,6 +353,15 @@ static void purge_down(size_t target) {
             units_purge(r, r->dirty_units);
 }
 
+/* Keeps dirty memory within the budget, and the boost while it lasts
+ * (pool_lock held). */
+static void pool_purge(void) {
+    if (boost_bytes > 0 && hak_ace_purge_due(&boost_since, dirty_bytes, budget_bytes))
+        boost_bytes = 0;
+    if (dirty_bytes > budget_bytes + boost_bytes)
+        purge_down((budget_bytes + boost_bytes) / 2);
+}
+
 /* Gives a slab whose blocks are all back to its region. */
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
@@ -349,16 +377,16 @@ static void slab_release(ss_slab_t *s) {
     r->dirty_units |= bits;
     dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
     if (r->free_units == SS_ALL_UNITS) {
-        if (empty_regions >= SS_EMPTY_REGIONS) {
+        if (empty_regions >= SS_EMPTY_REGIONS + boost_bytes / HAK_CHUNK_SIZE) {
             region_drop(r);
             hak_unlock(&pool_lock);
             return;
         }
         empty_regions++;
     }
-    if (dirty_bytes > budget_bytes)
-        purge_down(budget_bytes / 2);
+    pool_purge();
     hak_unlock(&pool_lock);
+    hak_ace_purger_poke();
 }
 
 /* ------------------------------------------------------------------ */
@@ -801,12 +829,20 @@ static bool ss_trim(size_t pad) {
             released = true;
         }
     }
+    boost_bytes = 0;
+    boost_since = 0;
     if (dirty_bytes > pad) {
         purge_down(pad);
         released = true;
     }
     hak_unlock(&pool_lock);
     return released;
+}
+
+static void ss_decay(void) {
+    hak_lock(&pool_lock);
+    pool_purge();
+    hak_unlock(&pool_lock);
 }
 
 static void ss_fork_prepare(void) {
@@ -831,6 +867,7 @@ const hak_backend_t hak_backend_superslab = {
     .flush = ss_flush,
     .owns_block = ss_owns_block,
     .trim = ss_trim,
+    .decay = ss_decay,
     .fork_prepare = ss_fork_prepare,
     .fork_release = ss_fork_release,
 };

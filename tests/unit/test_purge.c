@@ -1,6 +1,7 @@
 /* Unit: when cached free memory goes back to the OS: for the large path,
  * after the ACE's purge clock (HAKMEM_PURGE_DELAY) runs out; for the
- * backend, at once. */
+ * backend, at once, but for what a cycling workload showed it will take
+ * back, which waits for the clock. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
@@ -83,8 +84,8 @@ START_TEST(test_large_when_the_delay_ran_out) {
 }
 END_TEST
 
-/* The backend does not wait: beyond its budget, its free memory goes back
- * in the call that freed it, whatever the delay. */
+/* The backend does not wait for a one-time free: beyond its budget, its free
+ * memory goes back in the call that freed it, whatever the delay. */
 START_TEST(test_small_at_once_whatever_the_delay) {
     if ((hak_backend->caps & HAK_CAP_RETURNS_SMALL) == 0)
         return;
@@ -93,6 +94,28 @@ START_TEST(test_small_at_once_whatever_the_delay) {
     churn_small();
     ck_assert_uint_gt(madvises(), m0);
     ck_assert_uint_ge(munmaps() - u0, 8); /* empty regions beyond those kept */
+}
+END_TEST
+
+/* A workload that frees and allocates the same memory again and again
+ * would fault every page back in after each purge: a backend that keeps
+ * memory on the purge clock (superslab) learns from the pages it took back
+ * purged and keeps them, until the memory stays unused for the delay. */
+START_TEST(test_small_cycles_keep_memory) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 1000; /* longer than a cycle takes, sanitizers too */
+    uint64_t m0 = madvises();
+    churn_small();
+    ck_assert_uint_gt(madvises(), m0); /* once: at once */
+    churn_small();
+    churn_small();
+    uint64_t m1 = madvises(), u1 = munmaps();
+    churn_small();
+    ck_assert_uint_eq(madvises(), m1);
+    ck_assert_uint_eq(munmaps(), u1);
+    wait_and_tick(1000);
+    ck_assert_uint_gt(madvises(), m1);
 }
 END_TEST
 
@@ -105,6 +128,7 @@ int main(void) {
     tcase_add_test(tc, test_large_waits_for_the_delay);
     tcase_add_test(tc, test_large_when_the_delay_ran_out);
     tcase_add_test(tc, test_small_at_once_whatever_the_delay);
+    tcase_add_test(tc, test_small_cycles_keep_memory);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
