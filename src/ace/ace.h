@@ -42,7 +42,7 @@ typedef struct hak_binctl {
 #define ACE_BIN_BYTES ((size_t)32 << 10)
 #define ACE_CYCLING_BIN_BYTES ((size_t)512 << 10)
 #define ACE_GROW_EVENTS 4
-#define ACE_DRAIN_BIN_BYTES ((size_t)12 << 10)
+#define ACE_DRAIN_BIN_BYTES ((size_t)8 << 10)
 #define ACE_DRAIN_MAX_CAP 64
 #define ACE_DRAIN_FLUSHES 4
 #define ACE_THREAD_GROWN_BYTES ((size_t)4 << 20)
