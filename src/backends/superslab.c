@@ -386,7 +386,6 @@ static void slab_release(ss_slab_t *s) {
     }
     pool_purge();
     hak_unlock(&pool_lock);
-    hak_ace_purger_poke();
 }
 
 /* ------------------------------------------------------------------ */
@@ -781,6 +780,8 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     }
     if (busy != NULL)
         foreign_collect(busy, c);
+    /* Starting the purge thread allocates: only with no lock held. */
+    hak_ace_purger_poke();
 }
 
 static bool ss_trim(size_t pad) {

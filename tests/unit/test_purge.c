@@ -119,6 +119,23 @@ START_TEST(test_small_cycles_keep_memory) {
 }
 END_TEST
 
+/* The same with the purge thread (HAKMEM_PURGE_THREAD=1): a flush starts
+ * it (pthread_create allocates, so no lock of the allocator may be held
+ * then), and it ends the raise with no further call from the program. */
+START_TEST(test_small_cycles_purge_thread) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 1000;
+    hak_opt.purge_thread = true;
+    for (int i = 0; i < 4; i++)
+        churn_small();
+    uint64_t m1 = madvises();
+    for (int i = 0; i < 500 && madvises() == m1; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    ck_assert_msg(madvises() > m1, "no purge within 5 s of the last cycle");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("purge");
     hak_test_add_backend_case(s);
@@ -129,6 +146,7 @@ int main(void) {
     tcase_add_test(tc, test_large_when_the_delay_ran_out);
     tcase_add_test(tc, test_small_at_once_whatever_the_delay);
     tcase_add_test(tc, test_small_cycles_keep_memory);
+    tcase_add_test(tc, test_small_cycles_purge_thread);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
