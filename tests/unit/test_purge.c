@@ -140,6 +140,7 @@ int main(void) {
     Suite *s = suite_create("purge");
     hak_test_add_backend_case(s);
     TCase *tc = tcase_create("clock");
+    tcase_set_timeout(tc, 60); /* the cycles and the delay, under sanitizers */
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_large_at_once_without_delay);
     tcase_add_test(tc, test_large_waits_for_the_delay);
