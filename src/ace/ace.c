@@ -158,9 +158,13 @@ void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
     *room = (int32_t)cap;
 }
 
-/* Grows bin k of class cls to cap blocks, or as far toward it as the
- * thread's growth budget (*grown, bytes) allows; returns whether it grew. */
-static bool ace_grow(hak_binctl_t *k, int32_t *room, unsigned cls, unsigned cap, size_t *grown) {
+/* Doubles bin k of class cls, up to max blocks, or as far toward that as
+ * the thread's growth budget (*grown, bytes) allows; returns whether it
+ * grew. */
+static bool ace_grow(hak_binctl_t *k, int32_t *room, unsigned cls, unsigned max, size_t *grown) {
+    if (k->cap >= max)
+        return false;
+    unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
     size_t size = hak_class_size[cls];
     size_t left = *grown < ACE_THREAD_GROWN_BYTES ? (ACE_THREAD_GROWN_BYTES - *grown) / size : 0;
     if (cap - k->cap > left)
@@ -175,12 +179,10 @@ static bool ace_grow(hak_binctl_t *k, int32_t *room, unsigned cls, unsigned cap,
 
 /* Counts a refill, and grows the bin after every ACE_GROW_EVENTS. */
 static void ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
-    unsigned max = ace_max_cap[k->flushed][cls];
     if (k->events < ACE_GROW_EVENTS)
         k->events++;
-    if (k->events < ACE_GROW_EVENTS || k->cap >= max)
-        return;
-    if (ace_grow(k, room, cls, k->cap * 2u < max ? k->cap * 2u : max, grown)) {
+    if (k->events == ACE_GROW_EVENTS &&
+        ace_grow(k, room, cls, ace_max_cap[k->flushed][cls], grown)) {
         k->events = 0;
         k->flushed = false;
     }
@@ -200,9 +202,7 @@ unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls, size_
         k->drains++;
         return k->cap / 2u;
     }
-    unsigned max = ace_drain_cap[cls];
-    if (k->cap < max)
-        ace_grow(k, room, cls, k->cap * 2u < max ? k->cap * 2u : max, grown);
+    ace_grow(k, room, cls, ace_drain_cap[cls], grown);
     return k->cap;
 }
 

@@ -32,9 +32,9 @@ typedef struct hak_binctl {
  * every ACE_GROW_EVENTS refills, up to ACE_BIN_BYTES worth of blocks, or
  * ACE_CYCLING_BIN_BYTES for a bin that flushed since it last grew (ace.c);
  * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP, and all the
- * growth of a thread's bins together within ACE_THREAD_GROWN_BYTES.  A bin that
- * flushes more than ACE_DRAIN_FLUSHES times in a row without a refill is
- * draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
+ * growth of a thread's bins together within ACE_THREAD_GROWN_BYTES.  A bin
+ * that flushes more than ACE_DRAIN_FLUSHES times in a row without a refill
+ * is draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
  * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole. */
 #define ACE_START_CAP 8
 #define ACE_MIN_CAP 8
@@ -60,26 +60,28 @@ HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned
 HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls,
                                         size_t *grown);
 /*
- * The purge clock, used by the large path.  Free memory it caches beyond
- * its budget stays mapped for HAKMEM_PURGE_DELAY milliseconds after it went
- * over, so a workload that frees and allocates big blocks again soon pays
- * no system call and no page fault; then it is purged down to half the
- * budget.  The large path asks at its own events, with its lock held and
- * *over_since its own (0 while within budget); true means "purge now".
- * When it is not yet time, the ACE arms a deadline that hak_ace_tick,
- * called from the frontend's slow paths, honours by calling
- * hak_large_decay.  With a delay of 0 the answer is always "now".  (The
- * backend does not wait: what it caches is touched memory, which a program
- * that frees a lot expects to see leave its RSS at once.)
+ * The purge clock, used by the large path and by a backend's decay.  Free
+ * memory the large path caches beyond its budget stays mapped for
+ * HAKMEM_PURGE_DELAY milliseconds after it went over, so a workload that
+ * frees and allocates big blocks again soon pays no system call and no
+ * page fault; then it is purged down to half the budget.  A caller asks at
+ * its own events, with its lock held and *over_since its own (0 while
+ * within budget); true means "purge now".  When it is not yet time, the
+ * ACE arms a deadline that hak_ace_tick, called from the frontend's slow
+ * paths, honours by calling hak_large_decay and the backend's decay.  With
+ * a delay of 0 the answer is always "now".  (A backend purges a one-time
+ * free at once: what it caches is touched memory, which a program that
+ * frees a lot expects to see leave its RSS at once.  Superslab waits on
+ * the clock only for what a cycling workload showed it takes back.)
  */
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
 HAK_HIDDEN void hak_ace_tick(void);
 /* With HAKMEM_PURGE_THREAD, a thread of the ACE's own honours the deadline
- * even when no slow path runs: the large path pokes it, holding no lock,
- * after each free (the event that arms the clock), which starts it the
- * first time a deadline is armed.  The fork hooks keep its lock
- * consistent (taken after the large path's), and the child starts a new
- * thread when it needs one. */
+ * even when no slow path runs: the large path after each free, and
+ * superslab after each flush, poke it holding no lock (starting it
+ * allocates), which starts it the first time a deadline is armed.  The
+ * fork hooks keep its lock consistent (taken after the large path's and
+ * the backend's), and the child starts a new thread when it needs one. */
 HAK_HIDDEN void hak_ace_purger_poke(void);
 HAK_HIDDEN void hak_ace_fork_prepare(void);
 HAK_HIDDEN void hak_ace_fork_release(void);
