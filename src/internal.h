@@ -276,8 +276,11 @@ HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
 /* Milliseconds of a coarse monotonic clock (a vDSO read, no system call);
- * never 0. */
+ * never 0.  The purge clock reads it.  A unit test drives it instead: while
+ * hak_os_test_clock is not 0, that is the time, and it moves only when the
+ * test moves it (then hak_ace_clock_moved wakes the purge thread). */
 HAK_HIDDEN uint64_t hak_os_now_ms(void);
+HAK_HIDDEN extern _Atomic uint64_t hak_os_test_clock;
 
 typedef struct hak_os_stats {
     _Atomic uint64_t mapped, peak, mmaps, munmaps, madvises;
@@ -320,6 +323,8 @@ HAK_HIDDEN __attribute__((noreturn, cold)) void hak_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Formats into buf (always NUL-terminated); returns the length written. */
 HAK_HIDDEN size_t hak_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
+HAK_HIDDEN size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Writes all of buf to fd; 0 or -1 with errno. */
 HAK_HIDDEN int hak_write_all(int fd, const char *buf, size_t len);
 
@@ -329,7 +334,9 @@ HAK_HIDDEN int hak_write_all(int fd, const char *buf, size_t len);
 typedef enum hak_stats_mode { HAK_STATS_OFF = 0, HAK_STATS_ON_TEXT, HAK_STATS_ON_JSON } hak_stats_mode_t;
 
 typedef struct hak_optstr { char s[32]; } hak_optstr_t;
+typedef struct hak_optpath { char s[4096]; } hak_optpath_t;
 #define HAK_OPT_TYPE_STR hak_optstr_t
+#define HAK_OPT_TYPE_PATH hak_optpath_t
 #define HAK_OPT_TYPE_BOOL bool
 #define HAK_OPT_TYPE_STATS hak_stats_mode_t
 #define HAK_OPT_TYPE_MS uint32_t

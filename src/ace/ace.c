@@ -125,6 +125,12 @@ void hak_ace_purger_poke(void) {
         purger_start();
 }
 
+void hak_ace_clock_moved(void) {
+    hak_lock(&purger_lock);
+    pthread_cond_signal(&purger_wake);
+    hak_unlock(&purger_lock);
+}
+
 void hak_ace_fork_prepare(void) { hak_lock(&purger_lock); }
 void hak_ace_fork_release(void) { hak_unlock(&purger_lock); }
 void hak_ace_fork_child(void) {

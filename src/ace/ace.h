@@ -83,6 +83,8 @@ HAK_HIDDEN void hak_ace_tick(void);
  * fork hooks keep its lock consistent (taken after the large path's and
  * the backend's), and the child starts a new thread when it needs one. */
 HAK_HIDDEN void hak_ace_purger_poke(void);
+/* A unit test moved hak_os_test_clock: the purge thread looks again. */
+HAK_HIDDEN void hak_ace_clock_moved(void);
 HAK_HIDDEN void hak_ace_fork_prepare(void);
 HAK_HIDDEN void hak_ace_fork_release(void);
 HAK_HIDDEN void hak_ace_fork_child(void);
