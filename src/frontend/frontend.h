@@ -88,6 +88,10 @@ HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_st
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures,
     hak_stat_transfers;
 HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
+/* HAKMEM_STATS: at init, fixes where the statistics will go (without
+ * allocating); at exit, writes them there. */
+HAK_HIDDEN void hak_stats_output_init(void);
+HAK_HIDDEN void hak_stats_at_exit(void);
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {

@@ -66,6 +66,7 @@ static void init_locked(void) {
         hak_log("HAKMEM_SECURE=1: backend %s keeps no block bounds; free() checks as by default",
                 b->name);
     hak_ace_init(b);
+    hak_stats_output_init();
     pthread_key_create(&thread_key, thread_detach);
 }
 
@@ -102,10 +103,7 @@ __attribute__((constructor)) static void at_load(void) { hak_ensure_init(); }
 
 /* Prints statistics at exit when HAKMEM_STATS asks for them.  A destructor,
  * not atexit(): registering with atexit may allocate. */
-__attribute__((destructor)) static void at_exit(void) {
-    if (atomic_load(&hak_init_state) == HAK_INIT_DONE && hak_opt.stats != HAK_STATS_OFF)
-        (void)hak_stats_print(2, hak_opt.stats == HAK_STATS_ON_JSON ? HAK_STATS_JSON : HAK_STATS_TEXT);
-}
+__attribute__((destructor)) static void at_exit(void) { hak_stats_at_exit(); }
 
 /* ------------------------------------------------------------------ */
 /* Thread caches                                                       */

@@ -102,6 +102,14 @@ size_t hak_format(char *buf, size_t cap, const char *fmt, va_list ap) {
     return pos;
 }
 
+size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = hak_format(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 int hak_write_all(int fd, const char *buf, size_t len) {
     while (len) {
         ssize_t n = write(fd, buf, len);

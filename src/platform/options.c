@@ -9,6 +9,7 @@
 
 hak_options_t hak_opt = {
 #define HAK_OPT_DEF_STR(d) {d}
+#define HAK_OPT_DEF_PATH(d) {d}
 #define HAK_OPT_DEF_BOOL(d) d
 #define HAK_OPT_DEF_STATS(d) d
 #define HAK_OPT_DEF_MS(d) d
@@ -17,14 +18,22 @@ hak_options_t hak_opt = {
 #undef HAK_OPTION
 };
 
-static bool parse_STR(const char *env, const char *v, hak_optstr_t *out) {
+static bool copy_value(const char *env, const char *v, char *out, size_t cap) {
     size_t n = strlen(v);
-    if (n >= sizeof out->s) {
-        hak_log("%s: value too long (at most %zu bytes); ignored", env, sizeof out->s - 1);
+    if (n >= cap) {
+        hak_log("%s: value too long (at most %zu bytes); ignored", env, cap - 1);
         return false;
     }
-    memcpy(out->s, v, n + 1);
+    memcpy(out, v, n + 1);
     return true;
+}
+
+static bool parse_STR(const char *env, const char *v, hak_optstr_t *out) {
+    return copy_value(env, v, out->s, sizeof out->s);
+}
+
+static bool parse_PATH(const char *env, const char *v, hak_optpath_t *out) {
+    return copy_value(env, v, out->s, sizeof out->s);
 }
 
 static bool word_in(const char *v, const char *const *words) {
@@ -95,9 +104,13 @@ void hak_options_parse(char **envp) {
         (void)parse_##kind(env, v, &hak_opt.field);
 #include "platform/options.def"
 #undef HAK_OPTION
+    /* A statistics file named alone asks for the statistics. */
+    if (hak_opt.stats_file.s[0] != '\0' && env_value(envp, "HAKMEM_STATS") == NULL)
+        hak_opt.stats = HAK_STATS_ON_TEXT;
 }
 
 static void print_STR(const char *env, const hak_optstr_t *v) { hak_log("option %s=%s", env, v->s); }
+static void print_PATH(const char *env, const hak_optpath_t *v) { hak_log("option %s=%s", env, v->s); }
 static void print_BOOL(const char *env, const bool *v) { hak_log("option %s=%d", env, *v ? 1 : 0); }
 static void print_MS(const char *env, const uint32_t *v) { hak_log("option %s=%u", env, *v); }
 static void print_STATS(const char *env, const hak_stats_mode_t *v) {

@@ -1,4 +1,5 @@
 /* Integration: statistics, version, the failure hook, environment options (in child processes) and their diagnostics. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -61,8 +62,27 @@ static void print_to_string(int format, char *out, size_t cap) {
 
 static const char *const fields[] = {"mapped_bytes", "peak_mapped_bytes", "mmap_calls",
                                      "munmap_calls", "madvise_calls", "refills", "flushes",
-                                     "large_allocs", "large_frees", "malloc_calls", "free_calls",
-                                     "alloc_failures", "threads_live"};
+                                     "large_allocs", "large_frees", "alloc_failures",
+                                     "threads_live", "transfers"};
+/* Kept only by a build configured with --enable-stats: left out otherwise. */
+static const char *const counted[] = {"malloc_calls", "free_calls"};
+
+/* Whether buf holds each field, and holds the counted ones iff the build
+ * keeps them; the first it gets wrong, or NULL. */
+static const char *wrong_field(const char *buf, const char *prefix, const char *suffix) {
+    char key[64];
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        snprintf(key, sizeof key, "%s%s%s", prefix, fields[i], suffix);
+        if (strstr(buf, key) == NULL)
+            return fields[i];
+    }
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++) {
+        snprintf(key, sizeof key, "%s%s%s", prefix, counted[i], suffix);
+        if ((strstr(buf, key) != NULL) != (HAK_CONFIG_STATS != 0))
+            return counted[i];
+    }
+    return NULL;
+}
 
 START_TEST(test_stats_print_text) {
     static char buf[8192];
@@ -71,9 +91,12 @@ START_TEST(test_stats_print_text) {
     hak_stats_t s;
     hak_stats_get(&s);
     print_to_string(HAK_STATS_TEXT, buf, sizeof buf);
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        HAK_CHECK_MSG(strstr(buf, fields[i]) != NULL, "no %s in:\n%s", fields[i], buf);
+    const char *wrong = wrong_field(buf, "hakmem:   ", " ");
+    HAK_CHECK_MSG(wrong == NULL, "%s wrong in:\n%s", wrong, buf);
     char want[128];
+    snprintf(want, sizeof want, "hakmem: statistics of pid %d (test_control), version %s, backend %s\n",
+             (int)getpid(), hak_version(), hak_backend_name());
+    HAK_CHECK_MSG(strncmp(buf, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, buf);
     snprintf(want, sizeof want, "large_allocs %llu\n", (unsigned long long)s.large_allocs);
     HAK_CHECK_MSG(strstr(buf, want) != NULL, "no '%s' in:\n%s", want, buf);
     snprintf(want, sizeof want, "large_frees %llu\n", (unsigned long long)s.large_frees);
@@ -94,12 +117,12 @@ START_TEST(test_stats_print_json) {
     HAK_CHECK_MSG(buf[0] == '{', "JSON output:\n%s", buf);
     size_t len = strlen(buf);
     HAK_CHECK_MSG(len > 3 && strcmp(buf + len - 3, "}}\n") == 0, "JSON output:\n%s", buf);
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "\"%s\":", fields[i]);
-        HAK_CHECK_MSG(strstr(buf, key) != NULL, "no %s in:\n%s", key, buf);
-    }
+    const char *wrong = wrong_field(buf, "\"", "\":");
+    HAK_CHECK_MSG(wrong == NULL, "%s wrong in:\n%s", wrong, buf);
     char want[128];
+    snprintf(want, sizeof want, "{\"hakmem\":{\"version\":\"%s\",\"pid\":%d,\"program\":\"test_control\",",
+             hak_version(), (int)getpid());
+    HAK_CHECK_MSG(strncmp(buf, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, buf);
     snprintf(want, sizeof want, "\"large_allocs\":%llu", (unsigned long long)s.large_allocs);
     HAK_CHECK_MSG(strstr(buf, want) != NULL, "no %s in:\n%s", want, buf);
     snprintf(want, sizeof want, "\"backend\":\"%s\"", hak_backend_name());
@@ -184,6 +207,8 @@ static int child_main(const char *mode) {
         void *p = malloc(n);
         return p == NULL && errno == ENOMEM ? 0 : 3;
     }
+    if (strcmp(mode, "chdir") == 0 && chdir("/") != 0)
+        return 4;
     void *p = malloc(100), *q = malloc(1 << 20);
     free(p);
     free(q);
@@ -258,6 +283,46 @@ START_TEST(test_stats_text_at_exit) {
     ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
     HAK_CHECK_MSG(strstr(c.err, "hakmem: statistics") != NULL, "stderr:\n%s", c.err);
     HAK_CHECK_MSG(strstr(c.err, "large_allocs ") != NULL, "stderr:\n%s", c.err);
+}
+END_TEST
+
+/* A relative HAKMEM_STATS_FILE names a file in the directory the program
+ * started in, even after it moved to another; %p is its PID. */
+START_TEST(test_stats_file_relative) {
+    char dir[] = "/tmp/hakmem-stats-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chdir(dir), 0);
+    child_t c;
+    const char *sets[] = {"HAKMEM_STATS_FILE=st-%p.txt", "HAKMEM_STATS=json", NULL};
+    run_child(&c, "chdir", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(c.err[0] == '\0', "stderr:\n%s", c.err);
+    /* One file, st-<PID>.txt, whose contents name that PID. */
+    DIR *d = opendir(".");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    char name[256] = "";
+    int files = 0;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            files++;
+            snprintf(name, sizeof name, "%s", e->d_name);
+        }
+    closedir(d);
+    ck_assert_int_eq(files, 1);
+    long pid = 0;
+    ck_assert_int_eq(sscanf(name, "st-%ld.txt", &pid), 1);
+    static char got[8192];
+    FILE *f = fopen(name, "r");
+    ck_assert_ptr_nonnull(f);
+    got[fread(got, 1, sizeof got - 1, f)] = '\0';
+    fclose(f);
+    ck_assert_int_eq(unlink(name), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    char want[128];
+    snprintf(want, sizeof want, "{\"hakmem\":{\"version\":\"%s\",\"pid\":%ld,\"program\":\"test_control\",",
+             hak_version(), pid);
+    HAK_CHECK_MSG(strncmp(got, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, got);
 }
 END_TEST
 
@@ -359,6 +424,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_empty_backend_is_default);
     tcase_add_test(tc, test_stats_json_at_exit);
     tcase_add_test(tc, test_stats_text_at_exit);
+    tcase_add_test(tc, test_stats_file_relative);
     tcase_add_test(tc, test_bad_option_value_warns);
     tcase_add_test(tc, test_ace_trace_on_failure);
     suite_add_tcase(s, tc);

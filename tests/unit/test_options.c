@@ -40,6 +40,24 @@ START_TEST(test_good_values) {
 }
 END_TEST
 
+/* HAKMEM_STATS_FILE alone turns text statistics on; beside HAKMEM_STATS,
+ * HAKMEM_STATS decides (0 keeps them off). */
+START_TEST(test_stats_file) {
+    char *alone[] = {"HAKMEM_STATS_FILE=/tmp/s.%p", NULL};
+    hak_opt.stats = HAK_STATS_OFF;
+    hak_options_parse(alone);
+    ck_assert_str_eq(hak_opt.stats_file.s, "/tmp/s.%p");
+    ck_assert_int_eq(hak_opt.stats, HAK_STATS_ON_TEXT);
+    char *off[] = {"HAKMEM_STATS=0", "HAKMEM_STATS_FILE=/tmp/s", NULL};
+    hak_opt.stats = HAK_STATS_OFF;
+    hak_options_parse(off);
+    ck_assert_int_eq(hak_opt.stats, HAK_STATS_OFF);
+    char *json[] = {"HAKMEM_STATS_FILE=/tmp/s", "HAKMEM_STATS=json", NULL};
+    hak_options_parse(json);
+    ck_assert_int_eq(hak_opt.stats, HAK_STATS_ON_JSON);
+}
+END_TEST
+
 START_TEST(test_bool_words) {
     static const char *const on[] = {"1", "yes", "on", "true"};
     static const char *const off[] = {"0", "no", "off", "false", ""};
@@ -150,6 +168,7 @@ int main(void) {
     tcase_add_test(tc, test_null_and_empty_env);
     tcase_add_test(tc, test_good_values);
     tcase_add_test(tc, test_bool_words);
+    tcase_add_test(tc, test_stats_file);
     tcase_add_test(tc, test_stats_words);
     tcase_add_test(tc, test_bad_values_keep_defaults);
     tcase_add_test(tc, test_milliseconds);
