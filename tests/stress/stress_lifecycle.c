@@ -165,7 +165,7 @@ static void *adopt_take(void *arg) {
 }
 
 static int ptr_cmp(const void *a, const void *b) {
-    uintptr_t x = *(void *const *)a, y = *(void *const *)b;
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
     return x < y ? -1 : x > y;
 }
 

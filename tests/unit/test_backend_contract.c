@@ -118,7 +118,7 @@ static unsigned mock_refill(void *state, unsigned c, unsigned want, void **list,
         ev.refills++;
         ev.refill_cls = c;
         /* The frontend may not ask for more than the bin can hold. */
-        if (want > hak_tc.room[c] || want > hak_tls->ctl[c].cap)
+        if ((int64_t)want > hak_tc.room[c] || want > hak_tls->ctl[c].cap)
             ev.want_over_room++;
     }
     if (want == 0)
