@@ -23,7 +23,8 @@ int main(void) {
         if ((lines[n++] = strdup(buf)) == NULL)
             return 2;
     }
-    qsort(lines, n, sizeof *lines, cmp);
+    if (n > 1)
+        qsort(lines, n, sizeof *lines, cmp);
     for (size_t i = 0; i < n; i++) {
         fputs(lines[i], stdout);
         free(lines[i]);
