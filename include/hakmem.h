@@ -7,8 +7,8 @@
  * hak_* names (the same allocator under its own name, usable beside another
  * malloc) and the control and statistics interface.  See hakmem(3).
  *
- * Run-time options are environment variables read once, before the first
- * allocation: HAKMEM_BACKEND, HAKMEM_VERBOSE, HAKMEM_STATS, HAKMEM_ACE_TRACE.
+ * Run-time options are HAKMEM_* environment variables, read once before the
+ * first allocation; hakmem(3) lists every one under ENVIRONMENT.
  */
 #ifndef HAKMEM_H
 #define HAKMEM_H
