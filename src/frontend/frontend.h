@@ -51,6 +51,12 @@ HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initi
 /* malloc.c: slow paths and the rest of the family */
 HAK_HIDDEN void *hak_malloc_slow(size_t n);
 HAK_HIDDEN void hak_free_slow(void *p);
+/* free_sized, free_aligned_sized and C++ sized delete (who names the call):
+ * size is what the program says it asked for.  exact: the block came from
+ * a plain malloc or new of that size, so a small one is of that size's
+ * class; otherwise (realloc, aligned) size is at most what the block holds.
+ * A size the block contradicts is reported as misuse. */
+HAK_HIDDEN void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who);
 HAK_HIDDEN void *hak_impl_calloc(size_t nmemb, size_t size);
 HAK_HIDDEN void *hak_impl_realloc(void *p, size_t n);
 HAK_HIDDEN void *hak_impl_reallocarray(void *p, size_t nmemb, size_t size);
@@ -139,6 +145,24 @@ HAK_INLINE void hak_fast_free(void *p) {
         }
     }
     hak_free_slow(p);
+}
+
+/* C++ sized delete: the fast path of free, where the size's class must be
+ * the block's. */
+HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
+    uintptr_t u = hak_window_unit(p);
+    if (HAK_LIKELY(u < HAK_WINDOW_UNITS && n <= HAK_SMALL_MAX)) {
+        unsigned c = hak_tables.unit_code[u];
+        if (HAK_LIKELY(c == hak_class_of(n) && --hak_tc.room[c] >= 0)) {
+            if (HAK_LIKELY(!hak_block_marked(p))) {
+                hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+                if (hak_config_stats)
+                    hak_tls->stats.frees++;
+                return;
+            }
+        }
+    }
+    hak_free_sized_slow(p, n, true, who);
 }
 
 #endif /* HAK_FRONTEND_H */

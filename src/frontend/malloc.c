@@ -334,6 +334,21 @@ HAK_NOINLINE void hak_free_slow(void *p) {
 /* ------------------------------------------------------------------ */
 /* The rest of the family                                              */
 
+static size_t usable_size(const void *p, const char *who);
+
+void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who) {
+    if (p != NULL) {
+        size_t have = usable_size(p, who);
+        /* A plain request of a small size gets a block of its class, of a
+         * bigger size a large block. */
+        bool small = have <= HAK_SMALL_MAX;
+        if (size > have || (exact && (small != (size <= HAK_SMALL_MAX) ||
+                                      (small && hak_class_size[hak_class_of(size)] != have))))
+            hak_fatal("%s: size mismatch: %p holds %zu bytes, freed as %zu", who, p, have, size);
+    }
+    hak_free_slow(p);
+}
+
 static size_t usable_size(const void *p, const char *who) {
     uintptr_t a = (uintptr_t)p;
     if (!hak_chunk_owned(a)) {

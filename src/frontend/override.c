@@ -29,13 +29,24 @@ HAK_EXPORT void *valloc(size_t size) { return hak_impl_memalign(HAK_PAGE_SIZE, s
 HAK_EXPORT void *pvalloc(size_t size) { return hak_impl_pvalloc(size); }
 HAK_EXPORT size_t malloc_usable_size(void *ptr) { return hak_impl_usable_size(ptr); }
 HAK_EXPORT int malloc_trim(size_t pad) { return hak_impl_trim(pad); }
-/* C23: the size is a promise HAKMEM does not need to free. */
+/* C23: the size is checked against the block (a realloc may have left it
+ * in a bigger one, so only "at most what it holds"). */
 HAK_EXPORT void free_sized(void *ptr, size_t size) {
-    (void)size;
-    hak_fast_free(ptr);
+    hak_free_sized_slow(ptr, size, false, "free_sized()");
 }
 HAK_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size) {
     (void)alignment;
-    (void)size;
-    hak_fast_free(ptr);
+    hak_free_sized_slow(ptr, size, false, "free_aligned_sized()");
 }
+
+/* glibc's own names for its allocator, which some programs and libraries
+ * call directly: the same blocks as malloc's, so they cross freely. */
+HAK_EXPORT void *__libc_malloc(size_t size) { return hak_fast_malloc(size); }
+HAK_EXPORT void __libc_free(void *ptr) { hak_fast_free(ptr); }
+HAK_EXPORT void *__libc_calloc(size_t nmemb, size_t size) { return hak_impl_calloc(nmemb, size); }
+HAK_EXPORT void *__libc_realloc(void *ptr, size_t size) { return hak_impl_realloc(ptr, size); }
+HAK_EXPORT void *__libc_memalign(size_t alignment, size_t size) {
+    return hak_impl_memalign(alignment, size);
+}
+HAK_EXPORT void *__libc_valloc(size_t size) { return hak_impl_memalign(HAK_PAGE_SIZE, size); }
+HAK_EXPORT void *__libc_pvalloc(size_t size) { return hak_impl_pvalloc(size); }

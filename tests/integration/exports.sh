@@ -1,5 +1,5 @@
 #!/bin/sh
-# Integration: the dynamic symbols libhakmem.so defines are exactly the malloc family plus the hak_* functions of include/hakmem.h.
+# Integration: the dynamic symbols libhakmem.so defines are exactly the malloc family (with glibc's __libc_* names and the C++ operators) plus the hak_* functions of include/hakmem.h.
 : "${top_builddir:?}" "${top_srcdir:?}"
 lib=$top_builddir/.libs/libhakmem.so
 header=$top_srcdir/include/hakmem.h
@@ -13,7 +13,14 @@ tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 
 for s in malloc free calloc realloc reallocarray aligned_alloc posix_memalign memalign \
-    valloc pvalloc malloc_usable_size malloc_trim free_sized free_aligned_sized; do
+    valloc pvalloc malloc_usable_size malloc_trim free_sized free_aligned_sized \
+    __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign __libc_valloc \
+    __libc_pvalloc \
+    _Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t _ZnwmSt11align_val_t _ZnamSt11align_val_t \
+    _ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t \
+    _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \
+    _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t \
+    _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t; do
     echo "$s"
 done >"$tmp/libc"
 # Every function the header declares: a hak_ name followed by "(".

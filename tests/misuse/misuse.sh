@@ -52,6 +52,9 @@ expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 0
 expect write_after_free_small 'hakmem: malloc(): corrupted free block: 0x' 8
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 1
 expect overflow_small 'hakmem: malloc(): corrupted free block: 0x' 8
+expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete
+expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete-large
+expect sized_free_mismatch 'hakmem: free_sized(): size mismatch: 0x' free_sized
 # superslab and hybrid check the blocks a thread cache hands back, and with
 # HAKMEM_SECURE=1 every block at its free(); legacy, the plain reference
 # design, trusts them.
