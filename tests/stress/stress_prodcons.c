@@ -1,7 +1,13 @@
 /* Stress: producer/consumer.  One thread allocates, another (that never
- * allocates) frees, through a ring that keeps the live data steady.  RSS
- * stays within 2x the live data, and does not grow once the ring has turned
- * over a few times (RELIABILITY, "producer/consumer"). */
+ * allocates) frees, in batches through a ring of two: the producer fills
+ * batch k while batch k - 1 waits, then the consumer frees batch k - 1,
+ * and so on, so every free is of a block another thread allocated and the
+ * live data stays between one and two batches.  RSS stays within 2x the
+ * live data, and does not grow once the ring has turned over a few times
+ * (RELIABILITY, "producer/consumer").  The two take turns, so the
+ * allocator sees the same calls in the same order however the machine
+ * schedules them, and a busy machine costs a time slice per batch, not per
+ * block. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -9,14 +15,14 @@
 #include "pattern.h"
 
 #define MIB ((size_t)1 << 20)
-#define SLOTS 16384 /* blocks in flight */
-#define TOTAL (SLOTS * 256)
-#define SAMPLE (SLOTS * 4)
-#define WARMUP (SLOTS * 8)
+#define BATCH 8192 /* blocks */
+#define BATCHES 512
+#define SAMPLE 16 /* batches between samples of RSS */
+#define WARMUP 32 /* batches before the first */
 
-static void *ring[SLOTS];
-static _Atomic size_t produced, consumed;
-static _Atomic size_t live; /* requested bytes in flight */
+static void *ring[2][BATCH];
+static size_t batch_bytes[2]; /* requested bytes of each half */
+static _Atomic size_t turn;   /* 2k: the producer fills batch k; 2k+1: the consumer frees k-1 */
 
 /* A block carries its size in its first word and a check byte at its end. */
 static void *make(size_t n) {
@@ -27,14 +33,18 @@ static void *make(size_t n) {
     return p;
 }
 
-static size_t unmake(void *q) {
+static void unmake(void *q) {
     unsigned char *p = q;
     size_t n;
     memcpy(&n, p, sizeof n);
     if (n < 64 || n > 4096 || p[n - 1] != (unsigned char)(n * 7))
         T_FAIL("block %p corrupted (size word %zu)", q, n);
     free(p);
-    return n;
+}
+
+static void wait_turn(size_t t) {
+    while (atomic_load_explicit(&turn, memory_order_acquire) != t)
+        sched_yield();
 }
 
 static size_t rss_growth(size_t base) {
@@ -44,14 +54,11 @@ static size_t rss_growth(size_t base) {
 
 static void *consumer(void *arg) {
     (void)arg;
-    for (size_t i = 0; i < TOTAL; i++) {
-        /* Free block i once SLOTS - 1 newer ones are out (or all are). */
-        size_t want = i + SLOTS < TOTAL ? i + SLOTS : TOTAL;
-        while (atomic_load_explicit(&produced, memory_order_acquire) < want)
-            sched_yield();
-        size_t n = unmake(ring[i % SLOTS]);
-        atomic_fetch_sub_explicit(&live, n, memory_order_relaxed);
-        atomic_store_explicit(&consumed, i + 1, memory_order_release);
+    for (size_t k = 0; k <= BATCHES; k++) {
+        wait_turn(2 * k + 1);
+        for (size_t i = 0; k > 0 && i < BATCH; i++)
+            unmake(ring[(k - 1) % 2][i]);
+        atomic_store_explicit(&turn, 2 * k + 2, memory_order_release);
     }
     return NULL;
 }
@@ -64,32 +71,36 @@ int main(void) {
     T_ASSERT(pthread_create(&c, NULL, consumer, NULL) == 0);
     uint64_t seed = 0x9e3779b97f4a7c15u;
     size_t first = 0, worst = 0, worst_live = 1;
-    for (size_t i = 0; i < TOTAL; i++) {
-        while (i - atomic_load_explicit(&consumed, memory_order_acquire) >= SLOTS)
-            sched_yield();
-        size_t n = 64 + rnd(&seed) % 4033;
-        ring[i % SLOTS] = make(n);
-        atomic_fetch_add_explicit(&live, n, memory_order_relaxed);
-        atomic_store_explicit(&produced, i + 1, memory_order_release);
-        if (i >= WARMUP && i % SAMPLE == 0) {
+    for (size_t k = 0; k <= BATCHES; k++) {
+        wait_turn(2 * k);
+        size_t bytes = 0;
+        if (k < BATCHES)
+            for (size_t i = 0; i < BATCH; i++) {
+                size_t n = 64 + rnd(&seed) % 4033;
+                ring[k % 2][i] = make(n);
+                bytes += n;
+            }
+        batch_bytes[k % 2] = bytes;
+        /* Both halves are live now: the most there ever is. */
+        size_t live = batch_bytes[0] + batch_bytes[1];
+        if (k >= WARMUP && k < BATCHES && k % SAMPLE == 0) {
             size_t grown = rss_growth(base);
-            size_t l = atomic_load_explicit(&live, memory_order_relaxed);
             if (first == 0)
                 first = grown;
-            /* The worst ratio of growth to the data live at that moment. */
-            if (grown * worst_live > worst * l) {
+            if (grown * worst_live > worst * live) {
                 worst = grown;
-                worst_live = l;
+                worst_live = live;
             }
-            if (grown > 2 * l)
-                T_FAIL("RSS grew %zu KiB for %zu KiB live (over 2x)", grown >> 10, l >> 10);
+            if (grown > 2 * live)
+                T_FAIL("RSS grew %zu KiB for %zu KiB live (over 2x)", grown >> 10, live >> 10);
         }
+        atomic_store_explicit(&turn, 2 * k + 1, memory_order_release);
     }
     T_ASSERT(pthread_join(c, NULL) == 0);
     size_t last = rss_growth(base);
-    printf("live about %zu KiB; RSS growth: first sample %zu KiB, worst %zu KiB for %zu KiB live, "
-           "at the end %zu KiB\n",
-           (size_t)SLOTS * 2080 >> 10, first >> 10, worst >> 10, worst_live >> 10, last >> 10);
+    printf("live at most about %zu KiB; RSS growth: first sample %zu KiB, worst %zu KiB for %zu KiB "
+           "live, at the end %zu KiB\n",
+           (size_t)2 * BATCH * 2080 >> 10, first >> 10, worst >> 10, worst_live >> 10, last >> 10);
     /* No growth once steady: the end is within 8 MiB of the first sample. */
     T_ASSERT(last <= first + 8 * MIB);
     printf("PASS\n");
