@@ -93,8 +93,11 @@ if [ $fresh = yes ]; then
     printf "libdir='%s'\n" "$libdir" >"$work/where"
 
     # ---- configure and build tests/cmake against the staged install -----
+    # With the build's own flags: a library built with a sanitizer needs
+    # its runtime in every program that links it.
     if (cd "$work/build" && unset MAKEFLAGS MFLAGS MAKELEVEL &&
         cmake -DCMAKE_PREFIX_PATH="$search" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+            -DCMAKE_C_FLAGS="${HAK_BUILD_CFLAGS:-}" -DCMAKE_EXE_LINKER_FLAGS="${HAK_BUILD_LDFLAGS:-}" \
             "$top_srcdir/tests/cmake" &&
         cmake --build .) >"$work/build.log" 2>&1; then
         ok "tests/cmake configured and built with CMAKE_PREFIX_PATH=$search"
