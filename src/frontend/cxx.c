@@ -27,6 +27,13 @@ extern new_handler_t cxx_get_new_handler(void) __asm__("_ZSt15get_new_handlerv")
 extern void cxx_throw_bad_alloc(void) __asm__("_ZSt17__throw_bad_allocv")
     __attribute__((weak, noreturn));
 
+/* std::bad_alloc, thrown as the C++ runtime throws it. */
+static HAK_COLD __attribute__((noreturn)) void bad_alloc(size_t n) {
+    if (cxx_throw_bad_alloc)
+        cxx_throw_bad_alloc();
+    hak_fatal("operator new(%zu): out of memory, and no C++ runtime to throw std::bad_alloc", n);
+}
+
 /* The failure half of operator new: align 0 for the plain forms. */
 static HAK_COLD void *new_failed(size_t n, size_t align, bool nothrow) {
     for (;;) {
@@ -40,9 +47,7 @@ static HAK_COLD void *new_failed(size_t n, size_t align, bool nothrow) {
     }
     if (nothrow)
         return NULL;
-    if (cxx_throw_bad_alloc)
-        cxx_throw_bad_alloc();
-    hak_fatal("operator new(%zu): out of memory, and no C++ runtime to throw std::bad_alloc", n);
+    bad_alloc(n);
 }
 
 static inline void *new_plain(size_t n, bool nothrow) {
@@ -53,8 +58,11 @@ static inline void *new_plain(size_t n, bool nothrow) {
 /* std::align_val_t is a power of two (anything else is undefined; here it
  * fails as no memory would, without calling the handler). */
 static void *new_aligned(size_t n, size_t align, bool nothrow) {
-    if (align == 0 || (align & (align - 1)) != 0)
-        return nothrow ? NULL : new_failed(n, 0, false);
+    if (align == 0 || (align & (align - 1)) != 0) {
+        if (nothrow)
+            return NULL;
+        bad_alloc(n);
+    }
     void *p = hak_impl_memalign(align, n);
     return p != NULL ? p : new_failed(n, align, nothrow);
 }
