@@ -66,13 +66,37 @@ typedef struct hak_stats {
     uint64_t alloc_failures;    /* requests answered with NULL/ENOMEM */
     uint64_t threads_live;      /* threads holding a thread cache */
     uint64_t transfers;         /* batches passed from cache to cache */
+    /* Memory, in bytes (since 0.1: hakmem(3), STATISTICS, defines each). */
+    uint64_t live_bytes;        /* handed out to the program, not yet freed */
+    uint64_t live_blocks;
+    uint64_t peak_live_bytes;   /* high-water mark of live plus thread-cached */
+    uint64_t large_live_bytes;  /* of live_bytes, in blocks above 64 KiB */
+    uint64_t active_bytes;      /* slab units and pages serving blocks */
+    uint64_t cached_bytes;      /* free blocks waiting in thread caches */
+    uint64_t resident_bytes;    /* of mapped_bytes, in memory (mincore(2)) */
+    uint64_t returned_bytes;    /* given back to the OS so far */
     /* Room for counters of later versions: the struct keeps its size, so a
      * program built against this header works with them.  Zero for now. */
-    uint64_t reserved[18];
+    uint64_t reserved[10];
 } hak_stats_t;
 
-/* Fills *out.  Always succeeds. */
+/* Fills *out.  Always succeeds.  resident_bytes costs a mincore(2) call per
+ * 2 MiB mapped. */
 void hak_stats_get(hak_stats_t *out);
+
+/* One size class. */
+typedef struct hak_class_stats {
+    uint64_t size;          /* bytes of each block of the class */
+    uint64_t live_blocks;   /* handed out to the program */
+    uint64_t cached_blocks; /* free, in thread caches and the transfer cache */
+    uint64_t refills;       /* thread-cache refills of the class */
+    uint64_t flushes;       /* thread-cache flushes of the class */
+    uint64_t reserved[3];
+} hak_class_stats_t;
+
+/* Fills out[0 .. n-1] with the first n size classes, smallest first, and
+ * returns how many classes there are. */
+size_t hak_stats_classes(hak_class_stats_t *out, size_t n);
 
 /* Why an allocation failed: the causes HAKMEM_ACE_TRACE=1 prints. */
 #define HAK_FAILURE_THRESHOLD 1  /* no size class or path may serve the request */

@@ -58,6 +58,15 @@ static const bool hak_config_debug = HAK_CONFIG_DEBUG;
                       __LINE__);                                             \
     } while (0)
 
+/* Raises *x to v if v is more. */
+HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
+    uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
+    while (v > old &&
+           !atomic_compare_exchange_weak_explicit(x, &old, v, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
 /* Intrusive doubly linked lists: x is any struct with next and prev
  * pointers to its own type; head is the address of the list's first. */
 #define HAK_DLIST_PUSH(head, x)                                                \
@@ -217,6 +226,7 @@ typedef struct hak_chunk {
     uint8_t backend; /* index of the backend that owns it, for checks */
     uint16_t reserved;
     size_t map_size; /* bytes mapped from this header on */
+    struct hak_chunk *all_next, *all_prev; /* every chunk mapped (chunk.c) */
 } hak_chunk_t;
 
 HAK_INLINE bool hak_chunk_owned(uintptr_t a) {
@@ -261,6 +271,16 @@ HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
  * its header (every page but the header page) and in the window table.
  * Unit 0 holds the header and never serves blocks. */
 HAK_HIDDEN void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code);
+/* Adds a chunk mapped without hak_chunk_map_new (a far block's) to, or
+ * takes it off, the list of every chunk, which hak_chunk_resident walks. */
+HAK_HIDDEN void hak_chunk_track(hak_chunk_t *c, bool on);
+/* Bytes of every chunk's pages now resident in memory, as the kernel says
+ * (mincore(2)): measured, not estimated, in a walk over every chunk. */
+HAK_HIDDEN size_t hak_chunk_resident(void);
+/* Bytes of slab units now serving blocks (a class code set on them). */
+HAK_HIDDEN extern _Atomic uint64_t hak_chunk_active_bytes;
+HAK_HIDDEN void hak_chunk_fork_prepare(void);
+HAK_HIDDEN void hak_chunk_fork_release(void);
 
 /* ------------------------------------------------------------------ */
 /* OS memory (platform/os.c): the only place that makes memory syscalls. */
@@ -282,8 +302,9 @@ HAK_HIDDEN void hak_os_purge(void *p, size_t size);
 HAK_HIDDEN uint64_t hak_os_now_ms(void);
 HAK_HIDDEN extern _Atomic uint64_t hak_os_test_clock;
 
+/* returned: bytes given back to the OS so far, purged or unmapped. */
 typedef struct hak_os_stats {
-    _Atomic uint64_t mapped, peak, mmaps, munmaps, madvises;
+    _Atomic uint64_t mapped, peak, mmaps, munmaps, madvises, returned;
 } hak_os_stats_t;
 HAK_HIDDEN extern hak_os_stats_t hak_os_stats;
 

@@ -148,11 +148,15 @@ void hak_ace_init(const hak_backend_t *backend) {
         if (ace_drain_cap[c] > ACE_DRAIN_MAX_CAP)
             ace_drain_cap[c] = ACE_DRAIN_MAX_CAP;
     }
-    hak_budget_t budget = {.cached_bytes = ACE_BACKEND_CACHED_BYTES};
-    if (backend->set_budget)
-        backend->set_budget(&budget);
-    hak_large_set_budget(ACE_LARGE_CACHED_BYTES);
+    hak_ace_set_cached(ACE_BACKEND_CACHED_BYTES, ACE_LARGE_CACHED_BYTES);
     purger_init();
+}
+
+void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes) {
+    hak_budget_t budget = {.cached_bytes = backend_bytes};
+    if (ace_backend->set_budget)
+        ace_backend->set_budget(&budget);
+    hak_large_set_budget(large_bytes);
 }
 
 void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {

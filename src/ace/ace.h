@@ -49,6 +49,9 @@ typedef struct hak_binctl {
 
 /* ace.c */
 HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
+/* Sets how much free memory the backend and the large path each keep
+ * cached (mallopt's M_TRIM_THRESHOLD sets both). */
+HAK_HIDDEN void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes);
 /* Sets up bin c of a new thread cache. */
 HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed; may
@@ -106,8 +109,8 @@ HAK_HIDDEN size_t hak_large_usable(const void *p);
  * wastes under half, or the pages after a run are free); true if it did. */
 HAK_HIDDEN bool hak_large_resize(void *p, size_t n);
 /* Blocks aligned to 2 MiB or more lie outside their chunk's map entry:
- * frees them if p is one (true), else false. */
-HAK_HIDDEN bool hak_large_free_far(void *p);
+ * frees p if it is one and returns the bytes it held, else returns 0. */
+HAK_HIDDEN size_t hak_large_free_far(void *p);
 HAK_HIDDEN size_t hak_large_usable_far(const void *p);
 HAK_HIDDEN void hak_large_set_budget(size_t cached_bytes);
 /* Purges what the purge clock says is due (hak_ace_tick calls it). */

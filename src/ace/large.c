@@ -265,6 +265,7 @@ static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause)
                 c->magic = HAK_CHUNK_MAGIC;
                 c->kind = HAK_CHUNK_HUGE;
                 c->map_size = map_size;
+                hak_chunk_track(c, true);
                 h = (huge_chunk_t *)c;
             } else if (m != NULL) {
                 hak_os_unmap(m, map_size);
@@ -447,16 +448,18 @@ static huge_chunk_t **far_find(const void *p) {
     return pp;
 }
 
-bool hak_large_free_far(void *p) {
+size_t hak_large_free_far(void *p) {
     hak_lock(&large_lock);
     huge_chunk_t **pp = far_find(p), *h = *pp;
     if (h)
         *pp = h->far_next;
     hak_unlock(&large_lock);
     if (h == NULL)
-        return false;
+        return 0;
+    size_t size = h->size;
+    hak_chunk_track(&h->base, false);
     hak_os_unmap(h, h->base.map_size);
-    return true;
+    return size;
 }
 
 size_t hak_large_usable_far(const void *p) {

@@ -17,10 +17,27 @@
 #include "internal.h"
 #include "ace/ace.h"
 
+#include <malloc.h>
+#include <stdio.h>
+
+/* A thread's counters, written by it alone (hak_count), read by any
+ * (hak_stats_collect) with relaxed atomic accesses.  Per class: blocks
+ * taken from the backend and given back to it, and the bin's refills and
+ * flushes.  What a thread took and did not give back is in its cache, in
+ * the transfer cache or live in the program: statistics count live blocks
+ * from these without a cost on the fast path. */
+typedef struct hak_class_counts {
+    uint64_t taken, given, refills, flushes;
+} hak_class_counts_t;
+
 typedef struct hak_thread_stats {
     uint64_t mallocs, frees; /* counted only with --enable-stats */
-    uint64_t refills, flushes;
+    hak_class_counts_t cls[HAK_NCODES];
 } hak_thread_stats_t;
+
+HAK_INLINE void hak_count(uint64_t *x, uint64_t n) {
+    __atomic_store_n(x, __atomic_load_n(x, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 
 /* The hot half.  A room is the number of frees its bin still takes; free
  * takes one before it looks further (one read-modify-write), so a room of 0
@@ -37,6 +54,8 @@ typedef struct hak_thread {
     hak_binctl_t ctl[HAK_NCODES];
     size_t grown; /* bytes the ACE added to the bins' capacities */
     void *bstate; /* the backend's per-thread state */
+    hak_tcache_t *tc; /* the thread's hot half, for statistics */
+    int64_t unpublished; /* live bytes not yet in the process's count */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;
@@ -77,6 +96,13 @@ HAK_INLINE void hak_ensure_init(void) {
         hak_init_slow();
 }
 
+/* introspect.c: glibc's introspection calls */
+HAK_HIDDEN struct mallinfo2 hak_impl_mallinfo2(void);
+HAK_HIDDEN struct mallinfo hak_impl_mallinfo(void);
+HAK_HIDDEN void hak_impl_malloc_stats(void);
+HAK_HIDDEN int hak_impl_malloc_info(int options, FILE *fp);
+HAK_HIDDEN int hak_impl_mallopt(int param, int value);
+
 /* transfer.c: batches from draining bins to missing ones.  put keeps a
  * batch of n blocks of class c, or returns false (no slot free, or too
  * big); get hands over a batch of at most max blocks, or returns 0; release
@@ -86,18 +112,39 @@ HAK_HIDDEN bool hak_xfer_put(unsigned c, void *list, unsigned n);
 HAK_HIDDEN unsigned hak_xfer_get(unsigned c, unsigned max, void **list);
 HAK_HIDDEN bool hak_xfer_release(void);
 
+/* How many blocks of class c wait in the transfer cache now. */
+HAK_HIDDEN unsigned hak_xfer_held(unsigned c);
+
 /* stats.c */
 HAK_HIDDEN extern hak_lock_t hak_threads_lock;
 HAK_HIDDEN extern hak_thread_t *hak_threads;
 HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
 HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from);
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures,
-    hak_stat_transfers;
-HAK_HIDDEN void hak_stats_collect(hak_stats_t *out);
+    hak_stat_transfers, hak_stat_large_live_bytes, hak_stat_large_peak_blocks,
+    hak_stat_large_peak_bytes;
+/* Counts a large block of usable bytes made (n = 1) or freed (n = -1), or
+ * one resized in place by usable bytes (n = 0; usable wraps to shrink). */
+HAK_HIDDEN void hak_stats_count_large(int n, size_t usable);
+/* Counts n blocks of class c that thread t (NULL: a thread without a
+ * cache, or the transfer cache) took from the backend (n > 0) or gave back
+ * to it (n < 0). */
+HAK_HIDDEN void hak_stats_count_out(hak_thread_t *t, unsigned c, int64_t n);
+/* Adds delta to the bytes out of the backends and the large path, whose
+ * high-water mark is peak_live_bytes: through *pending, a thread's own
+ * count, in steps of at least HAK_PEAK_STEP, or at once with NULL. */
+#define HAK_PEAK_STEP ((int64_t)64 << 10)
+HAK_HIDDEN void hak_stats_publish(int64_t *pending, int64_t delta);
+/* Fills s, and the first n of per_class (by class code, 1..HAK_NCLASSES)
+ * when it is not NULL. */
+HAK_HIDDEN void hak_stats_collect(hak_stats_t *s, hak_class_stats_t *per_class, size_t n);
 /* HAKMEM_STATS: at init, fixes where the statistics will go (without
  * allocating); at exit, writes them there. */
 HAK_HIDDEN void hak_stats_output_init(void);
 HAK_HIDDEN void hak_stats_at_exit(void);
+/* HAKMEM_STATS_INTERVAL: starts the thread that writes a line of
+ * statistics every interval (after init: starting a thread allocates). */
+HAK_HIDDEN void hak_stats_interval_start(void);
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {

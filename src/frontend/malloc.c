@@ -81,6 +81,7 @@ HAK_COLD void hak_init_slow(void) {
         atomic_store_explicit(&hak_init_state, HAK_INIT_DONE, memory_order_release);
         hak_unlock(&init_lock);
         pthread_atfork(fork_prepare, fork_release, fork_child);
+        hak_stats_interval_start();
         if (hak_opt.verbose) {
             unsigned caps = hak_backend->caps;
             hak_log("version %s, backend %s (configure default %s), stats %s, debug %s",
@@ -118,15 +119,26 @@ static bool release_cached(size_t pad) {
     return released;
 }
 
-/* Asks the backend for up to want blocks of class c.  When the OS refuses
- * memory, what HAKMEM caches may be what stands in the way (RLIMIT_AS,
- * strict overcommit): all of it goes back and the backend is asked again.
- * The large path does the same (large_alloc). */
-static unsigned refill(void *bstate, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+/* Asks the backend for up to want blocks of class c for thread t (NULL:
+ * one without a cache).  When the OS refuses memory, what HAKMEM caches
+ * may be what stands in the way (RLIMIT_AS, strict overcommit): all of it
+ * goes back and the backend is asked again.  The large path does the same
+ * (large_alloc). */
+static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+    void *bstate = t ? t->bstate : NULL;
     unsigned got = hak_backend->refill(bstate, c, want, list, cause);
     if (got == 0 && *cause == HAK_FAIL_MAPFAIL && release_cached(0))
         got = hak_backend->refill(bstate, c, want, list, cause);
+    if (got > 0)
+        hak_stats_count_out(t, c, got);
     return got;
+}
+
+/* Gives the list of n blocks of class c back to the backend, for thread t
+ * (NULL: one without a cache). */
+static void flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
+    hak_backend->flush(t ? t->bstate : NULL, c, list, n);
+    hak_stats_count_out(t, c, -(int64_t)n);
 }
 
 static void fail(hak_fail_t cause, size_t size, size_t align) {
@@ -144,6 +156,7 @@ static hak_thread_t *thread_attach(void) {
         return THREAD_DEAD;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         hak_ace_bin_init(&t->ctl[c], &hak_tc.room[c], c);
+    t->tc = &hak_tc;
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
@@ -180,9 +193,9 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
         hak_block_link(last, HAK_LIST_END);
     }
     hak_tc.room[c] += n;
-    t->stats.flushes++;
+    hak_count(&t->stats.cls[c].flushes, 1);
     if (!pass || !hak_xfer_put(c, list, n))
-        hak_backend->flush(t->bstate, c, list, n);
+        flush(t, c, list, n);
     hak_ace_tick();
 }
 
@@ -202,6 +215,7 @@ static void thread_detach(void *arg) {
         hak_tc.room[c] = 0;
     }
     hak_backend->thread_exit(t->bstate);
+    hak_stats_publish(NULL, t->unpublished);
     hak_lock(&hak_threads_lock);
     HAK_DLIST_UNLINK(&hak_threads, t);
     hak_thread_stats_add(&hak_stats_retired, &t->stats);
@@ -239,12 +253,12 @@ static void *small_alloc(unsigned c) {
             want = hak_tc.room[c];
         unsigned got = hak_xfer_get(c, hak_tc.room[c], &list);
         if (got == 0)
-            got = refill(t->bstate, c, want, &list, &cause);
+            got = refill(t, c, want, &list, &cause);
         if (got == 0) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
-        t->stats.refills++;
+        hak_count(&t->stats.cls[c].refills, 1);
         hak_ace_tick();
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
@@ -254,6 +268,8 @@ static void *small_alloc(unsigned c) {
     hak_tc.room[c]++;
     return p;
 }
+
+static size_t usable_size(const void *p, const char *who);
 
 static void *large_alloc(size_t n, size_t align, bool zero) {
     hak_fail_t cause = HAK_FAIL_THRESHOLD;
@@ -268,7 +284,7 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
         fail(cause, n, align);
         return NULL;
     }
-    atomic_fetch_add_explicit(&hak_stat_large_allocs, 1, memory_order_relaxed);
+    hak_stats_count_large(1, usable_size(p, "malloc()"));
     return p;
 }
 
@@ -300,16 +316,21 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     int saved = errno;
     uintptr_t a = (uintptr_t)p;
     if (!hak_chunk_owned(a)) {
-        if (!hak_large_free_far(p))
+        size_t n = hak_large_free_far(p);
+        if (n == 0)
             hak_fatal("free(): invalid pointer: %p (not allocated by hakmem)", p);
-        atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
+        hak_stats_count_large(-1, n);
         errno = saved;
         return;
     }
     unsigned c = hak_page_code(a);
     if (c == HAK_CODE_LARGE) {
+        /* The header's size first: once freed, the run may serve another
+         * thread.  (A pointer that is no block's start reads a size that
+         * hak_large_free does not let count: it aborts.) */
+        size_t n = hak_large_usable(p);
         hak_large_free(p);
-        atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
+        hak_stats_count_large(-1, n);
         errno = saved;
         return;
     }
@@ -318,7 +339,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     if (t == THREAD_DEAD) {
-        hak_backend->flush(NULL, c, hak_block_push(p, HAK_LIST_END), 1);
+        flush(NULL, c, hak_block_push(p, HAK_LIST_END), 1);
         errno = saved;
         return;
     }
@@ -333,8 +354,6 @@ HAK_NOINLINE void hak_free_slow(void *p) {
 
 /* ------------------------------------------------------------------ */
 /* The rest of the family                                              */
-
-static size_t usable_size(const void *p, const char *who);
 
 void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who) {
     if (p != NULL) {
@@ -393,8 +412,10 @@ void *hak_impl_realloc(void *p, size_t n) {
     }
     size_t have = usable_size(p, "realloc()");
     if (have > HAK_SMALL_MAX) {
-        if (n > HAK_SMALL_MAX && n <= PTRDIFF_MAX && hak_large_resize(p, n))
+        if (n > HAK_SMALL_MAX && n <= PTRDIFF_MAX && hak_large_resize(p, n)) {
+            hak_stats_count_large(0, hak_large_usable(p) - have);
             return p;
+        }
     } else if (n <= have && (n > have / 2 || have <= 64)) {
         return p; /* still fits without wasting half of the block */
     }
@@ -501,9 +522,11 @@ static void fork_prepare(void) {
     hak_large_fork_prepare();
     hak_ace_fork_prepare();
     hak_meta_fork_prepare();
+    hak_chunk_fork_prepare();
 }
 
 static void fork_release(void) {
+    hak_chunk_fork_release();
     hak_meta_fork_release();
     hak_ace_fork_release();
     hak_large_fork_release();
@@ -516,8 +539,12 @@ static void fork_child(void) {
     hak_ace_fork_child();
     /* Only the forking thread lives on; the others' caches stay allocated
      * (their blocks are lost to the child, as glibc's arenas are) but leave
-     * the registry so statistics count live threads. */
+     * the registry so statistics count live threads.  Their counters stay
+     * (the blocks they held count as live). */
     hak_thread_t *t = hak_tls;
+    for (hak_thread_t *o = hak_threads; o; o = o->next)
+        if (o != t)
+            hak_thread_stats_add(&hak_stats_retired, &o->stats);
     if (t != THREAD_EMPTY && t != THREAD_DEAD) {
         t->next = t->prev = NULL;
         hak_threads = t;

@@ -73,8 +73,16 @@ bool hak_xfer_release(void) {
         unsigned n;
         while ((n = hak_xfer_get(c, UINT_MAX, &list)) != 0) {
             hak_backend->flush(NULL, c, list, n);
+            hak_stats_count_out(NULL, c, -(int64_t)n);
             any = true;
         }
     }
     return any;
+}
+
+unsigned hak_xfer_held(unsigned c) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < XFER_SLOTS; i++)
+        n += (unsigned)(atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed) >> XFER_PTR_BITS);
+    return n;
 }

@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 
 _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
 uintptr_t hak_window_base;
@@ -18,6 +19,50 @@ static hak_lock_t window_lock = HAK_LOCK_INIT;
 static uintptr_t window_next = WINDOW_SLOTS; /* none until the base is set */
 static uintptr_t window_free[WINDOW_FREE_MAX];
 static unsigned window_nfree;
+
+/* Every chunk mapped, for statistics: chunks_lock is taken only to link,
+ * unlink or walk (under any other lock but never around one). */
+static hak_lock_t chunks_lock = HAK_LOCK_INIT;
+static hak_chunk_t *chunks;
+_Atomic uint64_t hak_chunk_active_bytes;
+
+void hak_chunk_track(hak_chunk_t *c, bool on) {
+    hak_lock(&chunks_lock);
+    if (on) {
+        c->all_prev = NULL;
+        c->all_next = chunks;
+        if (chunks)
+            chunks->all_prev = c;
+        chunks = c;
+    } else {
+        if (c->all_prev)
+            c->all_prev->all_next = c->all_next;
+        else
+            chunks = c->all_next;
+        if (c->all_next)
+            c->all_next->all_prev = c->all_prev;
+    }
+    hak_unlock(&chunks_lock);
+}
+
+size_t hak_chunk_resident(void) {
+    unsigned char vec[HAK_CHUNK_PAGES];
+    size_t pages = 0;
+    hak_lock(&chunks_lock);
+    for (const hak_chunk_t *c = chunks; c; c = c->all_next)
+        for (size_t off = 0; off < c->map_size; off += HAK_CHUNK_SIZE) {
+            size_t len = c->map_size - off < HAK_CHUNK_SIZE ? c->map_size - off : HAK_CHUNK_SIZE;
+            if (mincore((char *)c + off, len, vec) != 0)
+                continue;
+            for (size_t i = 0; i < len >> HAK_PAGE_SHIFT; i++)
+                pages += vec[i] & 1;
+        }
+    hak_unlock(&chunks_lock);
+    return pages << HAK_PAGE_SHIFT;
+}
+
+void hak_chunk_fork_prepare(void) { hak_lock(&chunks_lock); }
+void hak_chunk_fork_release(void) { hak_unlock(&chunks_lock); }
 
 static void map_set(uintptr_t a, bool on) {
     uintptr_t w = a >> (HAK_CHUNK_SHIFT + 6);
@@ -123,6 +168,7 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
     c->kind = (uint8_t)kind;
     c->backend = (uint8_t)backend;
     c->map_size = size;
+    hak_chunk_track(c, true);
     map_set((uintptr_t)c, true);
     return c;
 }
@@ -131,6 +177,7 @@ void hak_chunk_unmap(hak_chunk_t *c) {
     uintptr_t a = (uintptr_t)c;
     bool window_slot = in_window(a) && c->kind == HAK_CHUNK_SLABS;
     map_set(a, false);
+    hak_chunk_track(c, false);
     c->magic = 0;
     hak_os_unmap(c, c->map_size);
     if (window_slot)
@@ -140,6 +187,11 @@ void hak_chunk_unmap(hak_chunk_t *c) {
 void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code) {
     HAK_ASSERT(first >= 1 && first + n <= HAK_CHUNK_UNITS);
     const unsigned pages_per_unit = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
+    int64_t units = 0; /* how many more serve blocks */
+    for (unsigned u = first; u < first + n; u++)
+        units += (code != HAK_CODE_NONE) - (c->page_code[u * pages_per_unit] != HAK_CODE_NONE);
+    atomic_fetch_add_explicit(&hak_chunk_active_bytes, (uint64_t)(units << HAK_UNIT_SHIFT),
+                              memory_order_relaxed);
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     /* HAKMEM_SECURE leaves the window's table empty, which sends every

@@ -104,8 +104,9 @@ void hak_options_parse(char **envp) {
         (void)parse_##kind(env, v, &hak_opt.field);
 #include "platform/options.def"
 #undef HAK_OPTION
-    /* A statistics file named alone asks for the statistics. */
-    if (hak_opt.stats_file.s[0] != '\0' && env_value(envp, "HAKMEM_STATS") == NULL)
+    /* A statistics file or interval named alone asks for the statistics. */
+    if ((hak_opt.stats_file.s[0] != '\0' || hak_opt.stats_interval != 0) &&
+        env_value(envp, "HAKMEM_STATS") == NULL)
         hak_opt.stats = HAK_STATS_ON_TEXT;
 }
 

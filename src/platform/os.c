@@ -17,11 +17,7 @@ hak_os_stats_t hak_os_stats;
 static void account(int64_t delta) {
     uint64_t now = atomic_fetch_add_explicit(&hak_os_stats.mapped, (uint64_t)delta,
                                              memory_order_relaxed) + (uint64_t)delta;
-    uint64_t peak = atomic_load_explicit(&hak_os_stats.peak, memory_order_relaxed);
-    while (now > peak &&
-           !atomic_compare_exchange_weak_explicit(&hak_os_stats.peak, &peak, now,
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
+    hak_atomic_max(&hak_os_stats.peak, now);
 }
 
 static void *raw_map(size_t size) {
@@ -83,6 +79,7 @@ void hak_os_unmap(void *p, size_t size) {
     int saved = errno;
     raw_unmap(p, size);
     account(-(int64_t)size);
+    atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
 }
 
@@ -92,6 +89,7 @@ void hak_os_purge(void *p, size_t size) {
     /* MADV_DONTNEED, not MADV_FREE: the pages must read as zero afterwards
      * so calloc can trust purged memory, and RSS must drop at once. */
     madvise(p, size, MADV_DONTNEED);
+    atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Integration: the dynamic symbols libhakmem.so defines are exactly the malloc family (with glibc's __libc_* names and the C++ operators) plus the hak_* functions of include/hakmem.h.
+# Integration: the dynamic symbols libhakmem.so defines are exactly the malloc family (with glibc's introspection calls, every other name of glibc's malloc.o and the C++ operators) plus the hak_* functions of include/hakmem.h.
 : "${top_builddir:?}" "${top_srcdir:?}"
 lib=$top_builddir/.libs/libhakmem.so
 header=$top_srcdir/include/hakmem.h
@@ -15,7 +15,10 @@ trap 'rm -rf "$tmp"' EXIT
 for s in malloc free calloc realloc reallocarray aligned_alloc posix_memalign memalign \
     valloc pvalloc malloc_usable_size malloc_trim free_sized free_aligned_sized \
     __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign __libc_valloc \
-    __libc_pvalloc \
+    __libc_pvalloc mallinfo mallinfo2 malloc_stats malloc_info mallopt \
+    __malloc __free __calloc __realloc __memalign __posix_memalign __valloc __pvalloc \
+    __malloc_usable_size __malloc_trim __mallinfo __mallinfo2 __libc_mallinfo __libc_mallinfo2 \
+    __malloc_stats __malloc_info __mallopt __libc_mallopt \
     _Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t _ZnwmSt11align_val_t _ZnamSt11align_val_t \
     _ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t \
     _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check_main.h"
@@ -60,10 +61,11 @@ static void print_to_string(int format, char *out, size_t cap) {
     close(fds[0]);
 }
 
-static const char *const fields[] = {"mapped_bytes", "peak_mapped_bytes", "mmap_calls",
-                                     "munmap_calls", "madvise_calls", "refills", "flushes",
-                                     "large_allocs", "large_frees", "alloc_failures",
-                                     "threads_live", "transfers"};
+static const char *const fields[] = {
+    "mapped_bytes",   "peak_mapped_bytes", "live_bytes",     "live_blocks",   "peak_live_bytes",
+    "large_live_bytes", "active_bytes",    "cached_bytes",   "resident_bytes", "returned_bytes",
+    "mmap_calls",     "munmap_calls",      "madvise_calls",  "refills",       "flushes",
+    "large_allocs",   "large_frees",       "alloc_failures", "threads_live",  "transfers"};
 /* Kept only by a build configured with --enable-stats: left out otherwise. */
 static const char *const counted[] = {"malloc_calls", "free_calls"};
 
@@ -85,7 +87,7 @@ static const char *wrong_field(const char *buf, const char *prefix, const char *
 }
 
 START_TEST(test_stats_print_text) {
-    static char buf[8192];
+    static char buf[32768];
     void *p = malloc(1 << 20);
     free(p);
     hak_stats_t s;
@@ -108,7 +110,7 @@ START_TEST(test_stats_print_text) {
 END_TEST
 
 START_TEST(test_stats_print_json) {
-    static char buf[8192];
+    static char buf[32768];
     void *p = malloc(1 << 20);
     free(p);
     hak_stats_t s;
@@ -120,7 +122,7 @@ START_TEST(test_stats_print_json) {
     const char *wrong = wrong_field(buf, "\"", "\":");
     HAK_CHECK_MSG(wrong == NULL, "%s wrong in:\n%s", wrong, buf);
     char want[128];
-    snprintf(want, sizeof want, "{\"hakmem\":{\"version\":\"%s\",\"pid\":%d,\"program\":\"test_control\",",
+    snprintf(want, sizeof want, "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%d,\"program\":\"test_control\",",
              hak_version(), (int)getpid());
     HAK_CHECK_MSG(strncmp(buf, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, buf);
     snprintf(want, sizeof want, "\"large_allocs\":%llu", (unsigned long long)s.large_allocs);
@@ -209,6 +211,21 @@ static int child_main(const char *mode) {
     }
     if (strcmp(mode, "chdir") == 0 && chdir("/") != 0)
         return 4;
+    if (strcmp(mode, "interval") == 0) {
+        /* Waits (up to 120 s) for the statistics thread's first two lines. */
+        const char *path = getenv("HAKMEM_STATS_FILE");
+        char buf[16384];
+        for (int i = 0; i < 120000; i++) {
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0) {
+                read_all(fd, buf, sizeof buf);
+                close(fd);
+                if (count_lines(buf) >= 2)
+                    break;
+            }
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+    }
     void *p = malloc(100), *q = malloc(1 << 20);
     free(p);
     free(q);
@@ -320,9 +337,57 @@ START_TEST(test_stats_file_relative) {
     ck_assert_int_eq(unlink(name), 0);
     ck_assert_int_eq(rmdir(dir), 0);
     char want[128];
-    snprintf(want, sizeof want, "{\"hakmem\":{\"version\":\"%s\",\"pid\":%ld,\"program\":\"test_control\",",
+    snprintf(want, sizeof want, "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%ld,\"program\":\"test_control\",",
              hak_version(), pid);
     HAK_CHECK_MSG(strncmp(got, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, got);
+}
+END_TEST
+
+/* HAKMEM_STATS_INTERVAL: one line per interval, in the format asked for,
+ * at later and later times, before the statistics at exit. */
+static void check_interval(const char *format, const char *first, const char *field) {
+    char dir[] = "/tmp/hakmem-interval-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char file[64], set_file[96], set_format[64];
+    snprintf(file, sizeof file, "%s/st.txt", dir);
+    snprintf(set_file, sizeof set_file, "HAKMEM_STATS_FILE=%s", file);
+    snprintf(set_format, sizeof set_format, "HAKMEM_STATS=%s", format);
+    const char *sets[] = {"HAKMEM_STATS_INTERVAL=10", set_file, set_format, NULL};
+    child_t c;
+    run_child(&c, "interval", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(c.err[0] == '\0', "stderr:\n%s", c.err);
+    static char got[65536];
+    int fd = open(file, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    read_all(fd, got, sizeof got);
+    close(fd);
+    ck_assert_int_eq(unlink(file), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    char *line = got;
+    long long last = -1;
+    for (int i = 0; i < 2; i++) {
+        char *end = strchr(line, '\n');
+        HAK_CHECK_MSG(end != NULL, "no line %d in:\n%s", i + 1, got);
+        *end = '\0';
+        HAK_CHECK_MSG(strncmp(line, first, strlen(first)) == 0, "want '%s' first in '%s'", first,
+                      line);
+        const char *at = strstr(line, strcmp(format, "json") == 0 ? "\"at_ms\":" : " at ");
+        HAK_CHECK_MSG(at != NULL && strstr(line, field) != NULL, "line '%s'", line);
+        long long ms = atoll(at + (strcmp(format, "json") == 0 ? 8 : 4));
+        HAK_CHECK_MSG(ms > last && ms % 10 == 0, "times %lld then %lld", last, ms);
+        last = ms;
+        line = end + 1;
+    }
+}
+
+START_TEST(test_stats_interval_text) {
+    check_interval("1", "hakmem: statistics of pid ", " live_bytes ");
+}
+END_TEST
+
+START_TEST(test_stats_interval_json) {
+    check_interval("json", "{\"hakmem\":{\"format\":1,", "\"live_bytes\":");
 }
 END_TEST
 
@@ -417,7 +482,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_failure_hook);
     suite_add_tcase(s, tc);
     tc = tcase_create("environment");
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 150);
     tcase_add_test(tc, test_verbose_prints_backend);
     tcase_add_test(tc, test_quiet_by_default);
     tcase_add_test(tc, test_bogus_backend_one_warning);
@@ -425,6 +490,8 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_stats_json_at_exit);
     tcase_add_test(tc, test_stats_text_at_exit);
     tcase_add_test(tc, test_stats_file_relative);
+    tcase_add_test(tc, test_stats_interval_text);
+    tcase_add_test(tc, test_stats_interval_json);
     tcase_add_test(tc, test_bad_option_value_warns);
     tcase_add_test(tc, test_ace_trace_on_failure);
     suite_add_tcase(s, tc);
