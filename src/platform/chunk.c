@@ -190,7 +190,7 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     int64_t units = 0; /* how many more serve blocks */
     for (unsigned u = first; u < first + n; u++)
         units += (code != HAK_CODE_NONE) - (c->page_code[u * pages_per_unit] != HAK_CODE_NONE);
-    atomic_fetch_add_explicit(&hak_chunk_active_bytes, (uint64_t)(units << HAK_UNIT_SHIFT),
+    atomic_fetch_add_explicit(&hak_chunk_active_bytes, (uint64_t)(units * (int64_t)HAK_UNIT_SIZE),
                               memory_order_relaxed);
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
