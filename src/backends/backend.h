@@ -14,11 +14,14 @@
  *
  * Blocks.  A block of class c is hak_class_size[c] bytes, aligned to
  * hak_class_align(c), and is passed between frontend and backend as a
- * list ended by HAK_LIST_END, every block marked free and linked to the
- * next (hak_block_push, hak_block_next in internal.h).  A backend keeps the mark
- * on the blocks it holds and sets it on fresh ones; it never follows a link
- * it did not write itself or receive in a list.  Fresh blocks need not be
- * zero.
+ * list ended by HAK_LIST_END, of exactly the count passed with it, every
+ * block cached and linked to the next (hak_block_push, hak_block_next in
+ * internal.h).  A backend keeps the blocks it holds (hak_block_keep), and
+ * checks each block before it follows its link: one handed to flush with
+ * hak_block_flushed, one of its own lists to be kept and to lie where its
+ * blocks do; a check that fails is reported (hak_list_corrupt), never
+ * followed.  Walks are bounded by the counts, so a cycle ends in the
+ * report too.  Fresh blocks need not be zero.
  *
  * Threads.  Each thread that allocates has a backend state (thread_init);
  * refill and flush take it.  A NULL state means "a thread that has already
@@ -94,6 +97,19 @@ HAK_INLINE bool hak_block_at(const char *start, const char *limit, const void *p
     uint64_t off = (uint64_t)((const char *)p - start);
     return (const char *)p >= start && (const char *)p < limit &&
            ((off * magic) >> 40) * size == off;
+}
+
+/* The link of p, the next block of a list handed to flush, once p is
+ * checked: in memory of class c (hak_block_in_class), cached, not kept (a
+ * block the backend already has back was freed twice).  The backend still
+ * checks that p is a block it handed out. */
+HAK_INLINE void *hak_block_flushed(const void *p, unsigned c) {
+    if (!hak_block_in_class(p, c))
+        hak_list_corrupt(p, "flush: a link to no block of its class");
+    if (!hak_block_cached(p))
+        hak_list_corrupt(p, hak_block_kept(p) ? "flush: a block freed twice"
+                                              : "flush: a block written after its free");
+    return hak_block_next(p);
 }
 
 /* A refill carves never-used blocks (writing each, so making its pages

@@ -325,7 +325,9 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         unsigned before = got;
         while (got < want && r->free != NULL) {
             void *p = r->free;
-            r->free = hak_block_next(p);
+            if (!block_ok(r, c, p) || !hak_block_kept(p))
+                hak_list_corrupt(p, "refill: a block written after its free, or a damaged link");
+            r->free = hak_block_kept_next(p);
             head = hak_block_push(p, head);
             got++;
         }
@@ -355,21 +357,23 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
 
 static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     (void)state;
-    (void)n;
     hy_class_t *k = &classes[c];
     hak_lock(class_lock(c));
-    for (void *p = list, *next; p != HAK_LIST_END; p = next) {
-        next = hak_block_next(p);
+    void *p = list, *next;
+    for (unsigned i = 0; i < n; i++, p = next) {
+        next = hak_block_flushed(p, c);
         hy_run_t *r = run_of(p);
         check_block(r, c, p);
         if (r->free == NULL)
             span_list(k, r, HY_LIST_FREED);
-        hak_block_link(p, r->free);
+        hak_block_keep(p, r->free);
         r->free = p;
         /* Empty: back to the page heap, unless it is the class's last. */
         if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL))
             span_release(k, r);
     }
+    if (p != HAK_LIST_END)
+        hak_list_corrupt(p, "flush: a list longer than its count");
     hak_unlock(class_lock(c));
 }
 

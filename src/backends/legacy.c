@@ -58,7 +58,9 @@ static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, 
         void *p;
         if (k->free) {
             p = k->free;
-            k->free = hak_block_next(p);
+            if (!hak_block_in_class(p, c) || !hak_block_kept(p))
+                hak_list_corrupt(p, "refill: a block written after its free, or a damaged link");
+            k->free = hak_block_kept_next(p);
         } else if (k->bump < k->end || leg_new_slab(c, cause)) {
             p = k->bump;
             k->bump += size;
@@ -75,14 +77,17 @@ static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, 
 
 static void leg_flush(void *state, unsigned c, void *list, unsigned n) {
     (void)state;
-    (void)n;
     leg_class_t *k = &leg_classes[c];
-    void *tail = list;
-    while (hak_block_next(tail) != HAK_LIST_END)
-        tail = hak_block_next(tail);
     hak_lock(&leg_lock);
-    hak_block_link(tail, k->free);
-    k->free = list;
+    void *p = list;
+    for (unsigned i = 0; i < n; i++) {
+        void *next = hak_block_flushed(p, c);
+        hak_block_keep(p, k->free);
+        k->free = p;
+        p = next;
+    }
+    if (p != HAK_LIST_END)
+        hak_list_corrupt(p, "flush: a list longer than its count");
     hak_unlock(&leg_lock);
 }
 

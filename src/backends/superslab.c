@@ -391,6 +391,36 @@ static void slab_release(ss_slab_t *s) {
 /* ------------------------------------------------------------------ */
 /* Slabs seen by their owner                                           */
 
+static char *slab_bump(const ss_slab_t *s) {
+    return atomic_load_explicit(&s->bump, memory_order_relaxed);
+}
+
+/* The blocks slab s handed out so far, as hak_block_at (backend.h) takes
+ * them. */
+typedef struct ss_span {
+    const char *start, *limit;
+    size_t size;
+    uint64_t magic;
+} ss_span_t;
+
+static ss_span_t slab_span(const ss_slab_t *s) {
+    size_t size = hak_class_size[s->cls];
+    return (ss_span_t){s->end - (size_t)s->capacity * size, slab_bump(s), size,
+                       class_magic[s->cls]};
+}
+
+static bool span_has(const ss_span_t *a, const void *p) {
+    return hak_block_at(a->start, a->limit, p, a->size, a->magic);
+}
+
+/* Whether p, reached through a link of one of a slab's lists, is a block
+ * that the slab (a, its span) handed out and keeps: if not, the list is
+ * reported. */
+static void kept_check(const ss_span_t *a, const void *p, const char *why) {
+    if (!span_has(a, p) || !hak_block_kept(p))
+        hak_list_corrupt(p, why);
+}
+
 /* Moves the remote list to the local one; returns how many came. */
 static unsigned slab_drain(ss_slab_t *s) {
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
@@ -400,18 +430,20 @@ static unsigned slab_drain(ss_slab_t *s) {
     if (list == NULL)
         return 0;
     if (s->free != NULL) { /* rare: splice in front of the local list */
+        ss_span_t a = slab_span(s);
         void *tail = list;
-        while (hak_block_next(tail))
-            tail = hak_block_next(tail);
-        hak_block_link(tail, s->free);
+        for (unsigned i = 1; i < REMOTE_COUNT(w); i++) {
+            kept_check(&a, tail, "remote frees: a block written after its free");
+            tail = hak_block_kept_next(tail);
+        }
+        kept_check(&a, tail, "remote frees: a block written after its free");
+        if (hak_block_kept_next(tail) != NULL)
+            hak_list_corrupt(tail, "remote frees: a list longer than its count");
+        hak_block_keep(tail, s->free);
     }
     s->free = list;
     s->used -= REMOTE_COUNT(w);
     return REMOTE_COUNT(w);
-}
-
-static char *slab_bump(const ss_slab_t *s) {
-    return atomic_load_explicit(&s->bump, memory_order_relaxed);
 }
 
 static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || slab_bump(s) < s->end; }
@@ -452,12 +484,16 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     return s;
 }
 
-/* Moves up to n blocks of s's local free list onto *head. */
+/* Moves up to n blocks of s's local free list onto *head, each checked
+ * before its link is followed (a block met twice is cached by then, and
+ * fails). */
 static unsigned pop_free(ss_slab_t *s, unsigned n, void **head) {
     unsigned got = 0;
+    ss_span_t a = slab_span(s);
     while (got < n && s->free) {
         void *p = s->free;
-        s->free = hak_block_next(p);
+        kept_check(&a, p, "refill: a block written after its free, or a damaged link");
+        s->free = hak_block_kept_next(p);
         hak_block_link(p, *head);
         *head = p;
         got++;
@@ -568,10 +604,11 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
     return got;
 }
 
-/* Takes back the chain first..last of n blocks of a slab h owns. */
+/* Takes back the chain first..last of n blocks of a slab h owns (kept,
+ * but for last's link). */
 static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsigned n) {
     bool had_local = slab_has_local(s);
-    hak_block_link(last, s->free);
+    hak_block_keep(last, s->free);
     s->free = first;
     s->used -= n;
     if (s->used == 0) {
@@ -597,7 +634,7 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
-        hak_block_link(last, REMOTE_PTR(old));
+        hak_block_keep(last, REMOTE_PTR(old));
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
@@ -607,45 +644,32 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
            class_blocks[c];
 }
 
-/* The blocks slab s handed out so far, as hak_block_at (backend.h) takes
- * them. */
-typedef struct ss_span {
-    const char *start, *limit;
-    size_t size;
-    uint64_t magic;
-} ss_span_t;
-
-static ss_span_t slab_span(const ss_slab_t *s) {
-    size_t size = hak_class_size[s->cls];
-    return (ss_span_t){s->end - (size_t)s->capacity * size, slab_bump(s), size,
-                       class_magic[s->cls]};
-}
-
-static bool span_has(const ss_span_t *a, const void *p) {
-    return hak_block_at(a->start, a->limit, p, a->size, a->magic);
-}
-
-/* Gives back a list of blocks a run at a time: the blocks at its front that
- * one slab handed out are checked against the slab's span, which also ends
- * the run, and go back with one splice (one CAS for a slab another thread
- * owns).  A pointer that is not the start of a block is reported.  Returns
- * a heap other than h that now has a slab's worth of its blocks pending,
- * or NULL. */
-static ss_heap_t *heap_flush(ss_heap_t *h, void *list) {
+/* Gives back a list of n blocks of class c a run at a time: the blocks at
+ * its front that one slab handed out are checked against the slab's span,
+ * which also ends the run, kept, and go back with one splice (one CAS for a
+ * slab another thread owns).  A pointer that is not the start of a block
+ * is reported, and so is a list that its checks or its count contradict.
+ * Returns a heap other than h that now has a slab's worth of its blocks
+ * pending, or NULL. */
+static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned count) {
     ss_heap_t *busy = NULL;
     void *p = list;
-    while (p != HAK_LIST_END) {
+    while (count > 0) {
+        void *next = hak_block_flushed(p, c);
         ss_slab_t *s = slab_of(p);
         ss_span_t a = slab_span(s);
         if (!span_has(&a, p))
             hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
-        void *last = p, *next = hak_block_next(p);
+        void *last = p;
         unsigned n = 1;
-        while (next != HAK_LIST_END && span_has(&a, next)) {
+        while (n < count && hak_block_in_class(next, c) && span_has(&a, next)) {
+            void *after = hak_block_flushed(next, c);
+            hak_block_keep(last, next);
             last = next;
-            next = hak_block_next(next);
+            next = after;
             n++;
         }
+        count -= n;
         ss_heap_t *owner = owner_of(s);
         if (h != NULL && owner == h)
             local_free(h, s, p, last, n);
@@ -653,6 +677,8 @@ static ss_heap_t *heap_flush(ss_heap_t *h, void *list) {
             busy = owner;
         p = next;
     }
+    if (p != HAK_LIST_END)
+        hak_list_corrupt(p, "flush: a list longer than its count");
     return busy;
 }
 
@@ -769,14 +795,13 @@ static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, h
 }
 
 static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
-    (void)n;
     ss_heap_t *h = state, *busy;
     if (h != NULL) {
         hak_lock(&h->lock);
-        busy = heap_flush(h, list);
+        busy = heap_flush(h, c, list, n);
         hak_unlock(&h->lock);
     } else {
-        busy = heap_flush(NULL, list);
+        busy = heap_flush(NULL, c, list, n);
     }
     if (busy != NULL)
         foreign_collect(busy, c);

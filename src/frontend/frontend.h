@@ -150,12 +150,11 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
         unsigned c = hak_class_of(n);
         void *p = hak_tc.head[c];
-        /* An unmarked block in a bin was written after its free: the slow
-         * path reports it (internal.h, "A free small block").  An empty
-         * bin's head, HAK_LIST_END, is never marked. */
-        void *next = hak_block_marked_link(p);
-        if (HAK_LIKELY(next == hak_block_next(p))) {
-            hak_tc.head[c] = next;
+        /* A block in a bin that fails its check was written after its
+         * free: the slow path reports it (internal.h, "A free small
+         * block").  An empty bin's head, HAK_LIST_END, always fails. */
+        if (HAK_LIKELY(hak_block_marked(p))) {
+            hak_tc.head[c] = hak_block_next(p);
             hak_tc.room[c]++;
             hak_block_unmark(p);
             if (hak_config_stats)

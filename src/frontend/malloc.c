@@ -45,6 +45,7 @@ static void fork_child(void);
 static void thread_detach(void *arg);
 
 static void init_locked(void) {
+    hak_keys_init();
     hak_options_parse(environ);
     hak_sizeclass_init();
     const hak_backend_t *def = backend_named(HAK_DEFAULT_BACKEND);
@@ -185,10 +186,19 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
         hak_tc.head[c] = HAK_LIST_END;
         n = held;
     } else {
+        /* The blocks kept are checked on the way, so a damaged link is
+         * reported, not followed; the backend checks the rest. */
         pass = false;
         void *last = hak_tc.head[c];
-        for (unsigned i = 1; i < held - n; i++)
+        for (unsigned i = 1; i < held - n; i++) {
+            if (!hak_block_cached(last))
+                hak_list_corrupt(last, "thread cache: a block written after its free");
             last = hak_block_next(last);
+            if (!hak_block_in_class(last, c))
+                hak_list_corrupt(last, "thread cache: a link to no block of its class");
+        }
+        if (!hak_block_cached(last))
+            hak_list_corrupt(last, "thread cache: a block written after its free");
         list = hak_block_next(last);
         hak_block_link(last, HAK_LIST_END);
     }
@@ -223,12 +233,14 @@ static void thread_detach(void *arg) {
     hak_meta_free(t, sizeof *t);
 }
 
-/* Hands out the first block of a list, once its mark shows that nothing
+/* Takes the first block off *list, once its check shows that nothing
  * wrote to it since it was freed (internal.h, "A free small block"). */
-static void *block_take(void *p) {
-    if (!hak_block_marked(p))
+static void *block_take(void **list) {
+    void *p = *list;
+    if (!hak_block_cached(p))
         hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)",
                   p);
+    *list = hak_block_next(p);
     hak_block_unmark(p);
     return p;
 }
@@ -243,7 +255,7 @@ static void *small_alloc(unsigned c) {
             fail(cause, hak_class_size[c], 0);
             return NULL;
         }
-        return block_take(list);
+        return block_take(&list);
     }
     if (hak_config_stats)
         t->stats.mallocs++;
@@ -263,8 +275,7 @@ static void *small_alloc(unsigned c) {
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
     }
-    void *p = block_take(hak_tc.head[c]);
-    hak_tc.head[c] = hak_block_next(p);
+    void *p = block_take(&hak_tc.head[c]);
     hak_tc.room[c]++;
     return p;
 }

@@ -409,8 +409,9 @@ static void *interval_main(void *arg) {
         next.tv_nsec = (long)(ns % 1000000000u);
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != 0)
             ;
-        uint64_t at = (uint64_t)(next.tv_sec - start.tv_sec) * 1000u +
-                      (uint64_t)(next.tv_nsec - start.tv_nsec) / 1000000;
+        int64_t ns_since = (int64_t)(next.tv_sec - start.tv_sec) * 1000000000 +
+                           (next.tv_nsec - start.tv_nsec);
+        uint64_t at = (uint64_t)(ns_since / 1000000);
         stats_emit(true, at);
     }
     return NULL;

@@ -148,3 +148,7 @@ void hak_fatal(const char *fmt, ...) {
     va_end(ap);
     abort();
 }
+
+void hak_list_corrupt(const void *p, const char *why) {
+    hak_fatal("corrupted free list: %p (%s)", p, why);
+}

@@ -5,7 +5,9 @@
  */
 #include "internal.h"
 
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -91,6 +93,32 @@ void hak_os_purge(void *p, size_t size) {
     madvise(p, size, MADV_DONTNEED);
     atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
+}
+
+void hak_keys_init(void) {
+    uintptr_t key[2] = {0, 0};
+    ssize_t got = getrandom(key, sizeof key, GRND_NONBLOCK);
+    if (got != (ssize_t)sizeof key) {
+        /* No entropy yet (early boot) or no getrandom: the kernel's
+         * AT_RANDOM bytes, stirred with the clock and the stack's address
+         * (the two words glibc takes from them are its own secrets). */
+        const uintptr_t *r = (const uintptr_t *)getauxval(AT_RANDOM);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uintptr_t mix = ((uintptr_t)ts.tv_nsec << 32) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
+        for (int i = 0; i < 2; i++) {
+            uintptr_t x = (r ? r[i] : 0) ^ mix ^ (uintptr_t)i << 62;
+            x *= 0x9e3779b97f4a7c15u; /* spread every input bit */
+            key[i] = x ^ (x >> 29);
+        }
+    }
+    /* A zero link key would leave plain pointers in free blocks, and the
+     * list end's zero words must fail both checks. */
+    key[0] |= (uintptr_t)1 << 63;
+    if (key[1] == (uintptr_t)hak_list_end || key[1] == ~(uintptr_t)hak_list_end)
+        key[1] ^= 2;
+    hak_tables.key_link = key[0];
+    hak_tables.key_check = key[1];
 }
 
 _Atomic uint64_t hak_os_test_clock;
