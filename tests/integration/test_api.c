@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../check_main.h"
 
@@ -388,6 +389,40 @@ START_TEST(test_trim) {
 }
 END_TEST
 
+/* Whether v, read as an address, lies in a page mapped in this process. */
+static bool mapped(uintptr_t v) {
+    unsigned char vec;
+    return mincore((void *)(v & ~(uintptr_t)4095), 4096, &vec) == 0;
+}
+
+/* A free block, and one handed out again, hold no address in their first
+ * two words: not a heap pointer, not a library one (internal.h: the links
+ * are encoded with secrets). */
+START_TEST(test_no_address_in_blocks) {
+    static uintptr_t *b[64];
+    for (size_t size = 16; size <= 4096; size *= 4) {
+        for (int i = 0; i < 64; i++)
+            b[i] = malloc(size);
+        for (int i = 0; i < 64; i++)
+            free(b[i]);
+        for (int i = 0; i < 64; i++) {
+            uintptr_t w0 = ((volatile uintptr_t *)b[i])[0], w1 = ((volatile uintptr_t *)b[i])[1];
+            HAK_CHECK_MSG(!mapped(w0) && !mapped(w1),
+                          "free %zu-byte block %p holds %#lx %#lx", size, (void *)b[i],
+                          (unsigned long)w0, (unsigned long)w1);
+        }
+        for (int i = 0; i < 64; i++) {
+            b[i] = malloc(size);
+            HAK_CHECK_MSG(!mapped(b[i][0]) && !mapped(b[i][1]),
+                          "new %zu-byte block %p holds %#lx %#lx", size, (void *)b[i],
+                          (unsigned long)b[i][0], (unsigned long)b[i][1]);
+        }
+        for (int i = 0; i < 64; i++)
+            free(b[i]);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     hak_test_add_backend_case(s);
@@ -409,6 +444,7 @@ int main(void) {
     tcase_add_test(tc, test_free_null);
     tcase_add_test(tc, test_free_keeps_errno);
     tcase_add_test(tc, test_trim);
+    tcase_add_test(tc, test_no_address_in_blocks);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
