@@ -50,12 +50,26 @@ typedef struct hak_tcache {
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
+/* HAKMEM_SECURE's quarantine of a thread (malloc.c): a ring of blocks
+ * freed, oldest at head; held counts them per class, for statistics. */
+#define HAK_QUARANTINE_BLOCKS 64
+#define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
+typedef struct hak_quarantine {
+    void *block[HAK_QUARANTINE_BLOCKS];
+    uint8_t cls[HAK_QUARANTINE_BLOCKS];
+    unsigned head, len;
+    size_t bytes;
+    uint16_t held[HAK_NCODES];
+} hak_quarantine_t;
+
 typedef struct hak_thread {
     hak_binctl_t ctl[HAK_NCODES];
     size_t grown; /* bytes the ACE added to the bins' capacities */
     void *bstate; /* the backend's per-thread state */
     hak_tcache_t *tc; /* the thread's hot half, for statistics */
     int64_t unpublished; /* live bytes not yet in the process's count */
+    hak_quarantine_t *quarantine; /* with HAKMEM_SECURE, once it frees */
+    uint64_t rng; /* with HAKMEM_SECURE, the refills' shuffle */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;

@@ -103,9 +103,15 @@ HAK_COLD void hak_init_slow(void) {
  * initialises first. */
 __attribute__((constructor)) static void at_load(void) { hak_ensure_init(); }
 
-/* Prints statistics at exit when HAKMEM_STATS asks for them.  A destructor,
- * not atexit(): registering with atexit may allocate. */
-__attribute__((destructor)) static void at_exit(void) { hak_stats_at_exit(); }
+static void quarantine_check_all(void);
+
+/* Checks the exiting thread's quarantine and prints statistics at exit
+ * when HAKMEM_STATS asks for them.  A destructor, not atexit(): registering
+ * with atexit may allocate. */
+__attribute__((destructor)) static void at_exit(void) {
+    quarantine_check_all();
+    hak_stats_at_exit();
+}
 
 /* ------------------------------------------------------------------ */
 /* Thread caches                                                       */
@@ -216,8 +222,119 @@ static void cache_flush_all(hak_thread_t *t) {
             bin_flush(t, c, bin_held(t, c), false);
 }
 
+/* Puts p, a block of class c freed by the thread of t, in its cache. */
+static void cache_push(hak_thread_t *t, unsigned c, void *p) {
+    if (hak_tc.room[c] == 0)
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown), true);
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+    hak_tc.room[c]--;
+}
+
+/*
+ * HAKMEM_SECURE's quarantine: a small block freed waits, marked free with
+ * a link of its own (HAK_QUARANTINED: a second free is still caught, and a
+ * block found there twice too) and filled with a pattern from byte 16 up to
+ * byte HAK_JUNK_END, until HAK_QUARANTINE_BLOCKS blocks or
+ * HAK_QUARANTINE_BYTES came after it; then its fill is checked, so a write
+ * after free into its start meanwhile is reported, and it goes to the
+ * thread cache.  A dangling pointer then no longer reaches the block's
+ * next owner at once.  (Filling and checking the whole block would cost
+ * ten times the free itself for big blocks.)
+ */
+#define HAK_JUNK ((uint64_t)0xdbdbdbdbdbdbdbdbu)
+#define HAK_JUNK_END 64
+
+static size_t junk_words(unsigned c) {
+    size_t end = hak_class_size[c] < HAK_JUNK_END ? hak_class_size[c] : HAK_JUNK_END;
+    return end / 8;
+}
+
+/* The link of a block in quarantine: no address, and its check word is
+ * the block's own, so free's check still sees it free. */
+#define HAK_QUARANTINED ((void *)(uintptr_t)2)
+
+static void quarantine_check(const void *p, unsigned c) {
+    const uint64_t *w = p;
+    bool intact = hak_block_marked(p);
+    if (intact && hak_block_next(p) != HAK_QUARANTINED)
+        /* In a list since: a write hid a second free of it, which put it
+         * in quarantine twice, and the first to leave went on. */
+        hak_fatal("free(): double free: %p", p);
+    for (size_t i = 2; i < junk_words(c); i++)
+        intact &= w[i] == HAK_JUNK;
+    if (!intact)
+        hak_fatal("free(): write after free: %p (changed in quarantine)", p);
+}
+
+/* The oldest block out of q, checked. */
+static void *quarantine_take(hak_quarantine_t *q) {
+    unsigned i = q->head;
+    void *p = q->block[i];
+    unsigned c = q->cls[i];
+    q->head = (i + 1) % HAK_QUARANTINE_BLOCKS;
+    q->len--;
+    q->bytes -= hak_class_size[c];
+    q->held[c]--;
+    quarantine_check(p, c);
+    return p;
+}
+
+/* Puts p, of class c, in the quarantine of t; returns the block that
+ * leaves it for the thread cache, or NULL. */
+static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
+    hak_quarantine_t *q = t->quarantine;
+    if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
+        return p; /* no memory for it: no delay */
+    size_t size = hak_class_size[c];
+    for (size_t k = 2; k < junk_words(c); k++)
+        ((uint64_t *)p)[k] = HAK_JUNK;
+    hak_block_link(p, HAK_QUARANTINED);
+    unsigned i = (q->head + q->len) % HAK_QUARANTINE_BLOCKS;
+    q->block[i] = p;
+    q->cls[i] = (uint8_t)c;
+    q->len++;
+    q->bytes += size;
+    q->held[c]++;
+    if (q->len < HAK_QUARANTINE_BLOCKS && q->bytes <= HAK_QUARANTINE_BYTES)
+        return NULL;
+    unsigned oc = q->cls[q->head];
+    void *old = quarantine_take(q);
+    if (oc == c)
+        return old;
+    cache_push(t, oc, old);
+    return NULL;
+}
+
+/* At exit: the blocks still in the calling thread's quarantine, checked,
+ * so that a write after free is reported even when no free pushed the
+ * block out. */
+static void quarantine_check_all(void) {
+    hak_thread_t *t = hak_tls;
+    if (t == THREAD_EMPTY || t == THREAD_DEAD || t->quarantine == NULL)
+        return;
+    const hak_quarantine_t *q = t->quarantine;
+    for (unsigned k = 0; k < q->len; k++) {
+        unsigned i = (q->head + k) % HAK_QUARANTINE_BLOCKS;
+        quarantine_check(q->block[i], q->cls[i]);
+        /* A block there twice: a write hid its second free. */
+        for (unsigned l = k + 1; l < q->len; l++)
+            if (q->block[(q->head + l) % HAK_QUARANTINE_BLOCKS] == q->block[i])
+                hak_fatal("free(): double free: %p", q->block[i]);
+    }
+}
+
+/* Empties the quarantine of t (the calling thread's) into its cache. */
+static void quarantine_drain(hak_thread_t *t) {
+    hak_quarantine_t *q = t->quarantine;
+    while (q != NULL && q->len > 0) {
+        unsigned c = q->cls[q->head];
+        cache_push(t, c, quarantine_take(q));
+    }
+}
+
 static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
+    quarantine_drain(t);
     cache_flush_all(t);
     hak_tls = THREAD_DEAD;
     for (unsigned c = 0; c < HAK_NCODES; c++) {
@@ -230,6 +347,8 @@ static void thread_detach(void *arg) {
     HAK_DLIST_UNLINK(&hak_threads, t);
     hak_thread_stats_add(&hak_stats_retired, &t->stats);
     hak_unlock(&hak_threads_lock);
+    if (t->quarantine != NULL)
+        hak_meta_free(t->quarantine, sizeof *t->quarantine);
     hak_meta_free(t, sizeof *t);
 }
 
@@ -243,6 +362,33 @@ static void *block_take(void **list) {
     *list = hak_block_next(p);
     hak_block_unmark(p);
     return p;
+}
+
+/* With HAKMEM_SECURE, the n blocks of a refill in random order, so that
+ * the block after a program's block in a fresh slab is not the one it gets
+ * next (a list the backend just made: its links need no check). */
+static void *shuffle(hak_thread_t *t, void *list, unsigned n) {
+    void *b[ACE_MAX_CAP];
+    if (n < 2 || n > ACE_MAX_CAP)
+        return list;
+    if (t->rng == 0)
+        t->rng = hak_tables.key_check ^ (uintptr_t)t ^ 1;
+    for (unsigned i = 0; i < n; i++) {
+        b[i] = list;
+        list = hak_block_next(list);
+    }
+    for (unsigned i = n - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
+        t->rng ^= t->rng << 13;
+        t->rng ^= t->rng >> 7;
+        t->rng ^= t->rng << 17;
+        unsigned j = (unsigned)(t->rng % (i + 1));
+        void *x = b[i];
+        b[i] = b[j];
+        b[j] = x;
+    }
+    for (unsigned i = 0; i < n; i++)
+        list = hak_block_push(b[i], list);
+    return list;
 }
 
 /* A small block of class c for the calling thread. */
@@ -272,6 +418,8 @@ static void *small_alloc(unsigned c) {
         }
         hak_count(&t->stats.cls[c].refills, 1);
         hak_ace_tick();
+        if (hak_opt.secure)
+            list = shuffle(t, list, got);
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
     }
@@ -354,12 +502,12 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         errno = saved;
         return;
     }
-    if (hak_tc.room[c] == 0)
-        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown), true);
     if (hak_config_stats)
         t->stats.frees++;
-    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
-    hak_tc.room[c]--;
+    if (hak_opt.secure)
+        p = quarantine(t, c, p);
+    if (p != NULL)
+        cache_push(t, c, p);
     errno = saved;
 }
 
@@ -516,8 +664,10 @@ void *hak_impl_pvalloc(size_t n) {
 int hak_impl_trim(size_t pad) {
     hak_ensure_init();
     hak_thread_t *t = hak_tls;
-    if (t != THREAD_EMPTY && t != THREAD_DEAD)
+    if (t != THREAD_EMPTY && t != THREAD_DEAD) {
+        quarantine_drain(t);
         cache_flush_all(t);
+    }
     return release_cached(pad);
 }
 

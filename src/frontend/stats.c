@@ -94,7 +94,7 @@ void hak_stats_count_large(int n, size_t usable) {
 }
 
 /* The blocks of class c that thread t's cache holds: its capacity less its
- * room.  Another thread's fast path writes its room without atomics while
+ * room, and those in its quarantine.  Another thread's fast path writes its room without atomics while
  * this reads it; a word read is whole on every target, and a stale one
  * only makes the figure lag (ThreadSanitizer is told so). */
 #if defined(__has_attribute)
@@ -107,7 +107,9 @@ static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
     if (room < 0)
         room = 0; /* a free on its way to the slow path took it from 0 */
-    return room < cap ? (uint64_t)(cap - room) : 0;
+    const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
+    uint64_t held = q ? ((volatile const uint16_t *)q->held)[c] : 0;
+    return held + (room < cap ? (uint64_t)(cap - room) : 0);
 }
 
 void hak_stats_collect(hak_stats_t *out, hak_class_stats_t *per_class, size_t n) {

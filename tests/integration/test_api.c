@@ -423,6 +423,28 @@ START_TEST(test_no_address_in_blocks) {
 }
 END_TEST
 
+/* With HAKMEM_SECURE=1 a block freed is not handed out again at once:
+ * it waits in the quarantine (hakmem(3), HAKMEM_SECURE). */
+START_TEST(test_secure_delays_reuse) {
+    const char *secure = getenv("HAKMEM_SECURE");
+    bool on = secure != NULL && strcmp(secure, "1") == 0;
+    static void *b[200];
+    void *p = malloc(64);
+    free(p);
+    int reused = 0;
+    for (int i = 0; i < 200; i++) {
+        b[i] = malloc(64);
+        reused += b[i] == p;
+    }
+    for (int i = 0; i < 200; i++)
+        free(b[i]);
+    if (on)
+        ck_assert_int_eq(reused, 0);
+    else
+        ck_assert_int_eq(reused, 1); /* LIFO: the first malloc gets it back */
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     hak_test_add_backend_case(s);
@@ -445,6 +467,7 @@ int main(void) {
     tcase_add_test(tc, test_free_keeps_errno);
     tcase_add_test(tc, test_trim);
     tcase_add_test(tc, test_no_address_in_blocks);
+    tcase_add_test(tc, test_secure_delays_reuse);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
