@@ -454,13 +454,61 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
     return large_alloc(n, 0, false);
 }
 
-/* Reports p, in a unit of page code c other than HAK_CODE_LARGE, unless it
- * may be a small block: aligned, in a slab, and with HAKMEM_SECURE, the
- * start of a block the backend handed out.  who names the call. */
-static void small_check(const void *p, unsigned c, const char *who) {
-    if (c == HAK_CODE_NONE || ((uintptr_t)p & (HAK_MIN_ALIGN - 1)) != 0 ||
+/*
+ * What a pointer handed to free, realloc or malloc_usable_size is: the one
+ * place that tells, for all three.  PTR_SMALL: a small block of class
+ * *cls (aligned, in a slab, and with HAKMEM_SECURE the start of a block
+ * the backend handed out); PTR_LARGE: a large block in a chunk of its own
+ * or a run (its start is checked by the large path); PTR_FAR: outside any
+ * chunk's map entry, so a block aligned to 2 MiB or more, or no block of
+ * HAKMEM's, which only the large path's list of far blocks can tell.  A
+ * pointer that can be no block is reported here; who names the call.
+ */
+enum ptr_kind { PTR_SMALL, PTR_LARGE, PTR_FAR };
+
+static enum ptr_kind classify(const void *p, unsigned *cls, const char *who) {
+    uintptr_t a = (uintptr_t)p;
+    if (!hak_chunk_owned(a))
+        return PTR_FAR;
+    unsigned c = hak_page_code(a);
+    if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
+        return PTR_LARGE;
+    if (c == HAK_CODE_LARGE || c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0 ||
         (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c)))
         hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
+    *cls = c;
+    return PTR_SMALL;
+}
+
+static __attribute__((noreturn)) void not_ours(const void *p, const char *who) {
+    hak_fatal("%s: invalid pointer: %p (not allocated by hakmem)", who, p);
+}
+
+/* The usable size of p, of kind k and class c. */
+static size_t usable_of(const void *p, enum ptr_kind k, unsigned c, const char *who) {
+    if (k == PTR_SMALL)
+        return hak_class_size[c];
+    if (k == PTR_LARGE)
+        return hak_large_usable(p);
+    size_t n = hak_large_usable_far(p);
+    if (n == 0)
+        not_ours(p, who);
+    return n;
+}
+
+/* Frees p, a large or far block of usable bytes (for a far one the large
+ * path finds them; usable is then unused). */
+static void large_free(void *p, enum ptr_kind k, size_t usable) {
+    if (k == PTR_FAR) {
+        usable = hak_large_free_far(p);
+        if (usable == 0)
+            not_ours(p, "free()");
+    } else {
+        /* The size is read first: once freed, the run may serve another
+         * thread. */
+        hak_large_free(p);
+    }
+    hak_stats_count_large(-1, usable);
 }
 
 HAK_NOINLINE void hak_free_slow(void *p) {
@@ -473,27 +521,13 @@ HAK_NOINLINE void hak_free_slow(void *p) {
     if (p == NULL)
         return;
     int saved = errno;
-    uintptr_t a = (uintptr_t)p;
-    if (!hak_chunk_owned(a)) {
-        size_t n = hak_large_free_far(p);
-        if (n == 0)
-            hak_fatal("free(): invalid pointer: %p (not allocated by hakmem)", p);
-        hak_stats_count_large(-1, n);
+    unsigned c = 0;
+    enum ptr_kind k = classify(p, &c, "free()");
+    if (k != PTR_SMALL) {
+        large_free(p, k, k == PTR_LARGE ? hak_large_usable(p) : 0);
         errno = saved;
         return;
     }
-    unsigned c = hak_page_code(a);
-    if (c == HAK_CODE_LARGE) {
-        /* The header's size first: once freed, the run may serve another
-         * thread.  (A pointer that is no block's start reads a size that
-         * hak_large_free does not let count: it aborts.) */
-        size_t n = hak_large_usable(p);
-        hak_large_free(p);
-        hak_stats_count_large(-1, n);
-        errno = saved;
-        return;
-    }
-    small_check(p, c, "free()");
     hak_thread_t *t = thread_get();
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
@@ -516,7 +550,9 @@ HAK_NOINLINE void hak_free_slow(void *p) {
 
 void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who) {
     if (p != NULL) {
-        size_t have = usable_size(p, who);
+        unsigned c = 0;
+        enum ptr_kind k = classify(p, &c, who);
+        size_t have = usable_of(p, k, c, who);
         /* A plain request of a small size gets a block of its class, of a
          * bigger size a large block. */
         bool small = have <= HAK_SMALL_MAX;
@@ -528,20 +564,9 @@ void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who) {
 }
 
 static size_t usable_size(const void *p, const char *who) {
-    uintptr_t a = (uintptr_t)p;
-    if (!hak_chunk_owned(a)) {
-        size_t n = hak_large_usable_far(p);
-        if (n == 0)
-            hak_fatal("%s: invalid pointer: %p (not allocated by hakmem)", who, p);
-        return n;
-    }
-    unsigned c = hak_page_code(a);
-    if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
-        return hak_large_usable(p);
-    if (c == HAK_CODE_LARGE)
-        hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
-    small_check(p, c, who);
-    return hak_class_size[c];
+    unsigned c = 0;
+    enum ptr_kind k = classify(p, &c, who);
+    return usable_of(p, k, c, who);
 }
 
 size_t hak_impl_usable_size(const void *p) {
@@ -569,8 +594,10 @@ void *hak_impl_realloc(void *p, size_t n) {
         hak_fast_free(p);
         return NULL;
     }
-    size_t have = usable_size(p, "realloc()");
-    if (have > HAK_SMALL_MAX) {
+    unsigned c = 0;
+    enum ptr_kind k = classify(p, &c, "realloc()");
+    size_t have = usable_of(p, k, c, "realloc()");
+    if (k == PTR_LARGE) {
         if (n > HAK_SMALL_MAX && n <= PTRDIFF_MAX && hak_large_resize(p, n)) {
             hak_stats_count_large(0, hak_large_usable(p) - have);
             return p;
@@ -594,7 +621,10 @@ void *hak_impl_realloc(void *p, size_t n) {
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, n < have ? n : have);
-    hak_fast_free(p);
+    if (k == PTR_SMALL)
+        hak_fast_free(p);
+    else
+        large_free(p, k, have);
     return q;
 }
 
