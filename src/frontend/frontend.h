@@ -78,12 +78,49 @@ typedef struct hak_thread {
  * and one whose cache was torn down at thread exit (it is served without a
  * cache; its hot half is empty again). */
 HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
+#define HAK_THREAD_EMPTY ((hak_thread_t *)&hak_thread_empty)
+#define HAK_THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
 
 HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
 
-/* malloc.c: slow paths and the rest of the family */
+/* thread.c: thread caches and the registry of live threads */
+HAK_HIDDEN extern hak_lock_t hak_threads_lock;
+HAK_HIDDEN extern hak_thread_t *hak_threads;
+HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
+HAK_HIDDEN void hak_thread_key_init(void);
+/* The calling thread's cold half, attaching it first if it has none:
+ * HAK_THREAD_DEAD when it is served without a cache. */
+HAK_HIDDEN hak_thread_t *hak_thread_get(void);
+/* Puts p, a block of class c the thread of t frees, in its cache (through
+ * the quarantine with HAKMEM_SECURE). */
+HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
+/* Gives back everything the calling thread (t) caches. */
+HAK_HIDDEN void hak_thread_drain(hak_thread_t *t);
+/* At exit, checks the calling thread's quarantine. */
+HAK_HIDDEN void hak_quarantine_check_exit(void);
+HAK_HIDDEN void hak_threads_fork_child(void);
+
+/* malloc.c: slow paths */
 HAK_HIDDEN void *hak_malloc_slow(size_t n);
 HAK_HIDDEN void hak_free_slow(void *p);
+/* Hands n blocks of class c back to the backend for thread t (NULL: one
+ * without a cache), counted. */
+HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
+/* Gives the transfer cache's batches and the cached free memory of the
+ * backend and the large path back, keeping pad bytes of each; true if it
+ * gave any. */
+HAK_HIDDEN bool hak_release_cached(size_t pad);
+/* Counts, traces and reports (errno ENOMEM) an allocation failure. */
+HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align);
+/* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
+HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);
+/* What a pointer handed back is (malloc.c says how it tells). */
+enum hak_ptr_kind { HAK_PTR_SMALL, HAK_PTR_LARGE, HAK_PTR_FAR };
+HAK_HIDDEN enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, const char *who);
+HAK_HIDDEN size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char *who);
+HAK_HIDDEN void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable);
+
+/* family.c: the rest of the family */
 /* free_sized, free_aligned_sized and C++ sized delete (who names the call):
  * size is what the program says it asked for.  exact: the block came from
  * a plain malloc or new of that size, so a small one is of that size's
@@ -130,9 +167,6 @@ HAK_HIDDEN bool hak_xfer_release(void);
 HAK_HIDDEN unsigned hak_xfer_held(unsigned c);
 
 /* stats.c */
-HAK_HIDDEN extern hak_lock_t hak_threads_lock;
-HAK_HIDDEN extern hak_thread_t *hak_threads;
-HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
 HAK_HIDDEN void hak_thread_stats_add(hak_thread_stats_t *to, const hak_thread_stats_t *from);
 HAK_HIDDEN extern _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures,
     hak_stat_transfers, hak_stat_large_live_bytes, hak_stat_large_peak_blocks,

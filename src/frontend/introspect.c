@@ -88,15 +88,12 @@ void hak_impl_malloc_stats(void) {
     size_t len = hak_format_str(buf, sizeof buf, "Arena 0:\n");
     stats_line(buf, sizeof buf, &len, "system bytes    ",
                sub0(s->mapped_bytes, s->large_live_bytes));
-    stats_line(buf, sizeof buf, &len, "in use bytes    ",
-               s->live_bytes - s->large_live_bytes);
+    stats_line(buf, sizeof buf, &len, "in use bytes    ", s->live_bytes - s->large_live_bytes);
     len += hak_format_str(buf + len, sizeof buf - len, "Total (incl. mmap):\n");
     stats_line(buf, sizeof buf, &len, "system bytes    ", s->mapped_bytes);
     stats_line(buf, sizeof buf, &len, "in use bytes    ", s->live_bytes);
-    stats_line(buf, sizeof buf, &len, "max mmap regions",
-               atomic_load(&hak_stat_large_peak_blocks));
-    stats_line(buf, sizeof buf, &len, "max mmap bytes  ",
-               atomic_load(&hak_stat_large_peak_bytes));
+    stats_line(buf, sizeof buf, &len, "max mmap regions", atomic_load(&hak_stat_large_peak_blocks));
+    stats_line(buf, sizeof buf, &len, "max mmap bytes  ", atomic_load(&hak_stat_large_peak_bytes));
     (void)hak_write_all(2, buf, len);
 }
 

@@ -73,8 +73,8 @@ HAK_EXPORT void *__libc_pvalloc(size_t size) { return hak_impl_pvalloc(size); }
 #else
 #define HAK_ALIAS_COPY(target)
 #endif
-#define HAK_ALIAS(name, target)                                                \
-    extern __typeof(target) name HAK_ALIAS_COPY(target)                        \
+#define HAK_ALIAS(name, target)                                                                    \
+    extern __typeof(target) name HAK_ALIAS_COPY(target)                                            \
         __attribute__((alias(#target), visibility("default")))
 HAK_ALIAS(__malloc, malloc);
 HAK_ALIAS(__free, free);

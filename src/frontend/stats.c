@@ -21,9 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-hak_lock_t hak_threads_lock = HAK_LOCK_INIT;
-hak_thread_t *hak_threads;
-hak_thread_stats_t hak_stats_retired;
 _Atomic uint64_t hak_stat_large_allocs, hak_stat_large_frees, hak_stat_failures, hak_stat_transfers,
     hak_stat_large_live_bytes, hak_stat_large_peak_blocks, hak_stat_large_peak_bytes;
 /* Blocks of each class out of the backend on no thread's counters. */

@@ -83,6 +83,7 @@ bool hak_xfer_release(void) {
 unsigned hak_xfer_held(unsigned c) {
     unsigned n = 0;
     for (unsigned i = 0; i < XFER_SLOTS; i++)
-        n += (unsigned)(atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed) >> XFER_PTR_BITS);
+        n += (unsigned)(atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed) >>
+                        XFER_PTR_BITS);
     return n;
 }

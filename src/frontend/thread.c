@@ -1,0 +1,254 @@
+/*
+ * thread.c - thread caches: a thread's attach (its cold half, its backend
+ * state, its place in the registry), the bins' flushes, HAKMEM_SECURE's
+ * quarantine, and the teardown at thread exit, which gives everything
+ * back; and the registry of live threads that statistics and fork read.
+ */
+#include "frontend/frontend.h"
+
+#include <string.h>
+
+const hak_thread_t hak_thread_empty, hak_thread_dead;
+
+__thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = HAK_THREAD_EMPTY;
+__thread hak_tcache_t hak_tc
+    __attribute__((tls_model("initial-exec"))) = {.head = {[0 ... HAK_NCODES - 1] = HAK_LIST_END}};
+
+hak_lock_t hak_threads_lock = HAK_LOCK_INIT;
+hak_thread_t *hak_threads;
+hak_thread_stats_t hak_stats_retired;
+
+/* Its destructor tears a thread's cache down at thread exit. */
+static pthread_key_t thread_key;
+static void thread_detach(void *arg);
+
+void hak_thread_key_init(void) { pthread_key_create(&thread_key, thread_detach); }
+
+/* Gives a thread a real cache.  Returns HAK_THREAD_DEAD when metadata
+ * memory is exhausted: the thread is then served without a cache. */
+static hak_thread_t *thread_attach(void) {
+    hak_ensure_init();
+    hak_thread_t *t = hak_meta_alloc(sizeof *t);
+    if (t == NULL)
+        return HAK_THREAD_DEAD;
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        hak_ace_bin_init(&t->ctl[c], &hak_tc.room[c], c);
+    t->tc = &hak_tc;
+    t->bstate = hak_backend->thread_init();
+    hak_lock(&hak_threads_lock);
+    HAK_DLIST_PUSH(&hak_threads, t);
+    hak_unlock(&hak_threads_lock);
+    hak_tls = t;
+    pthread_setspecific(thread_key, t);
+    return t;
+}
+
+hak_thread_t *hak_thread_get(void) {
+    hak_thread_t *t = hak_tls;
+    return t == HAK_THREAD_EMPTY ? thread_attach() : t;
+}
+
+/* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
+ * backend, keeping the recently freed, cache-hot ones; a whole bin with
+ * pass set goes to the transfer cache when it takes it.  The bins are the
+ * calling thread's: t is its cold half. */
+static unsigned bin_held(const hak_thread_t *t, unsigned c) {
+    return t->ctl[c].cap - hak_tc.room[c];
+}
+
+static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
+    unsigned held = bin_held(t, c);
+    void *list;
+    if (n >= held) {
+        list = hak_tc.head[c];
+        hak_tc.head[c] = HAK_LIST_END;
+        n = held;
+    } else {
+        /* The blocks kept are checked on the way, so a damaged link is
+         * reported, not followed; the backend checks the rest. */
+        pass = false;
+        void *last = hak_tc.head[c];
+        for (unsigned i = 1; i < held - n; i++) {
+            if (!hak_block_cached(last))
+                hak_list_corrupt(last, "thread cache: a block written after its free");
+            last = hak_block_next(last);
+            if (!hak_block_in_class(last, c))
+                hak_list_corrupt(last, "thread cache: a link to no block of its class");
+        }
+        if (!hak_block_cached(last))
+            hak_list_corrupt(last, "thread cache: a block written after its free");
+        list = hak_block_next(last);
+        hak_block_link(last, HAK_LIST_END);
+    }
+    hak_tc.room[c] += n;
+    hak_count(&t->stats.cls[c].flushes, 1);
+    if (!pass || !hak_xfer_put(c, list, n))
+        hak_flush(t, c, list, n);
+    hak_ace_tick();
+}
+
+/* Hands every block the cache of t holds back to the backend. */
+static void cache_flush_all(hak_thread_t *t) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        if (hak_tc.head[c] != HAK_LIST_END)
+            bin_flush(t, c, bin_held(t, c), false);
+}
+
+/* Puts p, a block of class c freed by the thread of t, in its cache. */
+static void cache_push(hak_thread_t *t, unsigned c, void *p) {
+    if (hak_tc.room[c] == 0)
+        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown), true);
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+    hak_tc.room[c]--;
+}
+
+/*
+ * HAKMEM_SECURE's quarantine: a small block freed waits, marked free with
+ * a link of its own (HAK_QUARANTINED: a second free is still caught, and a
+ * block found there twice too) and filled with a pattern from byte 16 up to
+ * byte HAK_JUNK_END, until HAK_QUARANTINE_BLOCKS blocks or
+ * HAK_QUARANTINE_BYTES came after it; then its fill is checked, so a write
+ * after free into its start meanwhile is reported, and it goes to the
+ * thread cache.  A dangling pointer then no longer reaches the block's
+ * next owner at once.  (Filling and checking the whole block would cost
+ * ten times the free itself for big blocks.)
+ */
+#define HAK_JUNK ((uint64_t)0xdbdbdbdbdbdbdbdbu)
+#define HAK_JUNK_END 64
+
+static size_t junk_words(unsigned c) {
+    size_t end = hak_class_size[c] < HAK_JUNK_END ? hak_class_size[c] : HAK_JUNK_END;
+    return end / 8;
+}
+
+/* The link of a block in quarantine: no address, and its check word is
+ * the block's own, so free's check still sees it free. */
+#define HAK_QUARANTINED ((void *)(uintptr_t)2)
+
+static void quarantine_check(const void *p, unsigned c) {
+    const uint64_t *w = p;
+    bool intact = hak_block_marked(p);
+    if (intact && hak_block_next(p) != HAK_QUARANTINED)
+        /* In a list since: a write hid a second free of it, which put it
+         * in quarantine twice, and the first to leave went on. */
+        hak_fatal("free(): double free: %p", p);
+    for (size_t i = 2; i < junk_words(c); i++)
+        intact &= w[i] == HAK_JUNK;
+    if (!intact)
+        hak_fatal("free(): write after free: %p (changed in quarantine)", p);
+}
+
+/* The oldest block out of q, checked. */
+static void *quarantine_take(hak_quarantine_t *q) {
+    unsigned i = q->head;
+    void *p = q->block[i];
+    unsigned c = q->cls[i];
+    q->head = (i + 1) % HAK_QUARANTINE_BLOCKS;
+    q->len--;
+    q->bytes -= hak_class_size[c];
+    q->held[c]--;
+    quarantine_check(p, c);
+    return p;
+}
+
+/* Puts p, of class c, in the quarantine of t; returns the block that
+ * leaves it for the thread cache, or NULL. */
+static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
+    hak_quarantine_t *q = t->quarantine;
+    if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
+        return p; /* no memory for it: no delay */
+    size_t size = hak_class_size[c];
+    for (size_t k = 2; k < junk_words(c); k++)
+        ((uint64_t *)p)[k] = HAK_JUNK;
+    hak_block_link(p, HAK_QUARANTINED);
+    unsigned i = (q->head + q->len) % HAK_QUARANTINE_BLOCKS;
+    q->block[i] = p;
+    q->cls[i] = (uint8_t)c;
+    q->len++;
+    q->bytes += size;
+    q->held[c]++;
+    if (q->len < HAK_QUARANTINE_BLOCKS && q->bytes <= HAK_QUARANTINE_BYTES)
+        return NULL;
+    unsigned oc = q->cls[q->head];
+    void *old = quarantine_take(q);
+    if (oc == c)
+        return old;
+    cache_push(t, oc, old);
+    return NULL;
+}
+
+/* At exit: the blocks still in the calling thread's quarantine, checked,
+ * so that a write after free is reported even when no free pushed the
+ * block out. */
+void hak_quarantine_check_exit(void) {
+    hak_thread_t *t = hak_tls;
+    if (t == HAK_THREAD_EMPTY || t == HAK_THREAD_DEAD || t->quarantine == NULL)
+        return;
+    const hak_quarantine_t *q = t->quarantine;
+    for (unsigned k = 0; k < q->len; k++) {
+        unsigned i = (q->head + k) % HAK_QUARANTINE_BLOCKS;
+        quarantine_check(q->block[i], q->cls[i]);
+        /* A block there twice: a write hid its second free. */
+        for (unsigned l = k + 1; l < q->len; l++)
+            if (q->block[(q->head + l) % HAK_QUARANTINE_BLOCKS] == q->block[i])
+                hak_fatal("free(): double free: %p", q->block[i]);
+    }
+}
+
+/* Empties the quarantine of t (the calling thread's) into its cache. */
+static void quarantine_drain(hak_thread_t *t) {
+    hak_quarantine_t *q = t->quarantine;
+    while (q != NULL && q->len > 0) {
+        unsigned c = q->cls[q->head];
+        cache_push(t, c, quarantine_take(q));
+    }
+}
+
+static void thread_detach(void *arg) {
+    hak_thread_t *t = arg;
+    quarantine_drain(t);
+    cache_flush_all(t);
+    hak_tls = HAK_THREAD_DEAD;
+    for (unsigned c = 0; c < HAK_NCODES; c++) {
+        hak_tc.head[c] = HAK_LIST_END;
+        hak_tc.room[c] = 0;
+    }
+    hak_backend->thread_exit(t->bstate);
+    hak_stats_publish(NULL, t->unpublished);
+    hak_lock(&hak_threads_lock);
+    HAK_DLIST_UNLINK(&hak_threads, t);
+    hak_thread_stats_add(&hak_stats_retired, &t->stats);
+    hak_unlock(&hak_threads_lock);
+    if (t->quarantine != NULL)
+        hak_meta_free(t->quarantine, sizeof *t->quarantine);
+    hak_meta_free(t, sizeof *t);
+}
+
+void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
+    if (hak_opt.secure)
+        p = quarantine(t, c, p);
+    if (p != NULL)
+        cache_push(t, c, p);
+}
+
+void hak_thread_drain(hak_thread_t *t) {
+    quarantine_drain(t);
+    cache_flush_all(t);
+}
+
+void hak_threads_fork_child(void) {
+    /* Only the forking thread lives on; the others' caches stay allocated
+     * (their blocks are lost to the child, as glibc's arenas are) but leave
+     * the registry so statistics count live threads.  Their counters stay
+     * (the blocks they held count as live). */
+    hak_thread_t *t = hak_tls;
+    for (hak_thread_t *o = hak_threads; o; o = o->next)
+        if (o != t)
+            hak_thread_stats_add(&hak_stats_retired, &o->stats);
+    if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD) {
+        t->next = t->prev = NULL;
+        hak_threads = t;
+    } else {
+        hak_threads = NULL;
+    }
+}
