@@ -72,12 +72,13 @@ typedef struct hak_stats {
     uint64_t peak_live_bytes;   /* high-water mark of live plus thread-cached */
     uint64_t large_live_bytes;  /* of live_bytes, in blocks above 64 KiB */
     uint64_t active_bytes;      /* slab units and pages serving blocks */
+    uint64_t peak_active_bytes; /* high-water mark of active_bytes */
     uint64_t cached_bytes;      /* free blocks waiting in thread caches */
     uint64_t resident_bytes;    /* of mapped_bytes, in memory (mincore(2)) */
     uint64_t returned_bytes;    /* given back to the OS so far */
     /* Room for counters of later versions: the struct keeps its size, so a
      * program built against this header works with them.  Zero for now. */
-    uint64_t reserved[10];
+    uint64_t reserved[9];
 } hak_stats_t;
 
 /* Fills *out.  Always succeeds.  resident_bytes costs a mincore(2) call per

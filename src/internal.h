@@ -318,8 +318,11 @@ HAK_HIDDEN void hak_chunk_track(hak_chunk_t *c, bool on);
 /* Bytes of every chunk's pages now resident in memory, as the kernel says
  * (mincore(2)): measured, not estimated, in a walk over every chunk. */
 HAK_HIDDEN size_t hak_chunk_resident(void);
-/* Bytes of slab units now serving blocks (a class code set on them). */
-HAK_HIDDEN extern _Atomic uint64_t hak_chunk_active_bytes;
+/* Bytes serving blocks: slab units with a class code set on them, and
+ * the pages of live large blocks (the frontend adds those); and their
+ * high-water mark.  hak_active_add moves both. */
+HAK_HIDDEN extern _Atomic uint64_t hak_active_bytes, hak_active_peak;
+HAK_HIDDEN void hak_active_add(int64_t delta);
 HAK_HIDDEN void hak_chunk_fork_prepare(void);
 HAK_HIDDEN void hak_chunk_fork_release(void);
 

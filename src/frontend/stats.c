@@ -77,6 +77,7 @@ void hak_stats_count_large(int n, size_t usable) {
     uint64_t live = atomic_fetch_add_explicit(&hak_stat_large_live_bytes, bytes,
                                               memory_order_relaxed) + bytes;
     hak_stats_publish(pending, (int64_t)bytes);
+    hak_active_add((int64_t)bytes);
     if (n < 0) {
         atomic_fetch_add_explicit(&hak_stat_large_frees, 1, memory_order_relaxed);
         return;
@@ -158,7 +159,8 @@ void hak_stats_collect(hak_stats_t *out, hak_class_stats_t *per_class, size_t n)
     s.peak_live_bytes = atomic_load(&peak_out_bytes);
     if (s.peak_live_bytes < s.live_bytes)
         s.peak_live_bytes = s.live_bytes;
-    s.active_bytes = atomic_load(&hak_chunk_active_bytes) + s.large_live_bytes;
+    s.active_bytes = atomic_load(&hak_active_bytes);
+    s.peak_active_bytes = atomic_load(&hak_active_peak);
     s.resident_bytes = hak_chunk_resident();
     *out = s;
 }
@@ -176,7 +178,8 @@ HAK_EXPORT size_t hak_stats_classes(hak_class_stats_t *out, size_t n) {
 #define HAK_STATS_FIELDS(X)                                                    \
     X(mapped_bytes, 1) X(peak_mapped_bytes, 1) X(live_bytes, 1)                \
     X(live_blocks, 1) X(peak_live_bytes, 1) X(large_live_bytes, 1)             \
-    X(active_bytes, 1) X(cached_bytes, 1) X(resident_bytes, 1)                 \
+    X(active_bytes, 1) X(peak_active_bytes, 1) X(cached_bytes, 1)              \
+    X(resident_bytes, 1)                                                       \
     X(returned_bytes, 1) X(mmap_calls, 1) X(munmap_calls, 1)                   \
     X(madvise_calls, 1) X(refills, 1) X(flushes, 1) X(large_allocs, 1)         \
     X(large_frees, 1) X(malloc_calls, hak_config_stats)                        \

@@ -24,7 +24,13 @@ static unsigned window_nfree;
  * unlink or walk (under any other lock but never around one). */
 static hak_lock_t chunks_lock = HAK_LOCK_INIT;
 static hak_chunk_t *chunks;
-_Atomic uint64_t hak_chunk_active_bytes;
+_Atomic uint64_t hak_active_bytes, hak_active_peak;
+
+void hak_active_add(int64_t delta) {
+    uint64_t now = atomic_fetch_add_explicit(&hak_active_bytes, (uint64_t)delta,
+                                             memory_order_relaxed) + (uint64_t)delta;
+    hak_atomic_max(&hak_active_peak, now);
+}
 
 void hak_chunk_track(hak_chunk_t *c, bool on) {
     hak_lock(&chunks_lock);
@@ -190,8 +196,8 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     int64_t units = 0; /* how many more serve blocks */
     for (unsigned u = first; u < first + n; u++)
         units += (code != HAK_CODE_NONE) - (c->page_code[u * pages_per_unit] != HAK_CODE_NONE);
-    atomic_fetch_add_explicit(&hak_chunk_active_bytes, (uint64_t)(units * (int64_t)HAK_UNIT_SIZE),
-                              memory_order_relaxed);
+    if (units != 0)
+        hak_active_add(units * (int64_t)HAK_UNIT_SIZE);
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     /* HAKMEM_SECURE leaves the window's table empty, which sends every

@@ -62,10 +62,11 @@ static void print_to_string(int format, char *out, size_t cap) {
 }
 
 static const char *const fields[] = {
-    "mapped_bytes",   "peak_mapped_bytes", "live_bytes",     "live_blocks",   "peak_live_bytes",
-    "large_live_bytes", "active_bytes",    "cached_bytes",   "resident_bytes", "returned_bytes",
-    "mmap_calls",     "munmap_calls",      "madvise_calls",  "refills",       "flushes",
-    "large_allocs",   "large_frees",       "alloc_failures", "threads_live",  "transfers"};
+    "mapped_bytes",   "peak_mapped_bytes", "live_bytes",        "live_blocks",    "peak_live_bytes",
+    "large_live_bytes", "active_bytes",    "peak_active_bytes", "cached_bytes",   "resident_bytes",
+    "returned_bytes", "mmap_calls",        "munmap_calls",      "madvise_calls",  "refills",
+    "flushes",        "large_allocs",      "large_frees",       "alloc_failures", "threads_live",
+    "transfers"};
 /* Kept only by a build configured with --enable-stats: left out otherwise. */
 static const char *const counted[] = {"malloc_calls", "free_calls"};
 

@@ -1,4 +1,5 @@
-/* Integration: glibc's introspection calls (mallinfo2, mallinfo, malloc_stats, malloc_info, mallopt), the __libc_* names and the per-class statistics, with HAKMEM's real figures. */
+/* Integration: glibc's introspection calls (mallinfo2, mallinfo, malloc_stats, malloc_info,
+ * mallopt), the __libc_* names and the per-class statistics, with HAKMEM's real figures. */
 #include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
@@ -59,8 +60,8 @@ static void check_live(size_t target, bool large) {
         free(v[i]);
     m = mallinfo2();
     err = ((double)m.uordblks - (double)base) / (double)held;
-    HAK_CHECK_MSG(err < 0.01 && err > -0.01, "after the frees: uordblks %zu, base %zu",
-                  m.uordblks, base);
+    HAK_CHECK_MSG(err < 0.01 && err > -0.01, "after the frees: uordblks %zu, base %zu", m.uordblks,
+                  base);
     free(v);
 }
 
@@ -87,6 +88,13 @@ START_TEST(test_large_blocks_fields) {
         bytes += malloc_usable_size(p[i]);
     }
     struct mallinfo2 b = mallinfo2();
+    hak_stats_t st;
+    hak_stats_get(&st);
+    ck_assert_uint_ge(st.active_bytes, st.large_live_bytes);
+    ck_assert_uint_ge(st.large_live_bytes, bytes);
+    ck_assert_uint_ge(st.peak_active_bytes, st.active_bytes);
+    ck_assert_uint_ge(st.peak_live_bytes, st.live_bytes);
+    ck_assert_uint_ge(st.peak_mapped_bytes, st.mapped_bytes);
     ck_assert_uint_eq(b.hblks, a.hblks + 3);
     ck_assert_uint_eq(b.hblkhd, a.hblkhd + bytes);
     ck_assert_uint_ge(b.usmblks, b.uordblks);
@@ -232,16 +240,15 @@ START_TEST(test_malloc_info) {
     int elements;
     HAK_CHECK_MSG(xml_well_formed(doc, &elements), "not well-formed:\n%s", doc);
     ck_assert_int_ge(elements, 10);
-    HAK_CHECK_MSG(strncmp(doc, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", 43) == 0,
-                  "%s", doc);
+    HAK_CHECK_MSG(strncmp(doc, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", 43) == 0, "%s",
+                  doc);
     char want[128];
     snprintf(want, sizeof want, "to=\"%zu\" total=\"", malloc_usable_size(p[5]));
     const char *sz = strstr(doc, want);
     HAK_CHECK_MSG(sz != NULL, "no class of %s in:\n%s", want, doc);
     unsigned long long total, count, live;
-    ck_assert_int_eq(sscanf(sz + strlen(want), "%llu\" count=\"%llu\" live=\"%llu\"", &total,
-                            &count, &live),
-                     3);
+    ck_assert_int_eq(
+        sscanf(sz + strlen(want), "%llu\" count=\"%llu\" live=\"%llu\"", &total, &count, &live), 3);
     ck_assert_uint_ge(count, 5);
     ck_assert_uint_ge(live, 15);
     ck_assert_uint_eq(total, count * malloc_usable_size(p[5]));
