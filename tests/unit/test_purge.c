@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../check_main.h"
-#include "testclock.h"
+#include "../testclock.h"
 
 /* The clock is frozen: a purge happens when the test moves the clock past
  * the delay, never because a busy machine ran a cycle slowly. */

@@ -1,7 +1,7 @@
 /*
- * testclock.h - the purge clock, driven by a unit test: frozen, it moves
- * only when the test moves it, so what a test sees does not depend on how
- * fast a busy machine runs it.  An event the purge thread causes is waited
+ * testclock.h - the purge clock, driven by a test linked against the core:
+ * frozen, it moves only when the test moves it, so what a test sees does
+ * not depend on how fast a busy machine runs it.  An event the purge thread causes is waited
  * for itself, with a bound of real time that only a failure reaches.
  */
 #ifndef HAK_TEST_TESTCLOCK_H

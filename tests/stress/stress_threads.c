@@ -1,11 +1,12 @@
-/* Unit: blocks that cross threads, through the hak_* API so that the
- * sanitizer builds watch the allocator itself: blocks freed by a thread
- * other than the one that allocated them (remote frees), blocks that
- * outlive their thread (orphans, adopted by later threads), threads that
- * allocate and free the same classes at once while trading blocks, and the
- * purge thread (HAKMEM_PURGE_THREAD) at work beside large-block users, a
- * consumer's batches passed whole to its producer (the transfer cache), and
- * blocks freed by one thread while their owner makes no call or is gone.
+/* Stress: blocks that cross threads, through the hak_* API of the static
+ * core (Check, like the unit tests) so that the sanitizer builds watch the
+ * allocator itself: blocks freed by a thread other than the one that
+ * allocated them (remote frees), blocks that outlive their thread
+ * (orphans, adopted by later threads), threads that allocate and free the
+ * same classes at once while trading blocks, and the purge thread
+ * (HAKMEM_PURGE_THREAD) at work beside large-block users, a consumer's
+ * batches passed whole to its producer (the transfer cache), and blocks
+ * freed by one thread while their owner makes no call or is gone.
  * Every block carries a tag derived from its address and size, checked
  * before it is freed, so a block handed out twice, or written by the
  * allocator while live, fails the test. */
@@ -20,7 +21,7 @@
 #include "frontend/frontend.h"
 
 #include "../check_main.h"
-#include "testclock.h"
+#include "../testclock.h"
 
 /* ---- tagged blocks, and failures reported from any thread ---- */
 
