@@ -12,6 +12,8 @@
  *     (the "proof" the comparison harness checks),
  *   - asks HAKMEM for its active backend name if HAKMEM is loaded,
  *   - reads the peak resident set size,
+ *   - starts threads,
+ *   - fills a block with a pattern and checks it before the block is freed,
  *   - prints the final machine-readable RESULT line.
  *
  * RESULT line format (one line, space separated key=value, no spaces in
@@ -28,6 +30,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +76,14 @@ static inline uint32_t bench_xorshift32(uint32_t *state)
     x ^= x << 5;
     *state = x;
     return x;
+}
+
+/* The xorshift32 state of stream n of several drawn from one seed (one per
+ * thread, or per thread and round): a different start for each n, never 0. */
+static inline uint32_t bench_stream_seed(uint32_t seed, unsigned long long n)
+{
+    uint32_t s = seed ^ (uint32_t)(n * 2654435761u);
+    return s != 0 ? s : 1;
 }
 
 /* Parse argv[i] as an unsigned integer, or return dflt if absent. */
@@ -151,6 +162,54 @@ static inline void bench_touch(void *p, unsigned char v)
     volatile unsigned char *q = (volatile unsigned char *)p;
     *q = v;
     bench_sink ^= *q;
+}
+
+/* Start a thread running fn(arg). */
+static inline void bench_thread_start(pthread_t *tid, void *(*fn)(void *),
+                                      void *arg)
+{
+    if (pthread_create(tid, NULL, fn, arg) != 0)
+        bench_die("pthread_create failed");
+}
+
+/*
+ * Fill the size-byte block at p (size >= 8) from tag: 64-bit word i holds
+ * tag ^ (i * 0x9E3779B97F4A7C15), a tail shorter than a word the low byte
+ * of tag.  Word 0 is tag itself, so a block can carry its own size (or
+ * whatever else its checker needs).  Programs write what they allocate;
+ * a benchmark that only touched a byte would hide the cache misses and
+ * page faults of where the allocator puts blocks.
+ */
+static inline void bench_fill(void *p, size_t size, uint64_t tag)
+{
+    unsigned char *q = p;
+    size_t words = size / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = tag ^ (i * 0x9E3779B97F4A7C15ULL);
+        memcpy(q + 8 * i, &w, sizeof w);
+    }
+    for (size_t i = 8 * words; i < size; i++)
+        q[i] = (unsigned char)tag;
+}
+
+/* Die unless the block still holds what bench_fill(p, size, tag) wrote:
+ * the allocator handed out overlapping blocks or wrote into a live one. */
+static inline void bench_check_fill(const void *p, size_t size, uint64_t tag,
+                                    const char *bench)
+{
+    const unsigned char *q = p;
+    size_t words = size / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w;
+        memcpy(&w, q + 8 * i, sizeof w);
+        if (w != (tag ^ (i * 0x9E3779B97F4A7C15ULL)))
+            bench_die("%s: live block %p of %zu bytes changed at offset %zu",
+                      bench, p, size, 8 * i);
+    }
+    for (size_t i = 8 * words; i < size; i++)
+        if (q[i] != (unsigned char)tag)
+            bench_die("%s: live block %p of %zu bytes changed at offset %zu",
+                      bench, p, size, i);
 }
 
 /*

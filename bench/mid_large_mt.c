@@ -12,8 +12,6 @@
  */
 #include "common.h"
 
-#include <pthread.h>
-
 #define SLOTS 2048
 #define MIN_SIZE (8u * 1024u)
 #define MAX_SIZE (35u * 1024u)
@@ -80,8 +78,7 @@ int main(int argc, char **argv)
         if (ws[t].slots == NULL)
             bench_oom(SLOTS * sizeof(void *));
         ws[t].start = &start;
-        if (pthread_create(&ws[t].tid, NULL, run, &ws[t]) != 0)
-            bench_die("pthread_create failed");
+        bench_thread_start(&ws[t].tid, run, &ws[t]);
     }
 
     pthread_barrier_wait(&start);

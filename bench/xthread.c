@@ -14,7 +14,6 @@
  */
 #include "common.h"
 
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 
@@ -97,8 +96,7 @@ int main(int argc, char **argv)
         if (ps[i].seed == 0)
             ps[i].seed = 1;
         ps[i].start = &start;
-        if (pthread_create(&ps[i].tid, NULL, produce, &ps[i]) != 0)
-            bench_die("pthread_create failed");
+        bench_thread_start(&ps[i].tid, produce, &ps[i]);
     }
 
     /* The main thread is the consumer. */
