@@ -1,8 +1,8 @@
 /*
  * churn - a large array of live blocks in which every step replaces one.
  *
- * Usage: churn [steps_per_thread [threads [slots [seed]]]]
- *        defaults 4000000 1 131072 362436069
+ * Usage: churn [steps_per_thread [threads [slots [max_size [seed]]]]]
+ *        defaults 4000000 1 131072 65536 362436069
  *
  * Each thread owns `slots` slots and its own xorshift32 stream.  It fills
  * every slot, then per step picks a slot, checks and frees its block and
@@ -10,10 +10,12 @@
  * Every block is filled when allocated and checked in full before it is
  * freed (bench_fill).
  *
- * Sizes are a Pareto mix (tail index 1) from 8 B to 64 KiB: octave k,
- * [8 << k, 16 << k), is drawn with probability 2^-(k+1) for k < 12 and the
- * rest goes to k = 12, so half the blocks are under 16 B while every octave
- * holds about the same number of bytes.  Slots are picked 80/20 six levels
+ * Sizes are a Pareto mix (tail index 1) from 8 B to max_size (a power of
+ * two, 16 B to 64 KiB): octave k, [8 << k, 16 << k), is drawn with
+ * probability 2^-(k+1), the top octave (the one below max_size) taking the
+ * rest, so half the blocks are under 16 B while every octave holds about
+ * the same number of bytes.  (The allocator test that has this shape draws
+ * up to 1 KiB: `churn 4000000 1 131072 1024`.)  Slots are picked 80/20 six levels
  * deep (pick_slot): a few hot slots get most of the steps, so their blocks
  * live briefly, while most of the array holds blocks that live for the
  * whole run.
@@ -24,13 +26,13 @@
  */
 #include "common.h"
 
-#define TOP_OCTAVE 12u /* [32 KiB, 64 KiB) */
 #define PARETO_LEVELS 6
 
 struct worker {
     pthread_t tid;
     unsigned long long steps;
     uint32_t slots;
+    unsigned top_octave;
     uint32_t seed;
     void **block;
     uint32_t *size;
@@ -63,8 +65,8 @@ static void place(struct worker *w, uint32_t *x, uint32_t i)
 {
     uint32_t r = bench_xorshift32(x);
     /* The lowest set bit of a uniform draw is bit k with probability
-     * 2^-(k+1); bit TOP_OCTAVE caps it. */
-    unsigned k = (unsigned)__builtin_ctz(r | (1u << TOP_OCTAVE));
+     * 2^-(k+1); the bit of the top octave caps it. */
+    unsigned k = (unsigned)__builtin_ctz(r | (1u << w->top_octave));
     size_t base = (size_t)8 << k;
     size_t size = base + (bench_xorshift32(x) & (base - 1));
     void *p = malloc(size);
@@ -105,11 +107,14 @@ int main(int argc, char **argv)
     unsigned long long steps = bench_arg_u64(argc, argv, 1, 4000000ULL);
     unsigned long long nthreads = bench_arg_u64(argc, argv, 2, 1);
     unsigned long long slots = bench_arg_u64(argc, argv, 3, 131072);
-    unsigned long long seed = bench_arg_u64(argc, argv, 4, 362436069ULL);
+    unsigned long long max_size = bench_arg_u64(argc, argv, 4, 65536);
+    unsigned long long seed = bench_arg_u64(argc, argv, 5, 362436069ULL);
     if (nthreads == 0 || nthreads > 1024)
         bench_die("threads must be in 1..1024");
     if (slots == 0 || slots > (1ULL << 24))
         bench_die("slots must be in 1..2^24");
+    if (max_size < 16 || max_size > 65536 || (max_size & (max_size - 1)) != 0)
+        bench_die("max_size must be a power of two in 16..65536");
 
     struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
     if (ws == NULL)
@@ -122,6 +127,7 @@ int main(int argc, char **argv)
         struct worker *w = &ws[t];
         w->steps = steps;
         w->slots = (uint32_t)slots;
+        w->top_octave = (unsigned)__builtin_ctzll(max_size) - 4;
         w->seed = bench_stream_seed((uint32_t)seed, t);
         w->block = calloc((size_t)slots, sizeof *w->block);
         w->size = calloc((size_t)slots, sizeof *w->size);
@@ -139,7 +145,8 @@ int main(int argc, char **argv)
     double secs = bench_now() - t0;
 
     char extra[64];
-    snprintf(extra, sizeof extra, " threads=%llu", nthreads);
+    snprintf(extra, sizeof extra, " threads=%llu max_size=%llu", nthreads,
+             max_size);
     bench_report("churn", (long long)slots,
                  nthreads * 2ULL * (slots + steps), secs, extra);
 
