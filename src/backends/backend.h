@@ -121,6 +121,23 @@ HAK_INLINE size_t hak_carve_bytes(size_t size) {
     return HAK_CARVE_BYTES > HAK_CARVE_BLOCKS * size ? HAK_CARVE_BYTES : HAK_CARVE_BLOCKS * size;
 }
 
+/* Carves at most max never-used blocks of size bytes, those starting from
+ * *bump up to stop (a block boundary or further), onto *list, and moves
+ * *bump past them; returns how many.  The highest goes on first, so the
+ * list hands them out in rising address order: a program that walks its
+ * blocks in the order it got them then walks memory forwards, as hardware
+ * prefetchers expect (falling order cost a third more time reading them). */
+HAK_INLINE unsigned hak_carve(char **bump, const char *stop, size_t size, unsigned max,
+                              void **list) {
+    size_t n = stop > *bump ? ((size_t)(stop - *bump) + size - 1) / size : 0;
+    if (n > max)
+        n = max;
+    for (size_t i = n; i-- > 0;)
+        *list = hak_block_push(*bump + i * size, *list);
+    *bump += n * size;
+    return (unsigned)n;
+}
+
 /* The backends, in the order of hak_chunk_t.backend. */
 HAK_HIDDEN extern const hak_backend_t hak_backend_superslab;
 HAK_HIDDEN extern const hak_backend_t hak_backend_legacy;

@@ -341,11 +341,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, h
         if (r == NULL && (r = span_new(c, cause)) == NULL)
             break;
         char *stop = r->bump + hak_carve_bytes(size);
-        while (got < want && r->bump < r->end && r->bump < stop) {
-            head = hak_block_push(r->bump, head);
-            r->bump += size;
-            got++;
-        }
+        got = hak_carve(&r->bump, stop < r->end ? stop : r->end, size, want - got, &head);
         r->used += got;
         if (r->bump == r->end)
             span_list(k, r, HY_LIST_NONE);

@@ -591,8 +591,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
         char *stop = bump + hak_carve_bytes(size);
         if (stop > s->end)
             stop = s->end;
-        for (; got < want && bump < stop; got++, bump += size)
-            head = hak_block_push(bump, head);
+        got = hak_carve(&bump, stop, size, want - got, &head);
         atomic_store_explicit(&s->bump, bump, memory_order_relaxed);
         s->used += got;
         if (bump >= s->end) { /* nothing local, nothing remote: s is full */
