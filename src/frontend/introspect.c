@@ -97,6 +97,27 @@ void hak_impl_malloc_stats(void) {
     (void)hak_write_all(2, buf, len);
 }
 
+/* The totals glibc prints for its heap, and again (with the mmapped
+ * blocks, HAKMEM's large ones) for the whole process. */
+static void xml_totals(FILE *fp, const figures_t *f, uint64_t free_bytes, bool whole) {
+    const hak_stats_t *s = &f->s;
+    fprintf(fp,
+            "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+            "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n",
+            (unsigned long long)f->free_blocks, (unsigned long long)free_bytes);
+    if (whole)
+        fprintf(fp, "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n",
+                (unsigned long long)(s->large_allocs - s->large_frees),
+                (unsigned long long)s->large_live_bytes);
+    fprintf(fp,
+            "<system type=\"current\" size=\"%llu\"/>\n"
+            "<system type=\"max\" size=\"%llu\"/>\n"
+            "<aspace type=\"total\" size=\"%llu\"/>\n"
+            "<aspace type=\"mprotect\" size=\"%llu\"/>\n",
+            (unsigned long long)s->mapped_bytes, (unsigned long long)s->peak_mapped_bytes,
+            (unsigned long long)s->mapped_bytes, (unsigned long long)s->mapped_bytes);
+}
+
 /* glibc's XML, with its elements where HAKMEM has the figure (free blocks
  * per size, totals, system and address space) and an element of HAKMEM's
  * own with the rest.  The caller's stdio may allocate: no lock of HAKMEM's
@@ -109,7 +130,7 @@ int hak_impl_malloc_info(int options, FILE *fp) {
     figures_t f;
     figures(&f);
     const hak_stats_t *s = &f.s;
-    uint64_t free_bytes = 0, large_blocks = s->large_allocs - s->large_frees;
+    uint64_t free_bytes = 0;
     fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
     for (unsigned i = 0; i < HAK_NCLASSES; i++) {
         const hak_class_stats_t *k = &f.cls[i];
@@ -125,34 +146,15 @@ int hak_impl_malloc_info(int options, FILE *fp) {
                 (unsigned long long)k->cached_blocks, (unsigned long long)k->live_blocks,
                 (unsigned long long)k->refills, (unsigned long long)k->flushes);
     }
+    fprintf(fp, "</sizes>\n");
+    xml_totals(fp, &f, free_bytes, false);
+    fprintf(fp, "</heap>\n");
+    xml_totals(fp, &f, free_bytes, true);
     fprintf(fp,
-            "</sizes>\n"
-            "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-            "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<system type=\"current\" size=\"%llu\"/>\n"
-            "<system type=\"max\" size=\"%llu\"/>\n"
-            "<aspace type=\"total\" size=\"%llu\"/>\n"
-            "<aspace type=\"mprotect\" size=\"%llu\"/>\n"
-            "</heap>\n",
-            (unsigned long long)f.free_blocks, (unsigned long long)free_bytes,
-            (unsigned long long)s->mapped_bytes, (unsigned long long)s->peak_mapped_bytes,
-            (unsigned long long)s->mapped_bytes, (unsigned long long)s->mapped_bytes);
-    fprintf(fp,
-            "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-            "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<system type=\"current\" size=\"%llu\"/>\n"
-            "<system type=\"max\" size=\"%llu\"/>\n"
-            "<aspace type=\"total\" size=\"%llu\"/>\n"
-            "<aspace type=\"mprotect\" size=\"%llu\"/>\n"
             "<hakmem version=\"%s\" backend=\"%s\" live_bytes=\"%llu\" live_blocks=\"%llu\" "
             "active_bytes=\"%llu\" cached_bytes=\"%llu\" resident_bytes=\"%llu\" "
             "returned_bytes=\"%llu\"/>\n"
             "</malloc>\n",
-            (unsigned long long)f.free_blocks, (unsigned long long)free_bytes,
-            (unsigned long long)large_blocks, (unsigned long long)s->large_live_bytes,
-            (unsigned long long)s->mapped_bytes, (unsigned long long)s->peak_mapped_bytes,
-            (unsigned long long)s->mapped_bytes, (unsigned long long)s->mapped_bytes,
             PACKAGE_VERSION, hak_backend->name, (unsigned long long)s->live_bytes,
             (unsigned long long)s->live_blocks, (unsigned long long)s->active_bytes,
             (unsigned long long)s->cached_bytes, (unsigned long long)s->resident_bytes,
