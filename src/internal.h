@@ -240,7 +240,7 @@ HAK_HIDDEN extern _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
 enum hak_chunk_kind {
     HAK_CHUNK_SLABS = 1, /* small-block slabs of a backend */
     HAK_CHUNK_RUNS = 2,  /* page runs of the large path */
-    HAK_CHUNK_HUGE = 3,  /* one block bigger than a run chunk can hold */
+    HAK_CHUNK_HUGE = 3,  /* one block of more than half a run chunk, alone */
 };
 
 #define HAK_CHUNK_MAGIC 0x48414b4du /* "HAKM" */
@@ -308,6 +308,17 @@ HAK_HIDDEN extern uintptr_t hak_window_base;
 HAK_HIDDEN hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend);
 /* Unregisters and unmaps a chunk. */
 HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
+/* The large path's spare memory: a chunk that forget unregisters (no
+ * pointer into it is ours any more) stays mapped and tracked, its header
+ * the spare's; recall registers it again, of kind, its page codes cleared;
+ * split makes the part of c's mapping from off (a 2 MiB multiple) a chunk
+ * of its own, tracked, not registered; join makes c's mapping reach to the
+ * end of next's (which starts at or after c's end, the gap between mapped),
+ * and next no chunk. */
+HAK_HIDDEN void hak_chunk_forget(hak_chunk_t *c);
+HAK_HIDDEN void hak_chunk_recall(hak_chunk_t *c, unsigned kind);
+HAK_HIDDEN hak_chunk_t *hak_chunk_split(hak_chunk_t *c, size_t off);
+HAK_HIDDEN void hak_chunk_join(hak_chunk_t *c, hak_chunk_t *next);
 /* Sets the class code of whole units [first, first+n) of a slab chunk, in
  * its header (every page but the header page) and in the window table.
  * Unit 0 holds the header and never serves blocks. */

@@ -247,6 +247,8 @@ bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget) {
     return false;
 }
 
+void hak_ace_purge_at(uint64_t at) { ace_arm(at); }
+
 void hak_ace_tick(void) {
     uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
     if (HAK_LIKELY(d == 0) || hak_os_now_ms() < d)

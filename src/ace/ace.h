@@ -63,21 +63,24 @@ HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned
 HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls,
                                         size_t *grown);
 /*
- * The purge clock, used by the large path and by a backend's decay.  Free
- * memory the large path caches beyond its budget stays mapped for
- * HAKMEM_PURGE_DELAY milliseconds after it went over, so a workload that
- * frees and allocates big blocks again soon pays no system call and no
- * page fault; then it is purged down to half the budget.  A caller asks at
- * its own events, with its lock held and *over_since its own (0 while
- * within budget); true means "purge now".  When it is not yet time, the
- * ACE arms a deadline that hak_ace_tick, called from the frontend's slow
- * paths, honours by calling hak_large_decay and the backend's decay.  With
- * a delay of 0 the answer is always "now".  (A backend purges a one-time
- * free at once: what it caches is touched memory, which a program that
- * frees a lot expects to see leave its RSS at once.  Superslab waits on
- * the clock only for what a cycling workload showed it takes back.)
+ * The purge clock, used by the large path and by a backend's decay.  The
+ * large path keeps each piece of free memory mapped and dirty until it
+ * stayed free for HAKMEM_PURGE_DELAY milliseconds, so a workload that frees
+ * and allocates big blocks again soon pays no system call and no page
+ * fault, and asks for a call when the oldest piece is due
+ * (hak_ace_purge_at).  A backend asks at its own events, with its lock held
+ * and *over_since its own (0 while within budget); true means "purge now";
+ * when it is not yet time, the ACE arms the deadline itself.  hak_ace_tick,
+ * called from the frontend's slow paths, honours the deadline by calling
+ * hak_large_decay and the backend's decay.  With a delay of 0 the answer is
+ * always "now".  (A backend purges a one-time free at once: what it caches
+ * is touched memory, which a program that frees a lot expects to see leave
+ * its RSS at once.  Superslab waits on the clock only for what a cycling
+ * workload showed it takes back; the large path likewise beyond its
+ * budget.)
  */
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
+HAK_HIDDEN void hak_ace_purge_at(uint64_t at);
 HAK_HIDDEN void hak_ace_tick(void);
 /* With HAKMEM_PURGE_THREAD, a thread of the ACE's own honours the deadline
  * even when no slow path runs: the large path after each free, and
@@ -98,15 +101,16 @@ HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);
 
 /* large.c: blocks above HAK_SMALL_MAX or aligned beyond a page.
- * Sizes up to a run chunk are page runs in shared 2 MiB chunks; bigger ones
- * get a chunk of their own.  Returns NULL with *cause set on failure. */
+ * Sizes up to half a run chunk are page runs in shared 2 MiB chunks; bigger
+ * ones get a chunk of their own.  Returns NULL with *cause set on failure. */
 HAK_HIDDEN void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause);
 /* Frees a block whose page code is HAK_CODE_LARGE; reports and aborts on a
  * pointer that is not the start of a live large block. */
 HAK_HIDDEN void hak_large_free(void *p);
 HAK_HIDDEN size_t hak_large_usable(const void *p);
-/* Resizes a large block in place to n bytes if it can (n still fits and
- * wastes under half, or the pages after a run are free); true if it did. */
+/* Resizes a large block in place to n bytes if it can (n fits its mapping,
+ * or the pages after a run are free), giving back the pages a shrink
+ * frees; true if it did. */
 HAK_HIDDEN bool hak_large_resize(void *p, size_t n);
 /* Blocks aligned to 2 MiB or more lie outside their chunk's map entry:
  * frees p if it is one and returns the bytes it held, else returns 0. */

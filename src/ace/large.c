@@ -2,16 +2,34 @@
  * large.c - the large-block path, shared by every backend: requests above
  * the largest size class, or aligned beyond a page.
  *
- * Up to RUN_MAX_PAGES a block is a run of pages in a shared 2 MiB run
- * chunk (first fit over a 512-bit free map).  Bigger blocks get a chunk of
- * their own.  Freed memory stays mapped and dirty ("cached"), so churn
- * costs no system call: within the ACE's budget for good, beyond it until
- * the ACE's purge clock runs out (hak_ace_purge_due), when it is purged
- * down to half the budget, the largest huge chunks first.  A freed huge
- * chunk bigger than the whole budget is purged at once, and one beyond the
- * cache's slots unmapped.  A page is known
- * clean (zero) until handed out, and again after a purge, so calloc zeroes
- * only dirty pages.
+ * A block of up to RUN_MAX_PAGES pages is a run of pages in a shared 2 MiB
+ * run chunk (first fit over a 512-bit free map).  A bigger one is an
+ * extent: a chunk of its own, its header page then the block's pages,
+ * mapped no further than the block needs.  A run of 256 pages (1 MiB)
+ * would leave the other half of its chunk unusable beside the header, so
+ * such blocks are extents, and the address space the OS grants
+ * (RLIMIT_AS) holds almost nothing but blocks.
+ *
+ * Freed memory stays mapped and dirty ("cached"), so a program that frees
+ * and allocates again pays no system call and no page fault.  Empty run
+ * chunks and the memory of freed extents are spares, kept in a table of
+ * their own (a freed extent's memory keeps its header page, tracked for
+ * the statistics but no longer registered: no pointer into it is ours),
+ * and they serve both kinds.  A request takes the smallest spare that
+ * fits, and what lies past the first 2 MiB boundary after the block goes
+ * back to the spares, so a block is never charged (malloc_usable_size) for
+ * more than its pages; freed memory merges with the spare memory it
+ * touches, and when no spare fits, spares that lie one after another (the
+ * OS maps them apart) are merged, the gaps between mapped.
+ *
+ * Memory goes back to the OS (purged: its pages dropped, the mapping kept,
+ * so it reads as zero) once it stayed free for the purge delay
+ * (hak_ace_purge_at), and at once, oldest first, beyond the ACE's budget
+ * plus a boost.  A program that takes memory back, faulting it in anew,
+ * within the purge delay after some went for the budget cycles through
+ * more than the budget: the boost becomes what it has live, and shrinks by
+ * what stays unused for the delay.  A page is known clean (zero) until
+ * handed out, and again after a purge, so calloc zeroes only dirty pages.
  *
  * One lock guards it all: the path is taken for blocks above 64 KiB,
  * whose use costs far more than the lock.
@@ -20,40 +38,52 @@
 
 #include <string.h>
 
-#define RUN_MAX_PAGES 256 /* 1 MiB */
+#define RUN_MAX_PAGES ((HAK_CHUNK_PAGES - 1) / 2) /* two fill a run chunk */
 #define RUN_WORDS (HAK_CHUNK_PAGES / 64)
-#define HUGE_CACHE_SLOTS 64
-#define SPARE_RUNS_MAX 8
+#define SPARES_MAX 64
 
 typedef struct run_chunk {
     hak_chunk_t base;
+    struct run_chunk *next, *prev; /* on runs while in use */
+    uint64_t freed_at;             /* ms: when a run in it was last freed */
+    int spare;                     /* empty: its index in spares, else -1 */
+    unsigned nfree;
     uint64_t free_map[RUN_WORDS];  /* 1 = page free */
     uint64_t dirty_map[RUN_WORDS]; /* 1 = page may hold non-zero bytes */
     uint16_t run_pages[HAK_CHUNK_PAGES]; /* at a live run's first page */
-    struct run_chunk *next, *prev;
-    unsigned nfree;
 } run_chunk_t;
 
 _Static_assert(sizeof(run_chunk_t) <= HAK_PAGE_SIZE, "run chunk header fits page 0");
 
-typedef struct huge_chunk {
+typedef struct extent {
     hak_chunk_t base;
-    void *user;               /* the block */
-    size_t size;              /* bytes usable from user */
-    bool dirty;               /* cached with non-zero bytes */
-    struct huge_chunk *far_next; /* blocks aligned to 2 MiB or more */
-} huge_chunk_t;
+    void *user;              /* the block */
+    size_t size;             /* bytes usable from user */
+    struct extent *far_next; /* blocks aligned to 2 MiB or more */
+} extent_t;
+
+/* An empty run chunk (rc), or free memory: size bytes from base, a 2 MiB
+ * boundary where its header page lies (hak_chunk_forget), the rest all
+ * dirty or all clean. */
+typedef struct spare {
+    char *base;
+    size_t size;
+    size_t cached; /* dirty bytes */
+    uint64_t freed_at;
+    run_chunk_t *rc;
+} spare_t;
 
 static hak_lock_t large_lock = HAK_LOCK_INIT;
-static run_chunk_t *runs;          /* chunks with at least one free page */
-static run_chunk_t *spare_runs;    /* empty chunks kept for reuse */
-static unsigned nspare_runs;
-/* Freed huge chunks, dirty while within budget, purged beyond it: a purged
- * one costs address space only and saves a mmap/munmap pair on reuse. */
-static huge_chunk_t *huge_cache[HUGE_CACHE_SLOTS];
-static huge_chunk_t *far_list;
-static size_t cached_bytes, budget_bytes; /* budget: set by the ACE at init */
-static uint64_t over_since; /* the purge clock (hak_ace_purge_due) */
+static run_chunk_t *runs; /* run chunks with a live run and a free page */
+static spare_t spares[SPARES_MAX];
+static unsigned nspares;
+static extent_t *far_list;
+/* Cached: the free dirty pages of every run chunk and of spare memory.
+ * Live: the pages of live blocks, with their extents' headers. */
+static size_t cached_bytes, live_bytes;
+static size_t budget_bytes; /* set by the ACE at init */
+static size_t boost_bytes;
+static uint64_t returned_at; /* when memory last went back for the budget */
 
 void hak_large_set_budget(size_t bytes) {
     hak_lock(&large_lock);
@@ -61,18 +91,39 @@ void hak_large_set_budget(size_t bytes) {
     hak_unlock(&large_lock);
 }
 
+static size_t page_bytes(size_t pages) { return pages << HAK_PAGE_SHIFT; }
+static size_t round_page(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
+static uintptr_t round_chunk(uintptr_t a) { return (a + HAK_CHUNK_MASK) & ~(uintptr_t)HAK_CHUNK_MASK; }
+
 /* ---- bitmaps over the pages of a run chunk ---- */
 
-static bool bit_get(const uint64_t *m, unsigned i) { return (m[i >> 6] >> (i & 63)) & 1; }
+/* The bits [i, i + n) of word i / 64, n reaching no further than the word. */
+static uint64_t word_bits(unsigned i, unsigned n) {
+    uint64_t m = n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+    return m << (i & 63);
+}
 
 static void bits_set(uint64_t *m, unsigned i, unsigned n, bool on) {
-    for (unsigned k = i; k < i + n; k++) {
-        uint64_t b = (uint64_t)1 << (k & 63);
+    while (n > 0) {
+        unsigned k = 64 - (i & 63) < n ? 64 - (i & 63) : n;
         if (on)
-            m[k >> 6] |= b;
+            m[i >> 6] |= word_bits(i, k);
         else
-            m[k >> 6] &= ~b;
+            m[i >> 6] &= ~word_bits(i, k);
+        i += k;
+        n -= k;
     }
+}
+
+static unsigned bits_count(const uint64_t *m, unsigned i, unsigned n) {
+    unsigned c = 0;
+    while (n > 0) {
+        unsigned k = 64 - (i & 63) < n ? 64 - (i & 63) : n;
+        c += (unsigned)__builtin_popcountll(m[i >> 6] & word_bits(i, k));
+        i += k;
+        n -= k;
+    }
+    return c;
 }
 
 /* First index >= from whose bit equals want, or HAK_CHUNK_PAGES. */
@@ -102,34 +153,356 @@ static unsigned run_find(const run_chunk_t *rc, unsigned n, unsigned align) {
     }
 }
 
-static void list_remove(run_chunk_t *rc) { HAK_DLIST_UNLINK(&runs, rc); }
-static void list_push(run_chunk_t *rc) { HAK_DLIST_PUSH(&runs, rc); }
+static size_t dirty_pages(const run_chunk_t *rc, unsigned pos, unsigned n) {
+    return bits_count(rc->dirty_map, pos, n);
+}
 
-static bool cache_drop_clean(void);
+/* The free dirty bytes of a run chunk. */
+static size_t run_cached(const run_chunk_t *rc) {
+    size_t k = 0;
+    for (unsigned w = 0; w < RUN_WORDS; w++)
+        k += (size_t)__builtin_popcountll(rc->free_map[w] & rc->dirty_map[w]);
+    return page_bytes(k);
+}
 
-/* Maps a chunk; when the OS refuses, gives back every cached chunk (they
- * may be what stands between us and RLIMIT_AS) and tries once more. */
+static void runs_remove(run_chunk_t *rc) { HAK_DLIST_UNLINK(&runs, rc); }
+static void runs_push(run_chunk_t *rc) { HAK_DLIST_PUSH(&runs, rc); }
+
+/* ---- giving memory back ---- */
+
+static size_t run_purge(run_chunk_t *rc, unsigned pos, unsigned n) {
+    size_t dirty = page_bytes(dirty_pages(rc, pos, n));
+    if (dirty == 0)
+        return 0;
+    hak_os_purge((char *)rc + page_bytes(pos), page_bytes(n));
+    bits_set(rc->dirty_map, pos, n, false);
+    cached_bytes -= dirty;
+    return dirty;
+}
+
+/* Gives the free dirty pages of a run chunk back to the OS; returns their
+ * bytes. */
+static size_t runs_purge(run_chunk_t *rc) {
+    size_t n = 0;
+    for (unsigned s = bit_next(rc->free_map, 1, true); s < HAK_CHUNK_PAGES;) {
+        unsigned e = bit_next(rc->free_map, s, false);
+        n += run_purge(rc, s, e - s);
+        s = bit_next(rc->free_map, e, true);
+    }
+    if (rc->spare >= 0)
+        spares[rc->spare].cached = 0;
+    return n;
+}
+
+static size_t spare_purge(unsigned i) {
+    spare_t *x = &spares[i];
+    if (x->rc != NULL)
+        return runs_purge(x->rc);
+    size_t n = x->cached;
+    if (n > 0) {
+        hak_os_purge(x->base + HAK_PAGE_SIZE, n);
+        cached_bytes -= n;
+        x->cached = 0;
+    }
+    return n;
+}
+
+static void spare_remove(unsigned i) {
+    if (spares[i].rc != NULL)
+        spares[i].rc->spare = -1;
+    else
+        cached_bytes -= spares[i].cached;
+    spares[i] = spares[--nspares];
+    if (i < nspares && spares[i].rc != NULL)
+        spares[i].rc->spare = (int)i;
+}
+
+/* Unmaps spare i. */
+static void spare_drop(unsigned i) {
+    spare_t x = spares[i];
+    spare_remove(i);
+    if (x.rc != NULL)
+        cached_bytes -= run_cached(x.rc);
+    hak_chunk_unmap((hak_chunk_t *)x.base);
+}
+
+/* Unmaps every spare; true if there was any. */
+static bool spares_drop(void) {
+    bool any = nspares > 0;
+    while (nspares > 0)
+        spare_drop(nspares - 1);
+    return any;
+}
+
+/* Adds spare x; the table full, the one freed longest ago goes back to the
+ * OS first.  Returns its index. */
+static unsigned spare_insert(spare_t x) {
+    if (nspares == SPARES_MAX) {
+        unsigned old = 0;
+        for (unsigned i = 1; i < nspares; i++)
+            if (spares[i].freed_at < spares[old].freed_at)
+                old = i;
+        spare_drop(old);
+    }
+    if (x.rc != NULL)
+        x.rc->spare = (int)nspares;
+    else
+        cached_bytes += x.cached;
+    spares[nspares] = x;
+    return nspares++;
+}
+
+/* Adds freed memory (a chunk unregistered), merged with the spare memory it
+ * touches that is dirty or clean alike (pieces of one mapping); returns its
+ * index. */
+static unsigned memory_add(hak_chunk_t *c, bool dirty, uint64_t freed_at) {
+    for (unsigned i = 0; i < nspares;) {
+        spare_t *x = &spares[i];
+        hak_chunk_t *xc = (hak_chunk_t *)x->base;
+        if (x->rc == NULL && (x->cached > 0) == dirty &&
+            (x->base + x->size == (char *)c || (char *)c + c->map_size == x->base)) {
+            if (x->freed_at > freed_at)
+                freed_at = x->freed_at;
+            spare_remove(i);
+            if (xc < c) {
+                hak_chunk_join(xc, c);
+                c = xc;
+            } else {
+                hak_chunk_join(c, xc);
+            }
+        } else {
+            i++;
+        }
+    }
+    size_t dirt = dirty ? c->map_size - HAK_PAGE_SIZE : 0;
+    return spare_insert((spare_t){(char *)c, c->map_size, dirt, freed_at, NULL});
+}
+
+/* Purges the oldest free memory until the cache is within the budget and
+ * its boost. */
+static void keep_within_budget(uint64_t now) {
+    while (cached_bytes > budget_bytes + boost_bytes) {
+        int old = -1;
+        uint64_t at = UINT64_MAX;
+        for (unsigned i = 0; i < nspares; i++)
+            if (spares[i].cached > 0 && spares[i].freed_at < at) {
+                old = (int)i;
+                at = spares[i].freed_at;
+            }
+        run_chunk_t *orc = NULL;
+        for (run_chunk_t *rc = runs; rc; rc = rc->next)
+            if (rc->freed_at < at && run_cached(rc) > 0) {
+                orc = rc;
+                at = rc->freed_at;
+            }
+        size_t n = orc ? runs_purge(orc) : old >= 0 ? spare_purge((unsigned)old) : 0;
+        if (n == 0)
+            break;
+        returned_at = now;
+    }
+}
+
+/* Memory was just taken that the cache did not hold, clean: it faults in
+ * anew.  If memory went back for the budget within the purge delay, the
+ * program cycles through more than the budget, and may keep as much free
+ * memory as it has live. */
+static void learn(size_t clean, uint64_t now) {
+    if (clean > 0 && returned_at != 0 && now - returned_at < hak_opt.purge_delay)
+        boost_bytes = live_bytes;
+}
+
+/* Whether memory freed at freed_at stayed unused for the purge delay; else
+ * lowers *next to when it will have. */
+static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
+    if (now - freed_at >= hak_opt.purge_delay)
+        return true;
+    if (freed_at + hak_opt.purge_delay < *next)
+        *next = freed_at + hak_opt.purge_delay;
+    return false;
+}
+
+/* Purges what stayed free for the purge delay (the program did not need
+ * it: the boost shrinks by as much), and asks the ACE to call again when
+ * the next piece is due. */
+static void purge_aged(uint64_t now) {
+    uint64_t next = UINT64_MAX;
+    size_t n = 0;
+    for (unsigned i = 0; i < nspares; i++)
+        if (spares[i].cached > 0 && aged(spares[i].freed_at, now, &next))
+            n += spare_purge(i);
+    for (run_chunk_t *rc = runs; rc; rc = rc->next)
+        if (run_cached(rc) > 0 && aged(rc->freed_at, now, &next))
+            n += runs_purge(rc);
+    boost_bytes -= n < boost_bytes ? n : boost_bytes;
+    if (next != UINT64_MAX)
+        hak_ace_purge_at(next);
+}
+
+void hak_large_decay(void) {
+    hak_lock(&large_lock);
+    purge_aged(hak_os_now_ms());
+    hak_unlock(&large_lock);
+}
+
+/* After a free: the budget, and the purge clock for what stays cached. */
+static void freed(uint64_t now) {
+    keep_within_budget(now);
+    if (hak_opt.purge_delay > 0)
+        hak_ace_purge_at(now + hak_opt.purge_delay);
+}
+
+/* Maps a chunk; when the OS refuses, gives back every spare (they may be
+ * what stands between us and RLIMIT_AS) and tries once more. */
 static hak_chunk_t *chunk_new(size_t size, unsigned kind) {
     hak_chunk_t *c = hak_chunk_map_new(size, kind, 0);
-    if (c == NULL && cache_drop_clean())
+    if (c == NULL && spares_drop())
         c = hak_chunk_map_new(size, kind, 0);
     return c;
 }
 
-static run_chunk_t *run_chunk_new(void) {
-    if (spare_runs) {
-        run_chunk_t *rc = spare_runs;
-        spare_runs = rc->next;
-        nspare_runs--;
-        rc->next = NULL;
-        return rc;
+/* ---- spares: fitted, split and merged ---- */
+
+/* The smallest spare of at least need bytes, a dirty one of two alike;
+ * -1 if none. */
+static int spare_fit(size_t need) {
+    int best = -1;
+    for (unsigned i = 0; i < nspares; i++) {
+        const spare_t *x = &spares[i];
+        if (x->size >= need &&
+            (best < 0 || x->size < spares[best].size ||
+             (x->size == spares[best].size && x->cached > spares[best].cached)))
+            best = (int)i;
     }
-    run_chunk_t *rc = (run_chunk_t *)chunk_new(HAK_CHUNK_SIZE, HAK_CHUNK_RUNS);
-    if (rc == NULL)
-        return NULL;
+    return best;
+}
+
+/* The dirty spare memory that starts at the first 2 MiB boundary at or
+ * after end; -1 if none. */
+static int spare_after(const char *end) {
+    const char *next = (const char *)round_chunk((uintptr_t)end);
+    for (unsigned i = 0; i < nspares; i++)
+        if (spares[i].base == next && spares[i].rc == NULL && spares[i].cached > 0)
+            return (int)i;
+    return -1;
+}
+
+/* Whether the address space [from, to) between two spares is ours: the OS
+ * maps it for us unless something else took it. */
+static bool gap_fill(char *from, char *to) {
+    if (from == to)
+        return true;
+    int err;
+    void *p = hak_os_map_at(from, (size_t)(to - from), &err);
+    if (p == from)
+        return true;
+    if (p != NULL) /* an old kernel took the address as a hint only */
+        hak_os_unmap(p, (size_t)(to - from));
+    return false;
+}
+
+/* When no spare holds need bytes: dirty spare memory in pieces that follow
+ * one another, each at the first 2 MiB boundary after the end of the one
+ * before (a mapping ends where its block does), merged into one of need
+ * bytes or more, the fewest such; the gaps between are mapped anew (clean
+ * pages, counted dirty with the rest).  Returns its index, or -1. */
+static int spares_merge(size_t need) {
+    int best = -1;
+    size_t best_len = SIZE_MAX;
+    for (unsigned i = 0; i < nspares; i++) {
+        if (spares[i].rc != NULL || spares[i].cached == 0)
+            continue;
+        size_t len = spares[i].size;
+        for (int j = (int)i; len < need && (j = spare_after(spares[j].base + spares[j].size)) >= 0;)
+            len = (size_t)(spares[j].base - spares[i].base) + spares[j].size;
+        if (len >= need && len < best_len) {
+            best = (int)i;
+            best_len = len;
+        }
+    }
+    if (best < 0)
+        return -1;
+    spare_t x = spares[best];
+    spare_remove((unsigned)best);
+    int j;
+    while (x.size < need && (j = spare_after(x.base + x.size)) >= 0 &&
+           gap_fill(x.base + x.size, spares[j].base)) {
+        if (spares[j].freed_at > x.freed_at)
+            x.freed_at = spares[j].freed_at;
+        hak_chunk_t *n = (hak_chunk_t *)spares[j].base;
+        spare_remove((unsigned)j);
+        hak_chunk_join((hak_chunk_t *)x.base, n);
+        x.size = ((hak_chunk_t *)x.base)->map_size;
+    }
+    x.cached = x.size - HAK_PAGE_SIZE;
+    unsigned i = spare_insert(x);
+    return x.size >= need ? (int)i : -1; /* else the OS gave a gap to another */
+}
+
+/* Takes spare i for a chunk of kind of at least need bytes, what lies past
+ * the first 2 MiB boundary at or after need going back to the spares;
+ * *dirty tells whether its memory may hold non-zero bytes. */
+static hak_chunk_t *spare_take(unsigned i, size_t need, unsigned kind, bool *dirty) {
+    spare_t x = spares[i];
+    spare_remove(i);
+    if (x.rc != NULL) { /* an empty run chunk: 2 MiB */
+        size_t n = run_cached(x.rc);
+        *dirty = n > 0;
+        if (kind != HAK_CHUNK_RUNS) {
+            cached_bytes -= n;
+            x.rc->base.kind = (uint8_t)kind;
+        }
+        return &x.rc->base;
+    }
+    *dirty = x.cached > 0;
+    hak_chunk_t *c = (hak_chunk_t *)x.base;
+    size_t cut = round_chunk(need);
+    if (cut < x.size)
+        (void)memory_add(hak_chunk_split(c, cut), *dirty, x.freed_at);
+    hak_chunk_recall(c, kind);
+    return c;
+}
+
+/* ---- runs ---- */
+
+
+/* Lays out an empty run chunk over 2 MiB chunk c. */
+static run_chunk_t *run_chunk_init(hak_chunk_t *c, bool dirty) {
+    run_chunk_t *rc = (run_chunk_t *)c;
+    c->kind = HAK_CHUNK_RUNS;
+    rc->next = rc->prev = NULL;
+    rc->spare = -1;
+    memset(rc->free_map, 0, sizeof rc->free_map);
+    memset(rc->dirty_map, 0, sizeof rc->dirty_map);
+    memset(rc->run_pages, 0, sizeof rc->run_pages);
     bits_set(rc->free_map, 1, HAK_CHUNK_PAGES - 1, true);
+    if (dirty) {
+        bits_set(rc->dirty_map, 1, HAK_CHUNK_PAGES - 1, true);
+        cached_bytes += page_bytes(HAK_CHUNK_PAGES - 1);
+    }
     rc->nfree = HAK_CHUNK_PAGES - 1;
     return rc;
+}
+
+/* The empty run chunk freed last (its pages the likeliest to be in the
+ * CPU's caches), else 2 MiB of spare memory, else a new chunk. */
+static run_chunk_t *run_chunk_new(void) {
+    int last = -1;
+    for (unsigned i = 0; i < nspares; i++)
+        if (spares[i].rc != NULL && (last < 0 || spares[i].freed_at > spares[last].freed_at))
+            last = (int)i;
+    if (last >= 0) {
+        run_chunk_t *rc = spares[last].rc;
+        spare_remove((unsigned)last);
+        return rc;
+    }
+    int i = spare_fit(HAK_CHUNK_SIZE);
+    if (i >= 0) {
+        bool dirty;
+        hak_chunk_t *c = spare_take((unsigned)i, HAK_CHUNK_SIZE, HAK_CHUNK_RUNS, &dirty);
+        return run_chunk_init(c, dirty);
+    }
+    hak_chunk_t *c = chunk_new(HAK_CHUNK_SIZE, HAK_CHUNK_RUNS);
+    return c ? run_chunk_init(c, false) : NULL;
 }
 
 /* Zeroes the dirty pages of [pos, pos+n). */
@@ -143,19 +516,12 @@ static void run_zero_dirty(run_chunk_t *rc, unsigned pos, unsigned n) {
         unsigned c = bit_next(rc->dirty_map, d, false);
         if (c > end)
             c = end;
-        memset(base + ((size_t)d << HAK_PAGE_SHIFT), 0, (size_t)(c - d) << HAK_PAGE_SHIFT);
+        memset(base + page_bytes(d), 0, page_bytes(c - d));
         i = c;
     }
 }
 
-static size_t dirty_pages(const run_chunk_t *rc, unsigned pos, unsigned n) {
-    size_t k = 0;
-    for (unsigned i = pos; i < pos + n; i++)
-        k += bit_get(rc->dirty_map, i);
-    return k;
-}
-
-static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause) {
+static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause, uint64_t now) {
     run_chunk_t *rc;
     unsigned pos = 0;
     for (rc = runs; rc; rc = rc->next)
@@ -167,12 +533,12 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause)
             *cause = HAK_FAIL_MAPFAIL;
             return NULL;
         }
-        list_push(rc);
+        runs_push(rc);
         pos = run_find(rc, n, align);
         HAK_ASSERT(pos != 0);
     }
-    size_t dirty = dirty_pages(rc, pos, n) << HAK_PAGE_SHIFT;
-    cached_bytes -= dirty;
+    size_t dirty = dirty_pages(rc, pos, n);
+    cached_bytes -= page_bytes(dirty);
     if (zero && dirty)
         run_zero_dirty(rc, pos, n);
     bits_set(rc->free_map, pos, n, false);
@@ -180,180 +546,104 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause)
     rc->run_pages[pos] = (uint16_t)n;
     rc->nfree -= n;
     if (rc->nfree == 0)
-        list_remove(rc);
+        runs_remove(rc);
     rc->base.page_code[pos] = HAK_CODE_LARGE;
-    return (char *)rc + ((size_t)pos << HAK_PAGE_SHIFT);
+    live_bytes += page_bytes(n);
+    learn(page_bytes(n - dirty), now);
+    return (char *)rc + page_bytes(pos);
 }
 
-static void run_purge(run_chunk_t *rc, unsigned pos, unsigned n) {
-    size_t dirty = dirty_pages(rc, pos, n) << HAK_PAGE_SHIFT;
-    if (dirty == 0)
-        return;
-    hak_os_purge((char *)rc + ((size_t)pos << HAK_PAGE_SHIFT), (size_t)n << HAK_PAGE_SHIFT);
-    bits_set(rc->dirty_map, pos, n, false);
-    cached_bytes -= dirty;
-}
-
-static void run_free(run_chunk_t *rc, unsigned pos, unsigned n) {
+/* Frees n pages from pos of a run chunk; they were handed out, so dirty. */
+static void run_pages_free(run_chunk_t *rc, unsigned pos, unsigned n, uint64_t now) {
     bool was_full = rc->nfree == 0;
-    rc->base.page_code[pos] = HAK_CODE_NONE;
-    rc->run_pages[pos] = 0;
     bits_set(rc->free_map, pos, n, true);
     rc->nfree += n;
-    cached_bytes += (size_t)n << HAK_PAGE_SHIFT;
+    cached_bytes += page_bytes(n);
+    live_bytes -= page_bytes(n);
+    rc->freed_at = now;
     if (was_full)
-        list_push(rc);
+        runs_push(rc);
+}
+
+static void run_free(run_chunk_t *rc, unsigned pos, uint64_t now) {
+    unsigned n = rc->run_pages[pos];
+    rc->base.page_code[pos] = HAK_CODE_NONE;
+    rc->run_pages[pos] = 0;
+    run_pages_free(rc, pos, n, now);
     if (rc->nfree == HAK_CHUNK_PAGES - 1) {
-        list_remove(rc);
-        if (nspare_runs < SPARE_RUNS_MAX) {
-            rc->next = spare_runs;
-            spare_runs = rc;
-            nspare_runs++;
-        } else {
-            cached_bytes -= dirty_pages(rc, 1, HAK_CHUNK_PAGES - 1) << HAK_PAGE_SHIFT;
-            hak_chunk_unmap(&rc->base);
-        }
+        runs_remove(rc);
+        unsigned i = spare_insert((spare_t){(char *)rc, HAK_CHUNK_SIZE, run_cached(rc), now, rc});
+        if (hak_opt.purge_delay == 0)
+            (void)spare_purge(i);
+    } else if (hak_opt.purge_delay == 0) {
+        (void)runs_purge(rc);
     }
 }
 
-/* ---- huge blocks: a chunk each ---- */
+/* ---- extents ---- */
 
-/* The smallest cached chunk that fits, if it is at most twice the need. */
-static huge_chunk_t *huge_from_cache(size_t map_size) {
-    unsigned best = HUGE_CACHE_SLOTS;
-    for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
-        huge_chunk_t *h = huge_cache[i];
-        if (h && h->base.map_size >= map_size && h->base.map_size / 2 <= map_size &&
-            (best == HUGE_CACHE_SLOTS || h->base.map_size < huge_cache[best]->base.map_size))
-            best = i;
-    }
-    if (best == HUGE_CACHE_SLOTS)
-        return NULL;
-    huge_chunk_t *h = huge_cache[best];
-    huge_cache[best] = NULL;
-    if (h->dirty)
-        cached_bytes -= h->base.map_size;
-    return h;
-}
-
-static void huge_purge(huge_chunk_t *h) {
-    hak_os_purge((char *)h + HAK_PAGE_SIZE, h->base.map_size - HAK_PAGE_SIZE);
-    h->dirty = false;
-    cached_bytes -= h->base.map_size;
-}
-
-static void *huge_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
+static void *extent_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause, uint64_t now) {
     size_t offset = align > HAK_PAGE_SIZE ? align : HAK_PAGE_SIZE;
     bool far = offset >= HAK_CHUNK_SIZE;
     if (size > SIZE_MAX - offset - HAK_PAGE_SIZE) {
         *cause = HAK_FAIL_THRESHOLD;
         return NULL;
     }
-    size_t map_size = (offset + size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
-    huge_chunk_t *h = far ? NULL : huge_from_cache(map_size);
-    if (h != NULL) {
-        if (zero && h->dirty)
-            memset((char *)h + offset, 0, size);
-    } else {
-        if (far) {
-            /* Header at an align-aligned chunk, block one alignment later:
-             * the block's own 2 MiB slot holds no header, so it is found
-             * through far_list (rare: alignments of 2 MiB and more). */
-            void *m = hak_os_map(map_size, offset);
-            if (m != NULL && ((uintptr_t)m >> HAK_VA_BITS) == 0) {
-                hak_chunk_t *c = m;
-                c->magic = HAK_CHUNK_MAGIC;
-                c->kind = HAK_CHUNK_HUGE;
-                c->map_size = map_size;
-                hak_chunk_track(c, true);
-                h = (huge_chunk_t *)c;
-            } else if (m != NULL) {
-                hak_os_unmap(m, map_size);
-            }
-        } else {
-            h = (huge_chunk_t *)chunk_new(map_size, HAK_CHUNK_HUGE);
+    size_t need = round_page(offset + size);
+    int i = far ? -1 : spare_fit(need);
+    if (i < 0 && !far)
+        i = spares_merge(need);
+    extent_t *h;
+    if (i >= 0) {
+        bool dirty;
+        h = (extent_t *)spare_take((unsigned)i, need, HAK_CHUNK_HUGE, &dirty);
+        if (zero && dirty)
+            memset((char *)h + offset, 0, need - offset);
+        if (!dirty)
+            learn(need, now);
+    } else if (far) {
+        /* Header at an align-aligned chunk, block one alignment later: the
+         * block's own 2 MiB slot holds no header, so it is found through
+         * far_list (rare: alignments of 2 MiB and more). */
+        void *m = hak_os_map(need, offset);
+        if (m != NULL && ((uintptr_t)m >> HAK_VA_BITS) != 0) {
+            hak_os_unmap(m, need);
+            m = NULL;
         }
+        if (m == NULL) {
+            *cause = HAK_FAIL_MAPFAIL;
+            return NULL;
+        }
+        h = m;
+        h->base.magic = HAK_CHUNK_MAGIC;
+        h->base.kind = HAK_CHUNK_HUGE;
+        h->base.map_size = need;
+        hak_chunk_track(&h->base, true);
+        h->far_next = far_list;
+        far_list = h;
+    } else {
+        h = (extent_t *)chunk_new(need, HAK_CHUNK_HUGE);
         if (h == NULL) {
             *cause = HAK_FAIL_MAPFAIL;
             return NULL;
         }
+        learn(need, now);
     }
     h->user = (char *)h + offset;
-    h->size = h->base.map_size - offset;
-    h->dirty = true;
-    if (far) {
-        h->far_next = far_list;
-        far_list = h;
-    } else {
+    h->size = need - offset;
+    if (!far) {
         h->base.page_code[offset >> HAK_PAGE_SHIFT] = HAK_CODE_LARGE;
+        live_bytes += h->base.map_size;
     }
     return h->user;
 }
 
-static void huge_release(huge_chunk_t *h) {
-    size_t off = (size_t)((char *)h->user - (char *)h);
-    h->base.page_code[off >> HAK_PAGE_SHIFT] = HAK_CODE_NONE;
-    for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
-        if (huge_cache[i] == NULL) {
-            huge_cache[i] = h;
-            cached_bytes += h->base.map_size;
-            /* A block bigger than the whole budget could never be kept
-             * within it: its pages go back now, not after the purge delay,
-             * which a program that frees it and goes idle never reaches. */
-            if (h->base.map_size > budget_bytes)
-                huge_purge(h);
-            return;
-        }
-    }
-    hak_chunk_unmap(&h->base);
-}
-
-/* ---- giving memory back ---- */
-
-/* Purges the free pages of the run chunks on list (linked by next) until at
- * most target bytes are cached; true if it purged any. */
-static bool runs_purge(run_chunk_t *list, size_t target) {
-    bool purged = false;
-    for (run_chunk_t *rc = list; rc && cached_bytes > target; rc = rc->next) {
-        for (unsigned s = bit_next(rc->free_map, 1, true); s < HAK_CHUNK_PAGES;) {
-            unsigned e = bit_next(rc->free_map, s, false);
-            if (dirty_pages(rc, s, e - s)) {
-                run_purge(rc, s, e - s);
-                purged = true;
-            }
-            s = bit_next(rc->free_map, e, true);
-        }
-    }
-    return purged;
-}
-
-/* Purges cached memory until at most target bytes are dirty: the largest
- * huge chunks first, so the small ones, likeliest to be reused, stay warm;
- * then spare and partly used run chunks. */
-static void purge_down(size_t target) {
-    while (cached_bytes > target) {
-        huge_chunk_t *big = NULL;
-        for (unsigned k = 0; k < HUGE_CACHE_SLOTS; k++)
-            if (huge_cache[k] && huge_cache[k]->dirty &&
-                (!big || huge_cache[k]->base.map_size > big->base.map_size))
-                big = huge_cache[k];
-        if (big == NULL)
-            break;
-        huge_purge(big);
-    }
-    (void)runs_purge(spare_runs, target);
-    (void)runs_purge(runs, target);
-}
-
-static void purge_if_due(void) {
-    if (hak_ace_purge_due(&over_since, cached_bytes, budget_bytes))
-        purge_down(budget_bytes / 2);
-}
-
-void hak_large_decay(void) {
-    hak_lock(&large_lock);
-    purge_if_due();
-    hak_unlock(&large_lock);
+static void extent_free(extent_t *h, uint64_t now) {
+    live_bytes -= h->base.map_size;
+    hak_chunk_forget(&h->base);
+    unsigned i = memory_add(&h->base, true, now);
+    if (hak_opt.purge_delay == 0)
+        (void)spare_purge(i);
 }
 
 /* ---- the interface ---- */
@@ -367,12 +657,11 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
     size_t apages = align >> HAK_PAGE_SHIFT;
     void *p;
     hak_lock(&large_lock);
-    if (size <= (size_t)RUN_MAX_PAGES << HAK_PAGE_SHIFT && apages <= RUN_MAX_PAGES)
-        p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero, cause);
+    uint64_t now = hak_os_now_ms();
+    if (size <= page_bytes(RUN_MAX_PAGES) && apages <= RUN_MAX_PAGES)
+        p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero, cause, now);
     else
-        p = huge_alloc(size, align, zero, cause);
-    if (cached_bytes <= budget_bytes) /* reuse brought the cache back within budget */
-        over_since = 0;
+        p = extent_alloc(size, align, zero, cause, now);
     hak_unlock(&large_lock);
     return p;
 }
@@ -386,13 +675,12 @@ void hak_large_free(void *p) {
         hak_unlock(&large_lock);
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
     }
-    if (c->kind == HAK_CHUNK_RUNS) {
-        run_chunk_t *rc = (run_chunk_t *)c;
-        run_free(rc, pos, rc->run_pages[pos]);
-    } else {
-        huge_release((huge_chunk_t *)c);
-    }
-    purge_if_due();
+    uint64_t now = hak_os_now_ms();
+    if (c->kind == HAK_CHUNK_RUNS)
+        run_free((run_chunk_t *)c, pos, now);
+    else
+        extent_free((extent_t *)c, now);
+    freed(now);
     hak_unlock(&large_lock);
     hak_ace_purger_poke();
 }
@@ -402,9 +690,64 @@ size_t hak_large_usable(const void *p) {
     hak_chunk_t *c = hak_chunk_of(a);
     if (c->kind == HAK_CHUNK_RUNS) {
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
-        return (size_t)((const run_chunk_t *)c)->run_pages[pos] << HAK_PAGE_SHIFT;
+        return page_bytes(((const run_chunk_t *)c)->run_pages[pos]);
     }
-    return ((const huge_chunk_t *)c)->size;
+    return ((const extent_t *)c)->size;
+}
+
+/* Extent h's block to n bytes, within its mapping; a shrink gives what lies
+ * past the next 2 MiB boundary to the spares, and the pages before it
+ * back to the OS. */
+static bool extent_resize(extent_t *h, size_t n, uint64_t now) {
+    size_t off = (size_t)((char *)h->user - (char *)h);
+    if (n > h->base.map_size - off)
+        return false;
+    size_t need = round_page(off + n);
+    bool shrink = need - off < h->size;
+    h->size = need - off;
+    if (!shrink)
+        return true;
+    size_t cut = round_chunk(need);
+    if (cut < h->base.map_size) {
+        live_bytes -= h->base.map_size - cut;
+        unsigned i = memory_add(hak_chunk_split(&h->base, cut), true, now);
+        if (hak_opt.purge_delay == 0)
+            (void)spare_purge(i);
+        freed(now);
+    }
+    if (h->base.map_size > need)
+        hak_os_purge((char *)h + need, h->base.map_size - need);
+    return true;
+}
+
+/* Run rc's run at pos to want pages: a shrink frees the pages past want, a
+ * growth takes the free pages after the run. */
+static bool run_resize(run_chunk_t *rc, unsigned pos, unsigned want, uint64_t now) {
+    unsigned have = rc->run_pages[pos];
+    if (want <= have) {
+        if (want < have) {
+            rc->run_pages[pos] = (uint16_t)want;
+            run_pages_free(rc, pos + want, have - want, now);
+            if (hak_opt.purge_delay == 0)
+                (void)runs_purge(rc);
+            freed(now);
+        }
+        return true;
+    }
+    if (pos + want > HAK_CHUNK_PAGES || bit_next(rc->free_map, pos + have, false) < pos + want)
+        return false;
+    unsigned extra = want - have;
+    size_t dirty = dirty_pages(rc, pos + have, extra);
+    cached_bytes -= page_bytes(dirty);
+    bits_set(rc->free_map, pos + have, extra, false);
+    bits_set(rc->dirty_map, pos + have, extra, true);
+    rc->run_pages[pos] = (uint16_t)want;
+    rc->nfree -= extra;
+    if (rc->nfree == 0)
+        runs_remove(rc);
+    live_bytes += page_bytes(extra);
+    learn(page_bytes(extra - dirty), now);
+    return true;
 }
 
 bool hak_large_resize(void *p, size_t n) {
@@ -414,35 +757,19 @@ bool hak_large_resize(void *p, size_t n) {
     if (!hak_chunk_owned(a))
         return false; /* a far block: its chunk header is elsewhere */
     hak_lock(&large_lock);
+    uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_HUGE) {
-        ok = n <= ((huge_chunk_t *)c)->size && n > ((huge_chunk_t *)c)->size / 2;
-    } else if (n <= (size_t)RUN_MAX_PAGES << HAK_PAGE_SHIFT) {
-        run_chunk_t *rc = (run_chunk_t *)c;
+        ok = extent_resize((extent_t *)c, n, now);
+    } else if (n <= page_bytes(RUN_MAX_PAGES)) {
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
-        unsigned have = rc->run_pages[pos];
-        unsigned want = (unsigned)((n + HAK_PAGE_SIZE - 1) >> HAK_PAGE_SHIFT);
-        if (want <= have) {
-            ok = want > have / 2;
-        } else if (pos + want <= HAK_CHUNK_PAGES &&
-                   bit_next(rc->free_map, pos + have, false) >= pos + want) {
-            /* The pages after the run are free: grow in place. */
-            unsigned extra = want - have;
-            cached_bytes -= dirty_pages(rc, pos + have, extra) << HAK_PAGE_SHIFT;
-            bits_set(rc->free_map, pos + have, extra, false);
-            bits_set(rc->dirty_map, pos + have, extra, true);
-            rc->run_pages[pos] = (uint16_t)want;
-            rc->nfree -= extra;
-            if (rc->nfree == 0)
-                list_remove(rc);
-            ok = true;
-        }
+        ok = run_resize((run_chunk_t *)c, pos, (unsigned)(round_page(n) >> HAK_PAGE_SHIFT), now);
     }
     hak_unlock(&large_lock);
     return ok;
 }
 
-static huge_chunk_t **far_find(const void *p) {
-    huge_chunk_t **pp = &far_list;
+static extent_t **far_find(const void *p) {
+    extent_t **pp = &far_list;
     while (*pp && (*pp)->user != p)
         pp = &(*pp)->far_next;
     return pp;
@@ -450,7 +777,7 @@ static huge_chunk_t **far_find(const void *p) {
 
 size_t hak_large_free_far(void *p) {
     hak_lock(&large_lock);
-    huge_chunk_t **pp = far_find(p), *h = *pp;
+    extent_t **pp = far_find(p), *h = *pp;
     if (h)
         *pp = h->far_next;
     hak_unlock(&large_lock);
@@ -464,42 +791,21 @@ size_t hak_large_free_far(void *p) {
 
 size_t hak_large_usable_far(const void *p) {
     hak_lock(&large_lock);
-    huge_chunk_t *h = *far_find(p);
+    extent_t *h = *far_find(p);
     size_t n = h ? h->size : 0;
     hak_unlock(&large_lock);
     return n;
-}
-
-/* Unmaps every cached chunk; with large_lock held.  True if any was. */
-static bool cache_drop_clean(void) {
-    bool released = false;
-    for (unsigned i = 0; i < HUGE_CACHE_SLOTS; i++) {
-        huge_chunk_t *h = huge_cache[i];
-        if (h) {
-            if (h->dirty)
-                cached_bytes -= h->base.map_size;
-            hak_chunk_unmap(&h->base);
-            huge_cache[i] = NULL;
-            released = true;
-        }
-    }
-    while (spare_runs) {
-        run_chunk_t *rc = spare_runs;
-        spare_runs = rc->next;
-        cached_bytes -= dirty_pages(rc, 1, HAK_CHUNK_PAGES - 1) << HAK_PAGE_SHIFT;
-        hak_chunk_unmap(&rc->base);
-        released = true;
-    }
-    nspare_runs = 0;
-    return released;
 }
 
 bool hak_large_trim(size_t pad) {
     bool released = false;
     hak_lock(&large_lock);
     if (cached_bytes > pad)
-        released = cache_drop_clean();
-    released |= runs_purge(runs, pad);
+        released = spares_drop();
+    for (run_chunk_t *rc = runs; rc && cached_bytes > pad; rc = rc->next)
+        released |= runs_purge(rc) > 0;
+    boost_bytes = 0;
+    returned_at = 0;
     hak_unlock(&large_lock);
     return released;
 }

@@ -179,6 +179,32 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
     return c;
 }
 
+void hak_chunk_forget(hak_chunk_t *c) {
+    map_set((uintptr_t)c, false);
+    c->magic = 0;
+}
+
+void hak_chunk_recall(hak_chunk_t *c, unsigned kind) {
+    memset(c->page_code, 0, sizeof c->page_code);
+    c->magic = HAK_CHUNK_MAGIC;
+    c->kind = (uint8_t)kind;
+    map_set((uintptr_t)c, true);
+}
+
+hak_chunk_t *hak_chunk_split(hak_chunk_t *c, size_t off) {
+    hak_chunk_t *t = (hak_chunk_t *)((char *)c + off);
+    memset(t, 0, sizeof *t);
+    t->map_size = c->map_size - off;
+    c->map_size = off;
+    hak_chunk_track(t, true);
+    return t;
+}
+
+void hak_chunk_join(hak_chunk_t *c, hak_chunk_t *next) {
+    hak_chunk_track(next, false);
+    c->map_size = (size_t)((char *)next - (char *)c) + next->map_size;
+}
+
 void hak_chunk_unmap(hak_chunk_t *c) {
     uintptr_t a = (uintptr_t)c;
     bool window_slot = in_window(a) && c->kind == HAK_CHUNK_SLABS;

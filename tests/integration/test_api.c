@@ -277,6 +277,61 @@ START_TEST(test_usable_size) {
 }
 END_TEST
 
+/* A large block (above 64 KiB) is charged at most 1.125 times what the
+ * program asked for, whatever bigger free memory it reuses. */
+static void check_large_usable(void *p, size_t asked, const char *what) {
+    size_t u = malloc_usable_size(p);
+    HAK_CHECK_MSG(u >= asked && u <= asked + asked / 8, "%s(%zu): usable %zu (%.3fx)", what, asked,
+                  u, (double)u / (double)asked);
+}
+
+START_TEST(test_usable_size_large_bound) {
+    static const size_t sizes[] = {65537,   100000,  (1 << 20) - 1, 1 << 20,  (1 << 20) + 1,
+                                   3091601, 5000000, 8500000,       30 << 20};
+    for (int round = 0; round < 2; round++) {
+        /* Free memory bigger than every request, to be reused: */
+        char *big = malloc(64 * MiB);
+        HAK_CHECK(big != NULL);
+        memset(big, 1, 64 * MiB);
+        free(big);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t n = sizes[i];
+            void *p = malloc(n);
+            HAK_CHECK(p != NULL);
+            check_large_usable(p, n, "malloc");
+            free(p);
+            p = calloc(1, n);
+            HAK_CHECK(p != NULL && all_zero(p, n));
+            check_large_usable(p, n, "calloc");
+            free(p);
+            HAK_CHECK(posix_memalign(&p, 65536, n) == 0);
+            check_large_usable(p, n, "posix_memalign");
+            free(p);
+        }
+    }
+    /* realloc: a growth gets half again as much headroom, which counts as
+     * asked for; a shrink gives back what is past the new size. */
+    char *big = malloc(8500000);
+    HAK_CHECK(big != NULL);
+    free(big);
+    char *p = malloc(MiB);
+    HAK_CHECK(p != NULL);
+    p = realloc(p, 3091601);
+    HAK_CHECK(p != NULL);
+    check_large_usable(p, 3091601 + 3091601 / 2, "realloc growth headroom");
+    p = realloc(p, 2000000);
+    HAK_CHECK(p != NULL);
+    check_large_usable(p, 2000000, "realloc shrink");
+    p = realloc(p, 200000);
+    HAK_CHECK(p != NULL);
+    check_large_usable(p, 200000, "realloc shrink");
+    p = realloc(p, 100000);
+    HAK_CHECK(p != NULL);
+    check_large_usable(p, 100000, "realloc shrink");
+    free(p);
+}
+END_TEST
+
 START_TEST(test_min_alignment_every_size) {
     enum { BATCH = 64 };
     void *held[BATCH];
@@ -461,6 +516,7 @@ int main(void) {
     tcase_add_test(tc, test_calloc_recycled_small);
     tcase_add_test(tc, test_calloc_recycled_large);
     tcase_add_test(tc, test_usable_size);
+    tcase_add_test(tc, test_usable_size_large_bound);
     tcase_add_test(tc, test_min_alignment_every_size);
     tcase_add_test(tc, test_realloc_contents);
     tcase_add_test(tc, test_free_null);

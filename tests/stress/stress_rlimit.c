@@ -3,11 +3,16 @@
  * failure is NULL with ENOMEM, nothing aborts, and memory freed in one
  * size range serves the other (what the allocator caches is given back
  * when the OS refuses).  The legacy backend never gives small-block memory
- * back, so there only small blocks must find their memory again. */
+ * back, so there only small blocks must find their memory again.  First,
+ * in a child, large blocks pack: 512 MiB of address space holds at least
+ * 480 blocks of 1 MiB, each charged (malloc_usable_size) at most 1.125
+ * times its size. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "pattern.h"
 
@@ -61,8 +66,52 @@ static size_t vm_size(void) {
     return (size_t)pages * 4096;
 }
 
+#define PACK_LIMIT ((size_t)512 << 20) /* address space allowed above the start */
+#define PACK_MAX 2048
+static void *packed[PACK_MAX];
+
+/* In a child: blocks of n bytes until NULL under PACK_LIMIT; at least
+ * want of them. */
+static void pack_check(size_t n, size_t want) {
+    fflush(stdout);
+    pid_t pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim;
+        T_ASSERT(getrlimit(RLIMIT_AS, &lim) == 0);
+        lim.rlim_cur = vm_size() + PACK_LIMIT;
+        T_ASSERT(setrlimit(RLIMIT_AS, &lim) == 0);
+        size_t k = 0;
+        for (;;) {
+            errno = 0;
+            char *p = malloc(n);
+            if (p == NULL) {
+                T_ASSERT(errno == ENOMEM);
+                break;
+            }
+            T_ASSERT(k < PACK_MAX);
+            size_t u = malloc_usable_size(p);
+            if (u < n || u > n + n / 8)
+                T_FAIL("malloc(%zu): usable size %zu", n, u);
+            p[0] = p[n - 1] = 1;
+            packed[k++] = p;
+        }
+        printf("pack: %zu blocks of %zu KiB in %zu MiB of address space (want %zu)\n", k, n >> 10,
+               PACK_LIMIT >> 20, want);
+        fflush(stdout);
+        T_ASSERT(k >= want);
+        for (size_t i = 0; i < k; i++)
+            free(packed[i]);
+        _exit(0);
+    }
+    int status;
+    T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
     hak_test_require_backend();
+    pack_check((size_t)1 << 20, 480);
     job_t jobs[2];
     pthread_t tid[2];
     pthread_barrier_init(&barrier, NULL, 3);
