@@ -351,11 +351,39 @@ static void freed(uint64_t now) {
         hak_ace_purge_at(now + hak_opt.purge_delay);
 }
 
-/* Maps a chunk; when the OS refuses, gives back every spare (they may be
- * what stands between us and RLIMIT_AS) and tries once more. */
+/* Unmaps the free pages at the end of every run chunk in use: address
+ * space it gives up for good (RLIMIT_AS may hold a block more for it: three
+ * runs of 512 KiB leave a quarter of their chunk free).  True if any. */
+static bool runs_trim_tails(void) {
+    bool any = false;
+    for (run_chunk_t *rc = runs, *next; rc; rc = next) {
+        next = rc->next;
+        unsigned end = (unsigned)(rc->base.map_size >> HAK_PAGE_SHIFT), last = end;
+        while (last > 1 && bits_count(rc->free_map, last - 1, 1))
+            last--;
+        if (last == end)
+            continue;
+        cached_bytes -= page_bytes(dirty_pages(rc, last, end - last));
+        bits_set(rc->free_map, last, end - last, false);
+        bits_set(rc->dirty_map, last, end - last, false);
+        rc->nfree -= end - last;
+        hak_os_unmap((char *)rc + page_bytes(last), page_bytes(end - last));
+        rc->base.map_size = page_bytes(last);
+        if (rc->nfree == 0)
+            runs_remove(rc);
+        any = true;
+    }
+    return any;
+}
+
+/* Maps a chunk; when the OS refuses, gives back what it can of what we hold
+ * mapped (it may be what stands between us and RLIMIT_AS), every spare
+ * first, and tries once more each time. */
 static hak_chunk_t *chunk_new(size_t size, unsigned kind) {
     hak_chunk_t *c = hak_chunk_map_new(size, kind, 0);
     if (c == NULL && spares_drop())
+        c = hak_chunk_map_new(size, kind, 0);
+    if (c == NULL && runs_trim_tails())
         c = hak_chunk_map_new(size, kind, 0);
     return c;
 }
@@ -570,9 +598,9 @@ static void run_free(run_chunk_t *rc, unsigned pos, uint64_t now) {
     rc->base.page_code[pos] = HAK_CODE_NONE;
     rc->run_pages[pos] = 0;
     run_pages_free(rc, pos, n, now);
-    if (rc->nfree == HAK_CHUNK_PAGES - 1) {
+    if (rc->nfree == (rc->base.map_size >> HAK_PAGE_SHIFT) - 1) {
         runs_remove(rc);
-        unsigned i = spare_insert((spare_t){(char *)rc, HAK_CHUNK_SIZE, run_cached(rc), now, rc});
+        unsigned i = spare_insert((spare_t){(char *)rc, rc->base.map_size, run_cached(rc), now, rc});
         if (hak_opt.purge_delay == 0)
             (void)spare_purge(i);
     } else if (hak_opt.purge_delay == 0) {

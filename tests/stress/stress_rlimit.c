@@ -4,9 +4,9 @@
  * size range serves the other (what the allocator caches is given back
  * when the OS refuses).  The legacy backend never gives small-block memory
  * back, so there only small blocks must find their memory again.  First,
- * in a child, large blocks pack: 512 MiB of address space holds at least
- * 480 blocks of 1 MiB, each charged (malloc_usable_size) at most 1.125
- * times its size. */
+ * in a child each, large blocks pack: 512 MiB of address space holds at
+ * least 480 blocks of 1 MiB, or 960 of 512 KiB, each charged
+ * (malloc_usable_size) at most 1.125 times its size. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -112,6 +112,7 @@ static void pack_check(size_t n, size_t want) {
 int main(void) {
     hak_test_require_backend();
     pack_check((size_t)1 << 20, 480);
+    pack_check((size_t)512 << 10, 960);
     job_t jobs[2];
     pthread_t tid[2];
     pthread_barrier_init(&barrier, NULL, 3);
