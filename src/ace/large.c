@@ -84,6 +84,15 @@ static size_t cached_bytes, live_bytes;
 static size_t budget_bytes; /* set by the ACE at init */
 static size_t boost_bytes;
 static uint64_t returned_at; /* when memory last went back for the budget */
+/* The purge delay is HAKMEM_PURGE_DELAY << delay_shift: a program that
+ * takes memory back soon after some went for staying unused (aged_at) has
+ * a cycle a little longer than the delay, which doubles, up to
+ * DELAY_SHIFT_MAX times; a purge for age that no such taking follows
+ * halves it again. */
+#define DELAY_SHIFT_MAX 1
+static unsigned delay_shift;
+static uint64_t aged_at;
+static bool aged_regretted;
 
 void hak_large_set_budget(size_t bytes) {
     hak_lock(&large_lock);
@@ -92,6 +101,7 @@ void hak_large_set_budget(size_t bytes) {
 }
 
 static size_t page_bytes(size_t pages) { return pages << HAK_PAGE_SHIFT; }
+static uint64_t delay(void) { return (uint64_t)hak_opt.purge_delay << delay_shift; }
 static size_t round_page(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
 static uintptr_t round_chunk(uintptr_t a) { return (a + HAK_CHUNK_MASK) & ~(uintptr_t)HAK_CHUNK_MASK; }
 
@@ -305,19 +315,27 @@ static void keep_within_budget(uint64_t now) {
 /* Memory was just taken that the cache did not hold, clean: it faults in
  * anew.  If memory went back for the budget within the purge delay, the
  * program cycles through more than the budget, and may keep as much free
- * memory as it has live. */
+ * memory as it has live; if it went back for its age, the program's cycle
+ * is longer than the delay. */
 static void learn(size_t clean, uint64_t now) {
-    if (clean > 0 && returned_at != 0 && now - returned_at < hak_opt.purge_delay)
+    if (clean == 0)
+        return;
+    if (returned_at != 0 && now - returned_at < delay())
         boost_bytes = live_bytes;
+    if (aged_at != 0 && !aged_regretted && now - aged_at < delay()) {
+        aged_regretted = true;
+        if (delay_shift < DELAY_SHIFT_MAX)
+            delay_shift++;
+    }
 }
 
 /* Whether memory freed at freed_at stayed unused for the purge delay; else
  * lowers *next to when it will have. */
 static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
-    if (now - freed_at >= hak_opt.purge_delay)
+    if (now - freed_at >= delay())
         return true;
-    if (freed_at + hak_opt.purge_delay < *next)
-        *next = freed_at + hak_opt.purge_delay;
+    if (freed_at + delay() < *next)
+        *next = freed_at + delay();
     return false;
 }
 
@@ -334,6 +352,12 @@ static void purge_aged(uint64_t now) {
         if (run_cached(rc) > 0 && aged(rc->freed_at, now, &next))
             n += runs_purge(rc);
     boost_bytes -= n < boost_bytes ? n : boost_bytes;
+    if (n > 0) {
+        if (aged_at != 0 && !aged_regretted && delay_shift > 0)
+            delay_shift--;
+        aged_at = now;
+        aged_regretted = false;
+    }
     if (next != UINT64_MAX)
         hak_ace_purge_at(next);
 }
@@ -348,7 +372,7 @@ void hak_large_decay(void) {
 static void freed(uint64_t now) {
     keep_within_budget(now);
     if (hak_opt.purge_delay > 0)
-        hak_ace_purge_at(now + hak_opt.purge_delay);
+        hak_ace_purge_at(now + delay());
 }
 
 /* Unmaps the free pages at the end of every run chunk in use: address

@@ -1,8 +1,9 @@
 /* Unit: when cached free memory goes back to the OS: for the large path,
- * once it stayed unused for the purge delay (HAKMEM_PURGE_DELAY), and at
- * once beyond its budget, but for a workload that showed it takes that
- * back; for the backend, at once, but for what a cycling workload showed
- * it will take back, which waits for the clock. */
+ * once it stayed unused for the purge delay (HAKMEM_PURGE_DELAY, stretched
+ * for a program whose cycle is a little longer), and at once beyond its
+ * budget, but for a workload that showed it takes that back; for the
+ * backend, at once, but for what a cycling workload showed it will take
+ * back, which waits for the clock. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
@@ -97,6 +98,24 @@ START_TEST(test_large_when_the_delay_ran_out) {
 }
 END_TEST
 
+/* A program that takes memory back soon after some went for staying
+ * unused for the delay cycles a little slower than that: the large path
+ * waits twice as long from then on. */
+START_TEST(test_large_delay_stretches) {
+    hak_opt.purge_delay = 100;
+    churn_large(); /* the budget's worth stays */
+    uint64_t m0 = madvises();
+    wait_and_tick(100);
+    ck_assert_uint_gt(madvises(), m0);
+    churn_large(); /* taken back at once */
+    uint64_t m1 = madvises();
+    wait_and_tick(100);
+    ck_assert_uint_eq(madvises(), m1);
+    wait_and_tick(100);
+    ck_assert_uint_gt(madvises(), m1);
+}
+END_TEST
+
 /* The backend does not wait for a one-time free: beyond its budget, its free
  * memory goes back in the call that freed it, whatever the delay. */
 START_TEST(test_small_at_once_whatever_the_delay) {
@@ -158,6 +177,7 @@ int main(void) {
     tcase_add_test(tc, test_large_at_once_without_delay);
     tcase_add_test(tc, test_large_waits_for_the_delay);
     tcase_add_test(tc, test_large_when_the_delay_ran_out);
+    tcase_add_test(tc, test_large_delay_stretches);
     tcase_add_test(tc, test_small_at_once_whatever_the_delay);
     tcase_add_test(tc, test_small_cycles_keep_memory);
     tcase_add_test(tc, test_small_cycles_purge_thread);
