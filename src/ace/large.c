@@ -4,11 +4,12 @@
  *
  * A block of up to RUN_MAX_PAGES pages is a run of pages in a shared 2 MiB
  * run chunk (first fit over a 512-bit free map).  A bigger one is an
- * extent: a chunk of its own, its header page then the block's pages,
- * mapped no further than the block needs.  A run of 256 pages (1 MiB)
- * would leave the other half of its chunk unusable beside the header, so
- * such blocks are extents, and the address space the OS grants
- * (RLIMIT_AS) holds almost nothing but blocks.
+ * extent: a chunk of its own, its header page (a whole alignment for an
+ * aligned one) then the block's pages, mapped no further than the block
+ * needs.  A run of 256 pages (1 MiB) would leave the other half of its
+ * chunk unusable beside the header, so such blocks are extents, and the
+ * address space the OS grants (RLIMIT_AS) holds almost nothing but blocks;
+ * when the OS refuses memory, run chunks give up their free tails too.
  *
  * Freed memory stays mapped and dirty ("cached"), so a program that frees
  * and allocates again pays no system call and no page fault.  Empty run
@@ -28,7 +29,9 @@
  * plus a boost.  A program that takes memory back, faulting it in anew,
  * within the purge delay after some went for the budget cycles through
  * more than the budget: the boost becomes what it has live, and shrinks by
- * what stays unused for the delay.  A page is known clean (zero) until
+ * what stays unused for the delay.  One that takes memory back soon after
+ * some went for its age cycles a little slower than the delay, which
+ * doubles (delay_shift).  A page is known clean (zero) until
  * handed out, and again after a purge, so calloc zeroes only dirty pages.
  *
  * One lock guards it all: the path is taken for blocks above 64 KiB,
