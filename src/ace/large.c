@@ -751,17 +751,15 @@ size_t hak_large_usable(const void *p) {
 }
 
 /* Extent h's block to n bytes, within its mapping; a shrink gives what lies
- * past the next 2 MiB boundary to the spares, and the pages before it
- * back to the OS. */
+ * past the next 2 MiB boundary to the spares (the pages before it stay:
+ * often headroom realloc gave and the program never wrote, whose purge
+ * would be a system call for nothing). */
 static bool extent_resize(extent_t *h, size_t n, uint64_t now) {
     size_t off = (size_t)((char *)h->user - (char *)h);
     if (n > h->base.map_size - off)
         return false;
     size_t need = round_page(off + n);
-    bool shrink = need - off < h->size;
     h->size = need - off;
-    if (!shrink)
-        return true;
     size_t cut = round_chunk(need);
     if (cut < h->base.map_size) {
         live_bytes -= h->base.map_size - cut;
@@ -770,8 +768,6 @@ static bool extent_resize(extent_t *h, size_t n, uint64_t now) {
             (void)spare_purge(i);
         freed(now);
     }
-    if (h->base.map_size > need)
-        hak_os_purge((char *)h + need, h->base.map_size - need);
     return true;
 }
 
@@ -815,7 +811,7 @@ bool hak_large_resize(void *p, size_t n) {
     uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_HUGE) {
         ok = extent_resize((extent_t *)c, n, now);
-    } else if (n <= page_bytes(RUN_MAX_PAGES)) {
+    } else if (n < HAK_CHUNK_SIZE) { /* a run grows in place past RUN_MAX_PAGES */
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
         ok = run_resize((run_chunk_t *)c, pos, (unsigned)(round_page(n) >> HAK_PAGE_SHIFT), now);
     }
