@@ -120,8 +120,7 @@ int main(int argc, char **argv)
     if (ws == NULL)
         bench_oom((size_t)nthreads * sizeof *ws);
     pthread_barrier_t start;
-    if (pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1) != 0)
-        bench_die("pthread_barrier_init failed");
+    bench_barrier_init(&start, (unsigned)nthreads + 1);
 
     for (unsigned long long t = 0; t < nthreads; t++) {
         struct worker *w = &ws[t];

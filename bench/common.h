@@ -172,6 +172,13 @@ static inline void bench_thread_start(pthread_t *tid, void *(*fn)(void *),
         bench_die("pthread_create failed");
 }
 
+/* A barrier for n parties (the workers and main), or the program dies. */
+static inline void bench_barrier_init(pthread_barrier_t *b, unsigned n)
+{
+    if (pthread_barrier_init(b, NULL, n) != 0)
+        bench_die("pthread_barrier_init failed");
+}
+
 /*
  * Fill the size-byte block at p (size >= 8) from tag: 64-bit word i holds
  * tag ^ (i * 0x9E3779B97F4A7C15), a tail shorter than a word the low byte

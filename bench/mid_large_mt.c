@@ -66,8 +66,7 @@ int main(int argc, char **argv)
     if (ws == NULL)
         bench_oom((size_t)nthreads * sizeof *ws);
     pthread_barrier_t start;
-    if (pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1) != 0)
-        bench_die("pthread_barrier_init failed");
+    bench_barrier_init(&start, (unsigned)nthreads + 1);
 
     for (unsigned long long t = 0; t < nthreads; t++) {
         ws[t].cycles = cycles;

@@ -123,8 +123,7 @@ int main(int argc, char **argv)
     pthread_t *tids = calloc((size_t)(np + nc), sizeof *tids);
     if (tids == NULL)
         bench_oom((size_t)(np + nc) * sizeof *tids);
-    if (pthread_barrier_init(&start, NULL, (unsigned)(np + nc) + 1) != 0)
-        bench_die("pthread_barrier_init failed");
+    bench_barrier_init(&start, (unsigned)(np + nc) + 1);
     for (unsigned long long i = 0; i < np; i++)
         bench_thread_start(&tids[i], produce, NULL);
     for (unsigned long long i = 0; i < nc; i++)

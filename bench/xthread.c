@@ -84,8 +84,7 @@ int main(int argc, char **argv)
     memset(rings, 0, (size_t)np * sizeof *rings);
 
     pthread_barrier_t start;
-    if (pthread_barrier_init(&start, NULL, (unsigned)np + 1) != 0)
-        bench_die("pthread_barrier_init failed");
+    bench_barrier_init(&start, (unsigned)np + 1);
 
     for (unsigned long long i = 0; i < np; i++) {
         atomic_init(&rings[i].head, 0);
