@@ -14,8 +14,8 @@
 #ifndef HAK_FRONTEND_H
 #define HAK_FRONTEND_H
 
-#include "internal.h"
 #include "ace/ace.h"
+#include "internal.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -64,12 +64,12 @@ typedef struct hak_quarantine {
 
 typedef struct hak_thread {
     hak_binctl_t ctl[HAK_NCODES];
-    size_t grown; /* bytes the ACE added to the bins' capacities */
-    void *bstate; /* the backend's per-thread state */
-    hak_tcache_t *tc; /* the thread's hot half, for statistics */
-    int64_t unpublished; /* live bytes not yet in the process's count */
+    size_t grown;                 /* bytes the ACE added to the bins' capacities */
+    void *bstate;                 /* the backend's per-thread state */
+    hak_tcache_t *tc;             /* the thread's hot half, for statistics */
+    int64_t unpublished;          /* live bytes not yet in the process's count */
     hak_quarantine_t *quarantine; /* with HAKMEM_SECURE, once it frees */
-    uint64_t rng; /* with HAKMEM_SECURE, the refills' shuffle */
+    uint64_t rng;                 /* with HAKMEM_SECURE, the refills' shuffle */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;
@@ -88,9 +88,14 @@ HAK_HIDDEN extern hak_lock_t hak_threads_lock;
 HAK_HIDDEN extern hak_thread_t *hak_threads;
 HAK_HIDDEN extern hak_thread_stats_t hak_stats_retired;
 HAK_HIDDEN void hak_thread_key_init(void);
-/* The calling thread's cold half, attaching it first if it has none:
- * HAK_THREAD_DEAD when it is served without a cache. */
-HAK_HIDDEN hak_thread_t *hak_thread_get(void);
+/* Gives the calling thread a cold half (HAK_THREAD_DEAD when metadata
+ * memory is exhausted: it is then served without a cache). */
+HAK_HIDDEN hak_thread_t *hak_thread_attach(void);
+/* The calling thread's cold half, attaching it first if it has none. */
+HAK_INLINE hak_thread_t *hak_thread_get(void) {
+    hak_thread_t *t = hak_tls;
+    return HAK_LIKELY(t != HAK_THREAD_EMPTY) ? t : hak_thread_attach();
+}
 /* Puts p, a block of class c the thread of t frees, in its cache (through
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);

@@ -24,9 +24,7 @@ static void thread_detach(void *arg);
 
 void hak_thread_key_init(void) { pthread_key_create(&thread_key, thread_detach); }
 
-/* Gives a thread a real cache.  Returns HAK_THREAD_DEAD when metadata
- * memory is exhausted: the thread is then served without a cache. */
-static hak_thread_t *thread_attach(void) {
+HAK_COLD hak_thread_t *hak_thread_attach(void) {
     hak_ensure_init();
     hak_thread_t *t = hak_meta_alloc(sizeof *t);
     if (t == NULL)
@@ -41,11 +39,6 @@ static hak_thread_t *thread_attach(void) {
     hak_tls = t;
     pthread_setspecific(thread_key, t);
     return t;
-}
-
-hak_thread_t *hak_thread_get(void) {
-    hak_thread_t *t = hak_tls;
-    return t == HAK_THREAD_EMPTY ? thread_attach() : t;
 }
 
 /* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
@@ -116,9 +109,31 @@ static void cache_push(hak_thread_t *t, unsigned c, void *p) {
 #define HAK_JUNK ((uint64_t)0xdbdbdbdbdbdbdbdbu)
 #define HAK_JUNK_END 64
 
-static size_t junk_words(unsigned c) {
-    size_t end = hak_class_size[c] < HAK_JUNK_END ? hak_class_size[c] : HAK_JUNK_END;
-    return end / 8;
+/* The fill lies in words 2 up to n of a block: n is HAK_JUNK_END / 8 for
+ * every class of 64 bytes or more, a count the compiler knows there, so
+ * the fill and its check take a few vector moves. */
+HAK_INLINE void junk_fill_words(uint64_t *w, size_t n) {
+#pragma GCC unroll 6
+    for (size_t k = 2; k < n; k++)
+        w[k] = HAK_JUNK;
+}
+HAK_INLINE uint64_t junk_changed_words(const uint64_t *w, size_t n) {
+    uint64_t changed = 0;
+#pragma GCC unroll 6
+    for (size_t k = 2; k < n; k++)
+        changed |= w[k] ^ HAK_JUNK;
+    return changed;
+}
+static void junk_fill(uint64_t *w, unsigned c) {
+    if (HAK_LIKELY(hak_class_size[c] >= HAK_JUNK_END))
+        junk_fill_words(w, HAK_JUNK_END / 8);
+    else
+        junk_fill_words(w, hak_class_size[c] / 8);
+}
+static bool junk_intact(const uint64_t *w, unsigned c) {
+    if (HAK_LIKELY(hak_class_size[c] >= HAK_JUNK_END))
+        return junk_changed_words(w, HAK_JUNK_END / 8) == 0;
+    return junk_changed_words(w, hak_class_size[c] / 8) == 0;
 }
 
 /* The link of a block in quarantine: no address, and its check word is
@@ -132,9 +147,7 @@ static void quarantine_check(const void *p, unsigned c) {
         /* In a list since: a write hid a second free of it, which put it
          * in quarantine twice, and the first to leave went on. */
         hak_fatal("free(): double free: %p", p);
-    for (size_t i = 2; i < junk_words(c); i++)
-        intact &= w[i] == HAK_JUNK;
-    if (!intact)
+    if (!intact || !junk_intact(w, c))
         hak_fatal("free(): write after free: %p (changed in quarantine)", p);
 }
 
@@ -158,8 +171,7 @@ static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
     if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
         return p; /* no memory for it: no delay */
     size_t size = hak_class_size[c];
-    for (size_t k = 2; k < junk_words(c); k++)
-        ((uint64_t *)p)[k] = HAK_JUNK;
+    junk_fill(p, c);
     hak_block_link(p, HAK_QUARANTINED);
     unsigned i = (q->head + q->len) % HAK_QUARANTINE_BLOCKS;
     q->block[i] = p;
