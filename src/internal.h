@@ -354,6 +354,9 @@ HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
 HAK_HIDDEN void hak_keys_init(void);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
+/* Makes the pages a guard (on: no access) or ordinary memory again; false
+ * when the OS refuses (mprotect(2): too many mappings). */
+HAK_HIDDEN bool hak_os_guard(void *p, size_t size, bool on);
 /* Milliseconds of a coarse monotonic clock (a vDSO read, no system call);
  * never 0.  The purge clock reads it.  A unit test drives it instead: while
  * hak_os_test_clock is not 0, that is the time, and it moves only when the

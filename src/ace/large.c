@@ -51,8 +51,8 @@ typedef struct run_chunk {
     uint64_t freed_at;             /* ms: when a run in it was last freed */
     int spare;                     /* empty: its index in spares, else -1 */
     unsigned nfree;
-    uint64_t free_map[RUN_WORDS];  /* 1 = page free */
-    uint64_t dirty_map[RUN_WORDS]; /* 1 = page may hold non-zero bytes */
+    uint64_t free_map[RUN_WORDS];        /* 1 = page free */
+    uint64_t dirty_map[RUN_WORDS];       /* 1 = page may hold non-zero bytes */
     uint16_t run_pages[HAK_CHUNK_PAGES]; /* at a live run's first page */
 } run_chunk_t;
 
@@ -106,7 +106,9 @@ void hak_large_set_budget(size_t bytes) {
 static size_t page_bytes(size_t pages) { return pages << HAK_PAGE_SHIFT; }
 static uint64_t delay(void) { return (uint64_t)hak_opt.purge_delay << delay_shift; }
 static size_t round_page(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
-static uintptr_t round_chunk(uintptr_t a) { return (a + HAK_CHUNK_MASK) & ~(uintptr_t)HAK_CHUNK_MASK; }
+static uintptr_t round_chunk(uintptr_t a) {
+    return (a + HAK_CHUNK_MASK) & ~(uintptr_t)HAK_CHUNK_MASK;
+}
 
 /* ---- bitmaps over the pages of a run chunk ---- */
 
@@ -423,9 +425,8 @@ static int spare_fit(size_t need) {
     int best = -1;
     for (unsigned i = 0; i < nspares; i++) {
         const spare_t *x = &spares[i];
-        if (x->size >= need &&
-            (best < 0 || x->size < spares[best].size ||
-             (x->size == spares[best].size && x->cached > spares[best].cached)))
+        if (x->size >= need && (best < 0 || x->size < spares[best].size ||
+                                (x->size == spares[best].size && x->cached > spares[best].cached)))
             best = (int)i;
     }
     return best;
@@ -518,7 +519,6 @@ static hak_chunk_t *spare_take(unsigned i, size_t need, unsigned kind, bool *dir
 }
 
 /* ---- runs ---- */
-
 
 /* Lays out an empty run chunk over 2 MiB chunk c. */
 static run_chunk_t *run_chunk_init(hak_chunk_t *c, bool dirty) {
@@ -627,7 +627,8 @@ static void run_free(run_chunk_t *rc, unsigned pos, uint64_t now) {
     run_pages_free(rc, pos, n, now);
     if (rc->nfree == (rc->base.map_size >> HAK_PAGE_SHIFT) - 1) {
         runs_remove(rc);
-        unsigned i = spare_insert((spare_t){(char *)rc, rc->base.map_size, run_cached(rc), now, rc});
+        unsigned i =
+            spare_insert((spare_t){(char *)rc, rc->base.map_size, run_cached(rc), now, rc});
         if (hak_opt.purge_delay == 0)
             (void)spare_purge(i);
     } else if (hak_opt.purge_delay == 0) {
@@ -703,11 +704,56 @@ static void extent_free(extent_t *h, uint64_t now) {
 
 /* ---- the interface ---- */
 
+static extent_t **far_find(const void *p) {
+    extent_t **pp = &far_list;
+    while (*pp && (*pp)->user != p)
+        pp = &(*pp)->far_next;
+    return pp;
+}
+
+/*
+ * With HAKMEM_SECURE, a large block's last page is a guard: no access while
+ * the block lives, so a write or read past its usable size faults at once
+ * instead of reaching the next block.  A block is then one page longer
+ * than it shows (malloc_usable_size), and never resized in place.  When the
+ * OS will not split the mapping further (too many mappings), the block
+ * goes without its guard.
+ */
+static size_t guard_bytes(void) { return hak_opt.secure ? HAK_PAGE_SIZE : 0; }
+
+/* The bytes of large block p, its guard included: a run's pages, an
+ * extent's usable bytes (a far block's found in its list). */
+static size_t block_bytes(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (!hak_chunk_owned(a)) {
+        extent_t *h = *far_find(p);
+        return h ? h->size : 0;
+    }
+    hak_chunk_t *c = hak_chunk_of(a);
+    if (c->kind == HAK_CHUNK_RUNS) {
+        unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
+        return page_bytes(((const run_chunk_t *)c)->run_pages[pos]);
+    }
+    return ((const extent_t *)c)->size;
+}
+
+/* Sets (on) or lifts the guard of block p. */
+static void guard(void *p, bool on) {
+    size_t g = guard_bytes();
+    if (g == 0)
+        return;
+    char *at = (char *)p + block_bytes(p) - g;
+    if (!hak_os_guard(at, g, on) && !on)
+        hak_fatal("free(): the guard page %p of %p cannot be lifted (mprotect)", (void *)at, p);
+}
+
 void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
     if (size == 0) /* aligned_alloc(big, 0): still a block of its own */
         size = 1;
     if (align < HAK_PAGE_SIZE)
         align = HAK_PAGE_SIZE;
+    if (guard_bytes() != 0)
+        size = round_page(size) + guard_bytes();
     size_t pages = (size + HAK_PAGE_SIZE - 1) >> HAK_PAGE_SHIFT;
     size_t apages = align >> HAK_PAGE_SHIFT;
     void *p;
@@ -717,6 +763,8 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
         p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero, cause, now);
     else
         p = extent_alloc(size, align, zero, cause, now);
+    if (p != NULL)
+        guard(p, true);
     hak_unlock(&large_lock);
     return p;
 }
@@ -730,6 +778,7 @@ void hak_large_free(void *p) {
         hak_unlock(&large_lock);
         hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
     }
+    guard(p, false);
     uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_RUNS)
         run_free((run_chunk_t *)c, pos, now);
@@ -740,15 +789,7 @@ void hak_large_free(void *p) {
     hak_ace_purger_poke();
 }
 
-size_t hak_large_usable(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    hak_chunk_t *c = hak_chunk_of(a);
-    if (c->kind == HAK_CHUNK_RUNS) {
-        unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
-        return page_bytes(((const run_chunk_t *)c)->run_pages[pos]);
-    }
-    return ((const extent_t *)c)->size;
-}
+size_t hak_large_usable(const void *p) { return block_bytes(p) - guard_bytes(); }
 
 /* Extent h's block to n bytes, within its mapping; a shrink gives what lies
  * past the next 2 MiB boundary to the spares (the pages before it stay:
@@ -805,8 +846,10 @@ bool hak_large_resize(void *p, size_t n) {
     uintptr_t a = (uintptr_t)p;
     hak_chunk_t *c = hak_chunk_of(a);
     bool ok = false;
-    if (!hak_chunk_owned(a))
-        return false; /* a far block: its chunk header is elsewhere */
+    /* A far block's chunk header is elsewhere; a guarded one never moves
+     * its guard. */
+    if (!hak_chunk_owned(a) || guard_bytes() != 0)
+        return false;
     hak_lock(&large_lock);
     uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_HUGE) {
@@ -819,13 +862,6 @@ bool hak_large_resize(void *p, size_t n) {
     return ok;
 }
 
-static extent_t **far_find(const void *p) {
-    extent_t **pp = &far_list;
-    while (*pp && (*pp)->user != p)
-        pp = &(*pp)->far_next;
-    return pp;
-}
-
 size_t hak_large_free_far(void *p) {
     hak_lock(&large_lock);
     extent_t **pp = far_find(p), *h = *pp;
@@ -834,7 +870,7 @@ size_t hak_large_free_far(void *p) {
     hak_unlock(&large_lock);
     if (h == NULL)
         return 0;
-    size_t size = h->size;
+    size_t size = h->size - guard_bytes();
     hak_chunk_track(&h->base, false);
     hak_os_unmap(h, h->base.map_size);
     return size;
@@ -842,10 +878,9 @@ size_t hak_large_free_far(void *p) {
 
 size_t hak_large_usable_far(const void *p) {
     hak_lock(&large_lock);
-    extent_t *h = *far_find(p);
-    size_t n = h ? h->size : 0;
+    size_t n = block_bytes(p);
     hak_unlock(&large_lock);
-    return n;
+    return n ? n - guard_bytes() : 0;
 }
 
 bool hak_large_trim(size_t pad) {

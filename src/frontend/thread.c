@@ -164,9 +164,26 @@ static void *quarantine_take(hak_quarantine_t *q) {
     return p;
 }
 
+/* The block after p, of class c, when it waits in a quarantine: its check
+ * word is the one of a quarantined block at its address, which no block
+ * out of quarantine keeps (whatever takes a block out relinks it, and the
+ * program cannot write it without the secrets), and no other memory has.
+ * Then a word 0 changed is an overflow of up to 8 bytes from p, reported
+ * at p's free.  (Memory of class c is mapped, 16 bytes from n on one page:
+ * no backend need say whether n starts a block.) */
+static void neighbour_check(const void *p, unsigned c) {
+    const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
+    if (!hak_block_in_class(n, c))
+        return;
+    uintptr_t word0 = (uintptr_t)HAK_QUARANTINED ^ hak_tables.key_link;
+    if (n[1] == hak_block_check_word(n, word0) && n[0] != word0)
+        hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
+}
+
 /* Puts p, of class c, in the quarantine of t; returns the block that
  * leaves it for the thread cache, or NULL. */
 static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
+    neighbour_check(p, c);
     hak_quarantine_t *q = t->quarantine;
     if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
         return p; /* no memory for it: no delay */

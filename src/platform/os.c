@@ -17,8 +17,9 @@
 hak_os_stats_t hak_os_stats;
 
 static void account(int64_t delta) {
-    uint64_t now = atomic_fetch_add_explicit(&hak_os_stats.mapped, (uint64_t)delta,
-                                             memory_order_relaxed) + (uint64_t)delta;
+    uint64_t now =
+        atomic_fetch_add_explicit(&hak_os_stats.mapped, (uint64_t)delta, memory_order_relaxed) +
+        (uint64_t)delta;
     hak_atomic_max(&hak_os_stats.peak, now);
 }
 
@@ -83,6 +84,13 @@ void hak_os_unmap(void *p, size_t size) {
     account(-(int64_t)size);
     atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
+}
+
+bool hak_os_guard(void *p, size_t size, bool on) {
+    int saved = errno;
+    bool ok = mprotect(p, size, on ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
 }
 
 void hak_os_purge(void *p, size_t size) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Misuse: runs each misuse program and checks it was killed by SIGABRT with the exact message prefix on stderr.
+# Misuse: runs each misuse program and checks it was killed by SIGABRT with
+# the exact message prefix on stderr (or, for a guard page, by SIGSEGV).
 : "${top_builddir:?}"
 dir=$top_builddir/tests/misuse
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-misuse.XXXXXX") || exit 99
@@ -10,7 +11,7 @@ if command -v timeout >/dev/null 2>&1; then
     limit="timeout -s KILL 120"
 fi
 
-# expect PROGRAM PREFIX [ARGS...]
+# expect PROGRAM PREFIX [ARGS...]: PREFIX SIGSEGV wants a fault, no line.
 expect() {
     prog=$1 prefix=$2
     shift 2
@@ -28,6 +29,14 @@ expect() {
     if [ $rc -eq 137 ]; then
         echo "FAIL: $label: killed after 120 s: it hangs"
         fails=$((fails + 1))
+    elif [ "$prefix" = SIGSEGV ]; then
+        if [ $rc -eq 139 ] && [ -z "$line" ]; then
+            echo "ok: $label: SIGSEGV"
+        else
+            echo "FAIL: $label: exit status $rc, want 139 (SIGSEGV) and no hakmem line"
+            sed 's/^/    /' "$tmp/out" "$tmp/err"
+            fails=$((fails + 1))
+        fi
     elif [ $rc -ne 134 ]; then
         echo "FAIL: $label: exit status $rc, want 134 (SIGABRT)"
         sed 's/^/    /' "$tmp/out" "$tmp/err"
@@ -69,6 +78,10 @@ expect write_after_free_small "$corrupted" 0
 expect write_after_free_small "$corrupted" 8
 expect overflow_small "$corrupted" 1
 expect overflow_small "$corrupted" 8
+overran='hakmem: malloc(): corrupted free block: 0x'
+[ "${HAKMEM_SECURE:-0}" = 1 ] && overran='hakmem: free(): heap overflow: 0x'
+expect overflow_small "$overran" 1 free
+expect overflow_small "$overran" 8 free
 expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete
 expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete-large
 expect sized_free_mismatch 'hakmem: free_sized(): size mismatch: 0x' free_sized
@@ -94,6 +107,9 @@ fi
 # The quarantine of HAKMEM_SECURE=1, on every backend.
 if [ "${HAKMEM_SECURE:-0}" = 1 ]; then
     expect write_after_free_quarantine 'hakmem: free(): write after free: 0x'
+    # The guard page after a large block: a run, an extent.
+    expect overflow_large SIGSEGV 100000
+    expect overflow_large SIGSEGV 4194304
 fi
 
 echo "$((runs - fails)) of $runs misuses caught"
