@@ -97,7 +97,7 @@ static void cache_push(hak_thread_t *t, unsigned c, void *p) {
 
 /*
  * HAKMEM_SECURE's quarantine: a small block freed waits, marked free with
- * a link of its own (HAK_QUARANTINED: a second free is still caught, and a
+ * a link of its own (quarantined(q): a second free is still caught, and a
  * block found there twice too) and filled with a pattern from byte 16 up to
  * byte HAK_JUNK_END, until HAK_QUARANTINE_BLOCKS blocks or
  * HAK_QUARANTINE_BYTES came after it; then its fill is checked, so a write
@@ -136,14 +136,16 @@ static bool junk_intact(const uint64_t *w, unsigned c) {
     return junk_changed_words(w, hak_class_size[c] / 8) == 0;
 }
 
-/* The link of a block in quarantine: no address, and its check word is
- * the block's own, so free's check still sees it free. */
-#define HAK_QUARANTINED ((void *)(uintptr_t)2)
+/* The link of a block in quarantine q: no block's address (bit 1 set), the
+ * quarantine's own (a block in another thread's quarantine has another),
+ * and its check word is the block's own, so free's check still sees it
+ * free. */
+static void *quarantined(const hak_quarantine_t *q) { return (void *)((uintptr_t)q | 2); }
 
-static void quarantine_check(const void *p, unsigned c) {
+static void quarantine_check(const hak_quarantine_t *q, const void *p, unsigned c) {
     const uint64_t *w = p;
     bool intact = hak_block_marked(p);
-    if (intact && hak_block_next(p) != HAK_QUARANTINED)
+    if (intact && hak_block_next(p) != quarantined(q))
         /* In a list since: a write hid a second free of it, which put it
          * in quarantine twice, and the first to leave went on. */
         hak_fatal("free(): double free: %p", p);
@@ -160,22 +162,23 @@ static void *quarantine_take(hak_quarantine_t *q) {
     q->len--;
     q->bytes -= hak_class_size[c];
     q->held[c]--;
-    quarantine_check(p, c);
+    quarantine_check(q, p, c);
     return p;
 }
 
-/* The block after p, of class c, when it waits in a quarantine: its check
- * word is the one of a quarantined block at its address, which no block
- * out of quarantine keeps (whatever takes a block out relinks it, and the
- * program cannot write it without the secrets), and no other memory has.
- * Then a word 0 changed is an overflow of up to 8 bytes from p, reported
- * at p's free.  (Memory of class c is mapped, 16 bytes from n on one page:
- * no backend need say whether n starts a block.) */
-static void neighbour_check(const void *p, unsigned c) {
+/* The block after p, of class c, when it waits in quarantine q (the
+ * calling thread's, which no other thread changes): its check word is the
+ * one of a block of q at its address, which no block out of q keeps
+ * (whatever takes a block out relinks it, and the program cannot write it
+ * without the secrets), and no other memory has.  Then a word 0 changed is
+ * an overflow of up to 8 bytes from p, reported at p's free.  (Memory of
+ * class c is mapped, 16 bytes from n on one page: no backend need say
+ * whether n starts a block.) */
+static void neighbour_check(const hak_quarantine_t *q, const void *p, unsigned c) {
     const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
-    if (!hak_block_in_class(n, c))
+    if (q == NULL || !hak_block_in_class(n, c))
         return;
-    uintptr_t word0 = (uintptr_t)HAK_QUARANTINED ^ hak_tables.key_link;
+    uintptr_t word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
     if (n[1] == hak_block_check_word(n, word0) && n[0] != word0)
         hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
 }
@@ -183,13 +186,13 @@ static void neighbour_check(const void *p, unsigned c) {
 /* Puts p, of class c, in the quarantine of t; returns the block that
  * leaves it for the thread cache, or NULL. */
 static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
-    neighbour_check(p, c);
     hak_quarantine_t *q = t->quarantine;
+    neighbour_check(q, p, c);
     if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
         return p; /* no memory for it: no delay */
     size_t size = hak_class_size[c];
     junk_fill(p, c);
-    hak_block_link(p, HAK_QUARANTINED);
+    hak_block_link(p, quarantined(q));
     unsigned i = (q->head + q->len) % HAK_QUARANTINE_BLOCKS;
     q->block[i] = p;
     q->cls[i] = (uint8_t)c;
@@ -216,7 +219,7 @@ void hak_quarantine_check_exit(void) {
     const hak_quarantine_t *q = t->quarantine;
     for (unsigned k = 0; k < q->len; k++) {
         unsigned i = (q->head + k) % HAK_QUARANTINE_BLOCKS;
-        quarantine_check(q->block[i], q->cls[i]);
+        quarantine_check(q, q->block[i], q->cls[i]);
         /* A block there twice: a write hid its second free. */
         for (unsigned l = k + 1; l < q->len; l++)
             if (q->block[(q->head + l) % HAK_QUARANTINE_BLOCKS] == q->block[i])
