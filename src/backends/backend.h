@@ -59,27 +59,40 @@ typedef struct hak_budget {
     size_t cached_bytes;
 } hak_budget_t;
 
+/* Every member is required but three, which may be NULL: set_budget (the
+ * backend caches nothing, or within no budget), owns_block (it cannot
+ * tell; HAKMEM_SECURE then checks frees as by default, and says so at
+ * start) and decay (nothing of its memory waits on the purge clock).
+ * tests/unit/test_backend_conformance drives every backend of the table
+ * through all of them. */
 typedef struct hak_backend {
-    const char *name;
-    unsigned caps;
-    /* Once per process, before anything else; 0 or an errno value. */
+    const char *name; /* its name in backends.def */
+    unsigned caps;    /* HAK_CAP_* bits */
+    /* Once per process, before anything else (and again harmlessly); 0 or
+     * an errno value. */
     int (*init)(void);
+    /* Optional: the ACE's budget, at init and whenever it changes. */
     void (*set_budget)(const hak_budget_t *budget);
     /* Per-thread state, or NULL when there is none to make (the backend then
      * serves the thread as a torn-down one). */
     void *(*thread_init)(void);
-    /* Gives the thread's memory to others; the state is dead afterwards. */
+    /* Gives the thread's memory to others; the state is dead afterwards.
+     * Blocks the thread got stay valid, and may be flushed by any thread. */
     void (*thread_exit)(void *state);
+    /* At most want (>= 1) blocks of class cls onto *list: how many, or 0
+     * with *cause set and errno ENOMEM. */
     unsigned (*refill)(void *state, unsigned cls, unsigned want, void **list, hak_fail_t *cause);
+    /* Takes back the n blocks of class cls on list, each checked. */
     void (*flush)(void *state, unsigned cls, void *list, unsigned n);
-    /* Whether p, in units marked cls, is the start of a block the backend
-     * handed out (the check flush makes, asked by HAKMEM_SECURE at every
-     * free); NULL when the backend cannot tell. */
+    /* Optional: whether p, in units marked cls, is the start of a block the
+     * backend handed out (the check flush makes, asked by HAKMEM_SECURE at
+     * every free). */
     bool (*owns_block)(const void *p, unsigned cls);
-    /* Returns cached free memory to the OS, keeping at most pad bytes. */
+    /* Returns cached free memory to the OS, keeping at most pad bytes;
+     * whether it returned any. */
     bool (*trim)(size_t pad);
-    /* Called when the ACE's purge clock (hak_ace_purge_due) runs out, for a
-     * backend that keeps memory waiting on it; NULL otherwise. */
+    /* Optional: called when the ACE's purge clock (hak_ace_purge_due) runs
+     * out, for a backend that keeps memory waiting on it. */
     void (*decay)(void);
     void (*fork_prepare)(void);
     void (*fork_release)(void);
@@ -138,9 +151,10 @@ HAK_INLINE unsigned hak_carve(char **bump, const char *stop, size_t size, unsign
     return (unsigned)n;
 }
 
-/* The backends, in the order of hak_chunk_t.backend. */
-HAK_HIDDEN extern const hak_backend_t hak_backend_superslab;
-HAK_HIDDEN extern const hak_backend_t hak_backend_legacy;
-HAK_HIDDEN extern const hak_backend_t hak_backend_hybrid;
+/* The backends (backends.def), and the one named name or NULL (init.c). */
+#define HAK_BACKEND(name, vtable) HAK_HIDDEN extern const hak_backend_t vtable;
+#include "backends/backends.def"
+#undef HAK_BACKEND
+HAK_HIDDEN const hak_backend_t *hak_backend_named(const char *name);
 
 #endif /* HAK_BACKEND_H */

@@ -141,7 +141,8 @@ HAK_HIDDEN int hak_impl_posix_memalign(void **out, size_t align, size_t n);
 HAK_HIDDEN void *hak_impl_pvalloc(size_t n);
 HAK_HIDDEN size_t hak_impl_usable_size(const void *p);
 HAK_HIDDEN int hak_impl_trim(size_t pad);
-/* The backend serving the process (valid once a block exists). */
+/* The backend serving the process, set by process init (init.c), before
+ * any block exists; NULL before. */
 HAK_HIDDEN extern const hak_backend_t *hak_backend;
 /* Process init runs once, from the first slow-path call. */
 enum { HAK_INIT_NONE, HAK_INIT_RUNNING, HAK_INIT_DONE };

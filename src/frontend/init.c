@@ -8,21 +8,24 @@
 
 #include <string.h>
 
-const hak_backend_t *hak_backend = &hak_backend_superslab;
-
 /* ------------------------------------------------------------------ */
 /* Process init                                                        */
 
-static const hak_backend_t *const backends[] = {&hak_backend_superslab, &hak_backend_legacy,
-                                                &hak_backend_hybrid};
+static const hak_backend_t *const backends[] = {
+#define HAK_BACKEND(name, vtable) &vtable,
+#include "backends/backends.def"
+#undef HAK_BACKEND
+};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
+
+const hak_backend_t *hak_backend;
 
 _Atomic int hak_init_state;
 static hak_lock_t init_lock = HAK_LOCK_INIT;
 
 extern char **environ;
 
-static const hak_backend_t *backend_named(const char *name) {
+const hak_backend_t *hak_backend_named(const char *name) {
     for (size_t i = 0; i < NBACKENDS; i++)
         if (strcmp(backends[i]->name, name) == 0)
             return backends[i];
@@ -37,10 +40,10 @@ static void init_locked(void) {
     hak_keys_init();
     hak_options_parse(environ);
     hak_sizeclass_init();
-    const hak_backend_t *def = backend_named(HAK_DEFAULT_BACKEND);
+    const hak_backend_t *def = hak_backend_named(HAK_DEFAULT_BACKEND);
     const hak_backend_t *b = def;
     if (hak_opt.backend.s[0] != '\0') {
-        b = backend_named(hak_opt.backend.s);
+        b = hak_backend_named(hak_opt.backend.s);
         if (b == NULL) {
             hak_log("HAKMEM_BACKEND=%s: unknown backend; using %s", hak_opt.backend.s, def->name);
             b = def;
