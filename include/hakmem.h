@@ -42,6 +42,15 @@ size_t hak_usable_size(const void *ptr);
  * most pad bytes cached.  Returns 1 if memory was released, else 0. */
 int hak_trim(size_t pad);
 
+/* Caps the bytes HAKMEM may have mapped from the OS at once (mapped_bytes
+ * of hak_stats_t: blocks, caches, bookkeeping) at bytes; 0 removes the cap.
+ * An allocation that would map past it fails with NULL and ENOMEM, after
+ * HAKMEM gave back the free memory it caches; a request above 64 KiB that
+ * is bigger than bytes fails at once.  A cap below what is mapped now takes nothing back: new
+ * mappings fail until enough is unmapped.  Overrides HAKMEM_HEAP_LIMIT.
+ * Returns the cap replaced (0: none). */
+size_t hak_set_heap_limit(size_t bytes);
+
 /* The name of the backend serving this process ("superslab", "hybrid",
  * "legacy"). */
 const char *hak_backend_name(void);

@@ -348,6 +348,14 @@ HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
  * map elsewhere.  NULL with *err = EEXIST when the range is taken, or the
  * mmap(2) error when the OS refuses. */
 HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
+/* The heap limit: bytes that may be mapped at once (hak_os_stats.mapped,
+ * everything the calls above map), 0 for none.  A mapping that would pass
+ * it is refused as if by the OS (ENOMEM), and hak_os_limit_refused then
+ * says so to the thread until a mapping it asks for is refused by the OS.
+ * set returns the limit it replaces. */
+HAK_HIDDEN uint64_t hak_os_set_limit(uint64_t bytes);
+HAK_HIDDEN uint64_t hak_os_limit(void);
+HAK_HIDDEN bool hak_os_limit_refused(void);
 /* Sets the free-list secrets of hak_tables from the OS's random bytes
  * (getrandom(2), or the kernel's AT_RANDOM if that fails); once, at init,
  * before any block is free. */
@@ -423,6 +431,7 @@ typedef struct hak_optpath { char s[4096]; } hak_optpath_t;
 #define HAK_OPT_TYPE_BOOL bool
 #define HAK_OPT_TYPE_STATS hak_stats_mode_t
 #define HAK_OPT_TYPE_MS uint32_t
+#define HAK_OPT_TYPE_SIZE uint64_t
 
 typedef struct hak_options {
 #define HAK_OPTION(field, env, kind, def, doc) HAK_OPT_TYPE_##kind field;

@@ -585,7 +585,7 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause,
     if (rc == NULL) {
         rc = run_chunk_new();
         if (rc == NULL) {
-            *cause = HAK_FAIL_MAPFAIL;
+            *cause = hak_map_fail_cause();
             return NULL;
         }
         runs_push(rc);
@@ -667,7 +667,7 @@ static void *extent_alloc(size_t size, size_t align, bool zero, hak_fail_t *caus
             m = NULL;
         }
         if (m == NULL) {
-            *cause = HAK_FAIL_MAPFAIL;
+            *cause = hak_map_fail_cause();
             return NULL;
         }
         h = m;
@@ -680,7 +680,7 @@ static void *extent_alloc(size_t size, size_t align, bool zero, hak_fail_t *caus
     } else {
         h = (extent_t *)chunk_new(need, HAK_CHUNK_HUGE);
         if (h == NULL) {
-            *cause = HAK_FAIL_MAPFAIL;
+            *cause = hak_map_fail_cause();
             return NULL;
         }
         learn(need, now);

@@ -30,7 +30,8 @@
  * arrive that way; any thread may ask owns_block about any block.
  *
  * Errors.  refill returns how many blocks it produced; 0 means it could not
- * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM.
+ * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM
+ * (hak_map_fail_cause when a chunk could not be mapped).
  *
  * Fork.  fork_prepare takes every lock the backend owns; fork_release
  * releases them, in the parent and in the child alike (there the forking
@@ -48,6 +49,12 @@ typedef enum hak_fail {
     HAK_FAIL_EXHAUSTION = HAK_FAILURE_EXHAUSTION,
     HAK_FAIL_MAPFAIL = HAK_FAILURE_MAPFAIL,
 } hak_fail_t;
+
+/* Why the mapping this thread asked for last was refused: the heap limit
+ * (Exhaustion: the heap may not grow) or the OS (MapFail). */
+HAK_INLINE hak_fail_t hak_map_fail_cause(void) {
+    return hak_os_limit_refused() ? HAK_FAIL_EXHAUSTION : HAK_FAIL_MAPFAIL;
+}
 
 /* Capability bits. */
 #define HAK_CAP_RETURNS_SMALL 1u /* gives empty small-block memory back to the OS */

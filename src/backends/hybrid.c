@@ -254,7 +254,7 @@ static void span_list(hy_class_t *k, hy_run_t *r, uint8_t list) {
 static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     hy_run_t *r = units_take(span_units[c]);
     if (r == NULL) {
-        *cause = HAK_FAIL_MAPFAIL;
+        *cause = hak_map_fail_cause();
         return NULL;
     }
     size_t size = hak_class_size[c];

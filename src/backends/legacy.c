@@ -33,7 +33,7 @@ static bool leg_new_slab(unsigned c, hak_fail_t *cause) {
     if (leg_chunk == NULL || leg_next_unit + units > LEG_UNITS) {
         leg_chunk = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 1);
         if (leg_chunk == NULL) {
-            *cause = HAK_FAIL_MAPFAIL;
+            *cause = hak_map_fail_cause();
             return false;
         }
         leg_next_unit = 1;

@@ -295,7 +295,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
         r = region_new();
         if (r == NULL) {
             hak_unlock(&pool_lock);
-            *cause = HAK_FAIL_MAPFAIL;
+            *cause = hak_map_fail_cause();
             return NULL;
         }
         first = 1;

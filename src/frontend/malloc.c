@@ -20,15 +20,20 @@ bool hak_release_cached(size_t pad) {
     return released;
 }
 
+/* Whether memory HAKMEM caches may stand between a request and the memory
+ * it was refused, the OS's (RLIMIT_AS, strict overcommit) or the heap
+ * limit's: then all of it goes back and the request is tried again. */
+static bool map_refused(hak_fail_t cause) {
+    return cause == HAK_FAIL_MAPFAIL || cause == HAK_FAIL_EXHAUSTION;
+}
+
 /* Asks the backend for up to want blocks of class c for thread t (NULL:
- * one without a cache).  When the OS refuses memory, what HAKMEM caches
- * may be what stands in the way (RLIMIT_AS, strict overcommit): all of it
- * goes back and the backend is asked again.  The large path does the same
- * (large_alloc). */
+ * one without a cache), once more after a refusal (map_refused).  The
+ * large path does the same (hak_alloc_large). */
 static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
     void *bstate = t ? t->bstate : NULL;
     unsigned got = hak_backend->refill(bstate, c, want, list, cause);
-    if (got == 0 && *cause == HAK_FAIL_MAPFAIL && hak_release_cached(0))
+    if (got == 0 && map_refused(*cause) && hak_release_cached(0))
         got = hak_backend->refill(bstate, c, want, list, cause);
     if (got > 0)
         hak_stats_count_out(t, c, got);
@@ -123,13 +128,17 @@ static void *small_alloc(unsigned c) {
     return p;
 }
 
+/* A large block; a request beyond PTRDIFF_MAX, or bigger than the heap
+ * limit itself (no memory given back could make room for it), fails at
+ * once with cause Threshold. */
 void *hak_alloc_large(size_t n, size_t align, bool zero) {
     hak_fail_t cause = HAK_FAIL_THRESHOLD;
     void *p = NULL;
-    if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1)) {
-        hak_ensure_init();
+    hak_ensure_init();
+    uint64_t limit = hak_os_limit();
+    if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1) && (limit == 0 || n <= limit)) {
         p = hak_large_alloc(n, align, zero, &cause);
-        if (p == NULL && cause == HAK_FAIL_MAPFAIL && hak_release_cached(0))
+        if (p == NULL && map_refused(cause) && hak_release_cached(0))
             p = hak_large_alloc(n, align, zero, &cause);
     }
     if (p == NULL) {
@@ -270,3 +279,7 @@ HAK_EXPORT void *hak_aligned_alloc(size_t alignment, size_t size) {
 }
 HAK_EXPORT size_t hak_usable_size(const void *ptr) { return hak_impl_usable_size(ptr); }
 HAK_EXPORT int hak_trim(size_t pad) { return hak_impl_trim(pad); }
+HAK_EXPORT size_t hak_set_heap_limit(size_t bytes) {
+    hak_ensure_init(); /* so that HAKMEM_HEAP_LIMIT, read at init, comes first */
+    return (size_t)hak_os_set_limit(bytes);
+}

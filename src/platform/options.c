@@ -13,6 +13,7 @@ hak_options_t hak_opt = {
 #define HAK_OPT_DEF_BOOL(d) d
 #define HAK_OPT_DEF_STATS(d) d
 #define HAK_OPT_DEF_MS(d) d
+#define HAK_OPT_DEF_SIZE(d) d
 #define HAK_OPTION(field, env, kind, def, doc) .field = HAK_OPT_DEF_##kind(def),
 #include "platform/options.def"
 #undef HAK_OPTION
@@ -88,6 +89,30 @@ static bool parse_MS(const char *env, const char *v, uint32_t *out) {
     return true;
 }
 
+/* Bytes: digits, then k, m or g (either case) for KiB, MiB or GiB. */
+static bool parse_SIZE(const char *env, const char *v, uint64_t *out) {
+    uint64_t n = 0;
+    const char *d = v;
+    bool over = false;
+    for (; *d >= '0' && *d <= '9'; d++)
+        over |= __builtin_mul_overflow(n, 10u, &n) ||
+                __builtin_add_overflow(n, (uint64_t)(*d - '0'), &n);
+    unsigned shift = 0;
+    if (d != v && d[0] != '\0' && d[1] == '\0') {
+        const char *at = strchr("kKmMgG", d[0]);
+        if (at != NULL) {
+            shift = 10u * (unsigned)(1 + (at - "kKmMgG") / 2);
+            d++;
+        }
+    }
+    if (d == v || *d != '\0' || over || n > (UINT64_MAX >> shift)) {
+        hak_log("%s: '%s' is not a number of bytes (with k, m or g); ignored", env, v);
+        return false;
+    }
+    *out = n << shift;
+    return true;
+}
+
 /* The value of NAME=value in envp, or NULL. */
 static const char *env_value(char **envp, const char *name) {
     size_t n = strlen(name);
@@ -114,6 +139,9 @@ static void print_STR(const char *env, const hak_optstr_t *v) { hak_log("option 
 static void print_PATH(const char *env, const hak_optpath_t *v) { hak_log("option %s=%s", env, v->s); }
 static void print_BOOL(const char *env, const bool *v) { hak_log("option %s=%d", env, *v ? 1 : 0); }
 static void print_MS(const char *env, const uint32_t *v) { hak_log("option %s=%u", env, *v); }
+static void print_SIZE(const char *env, const uint64_t *v) {
+    hak_log("option %s=%llu", env, (unsigned long long)*v);
+}
 static void print_STATS(const char *env, const hak_stats_mode_t *v) {
     static const char *const names[] = {"0", "text", "json"};
     hak_log("option %s=%s", env, names[*v]);

@@ -16,11 +16,39 @@
 
 hak_os_stats_t hak_os_stats;
 
-static void account(int64_t delta) {
-    uint64_t now =
-        atomic_fetch_add_explicit(&hak_os_stats.mapped, (uint64_t)delta, memory_order_relaxed) +
-        (uint64_t)delta;
-    hak_atomic_max(&hak_os_stats.peak, now);
+/* The heap limit (0: none), and whether the last mapping this thread was
+ * refused was refused by it rather than by the OS. */
+static _Atomic uint64_t os_limit;
+static __thread bool os_limit_refused __attribute__((tls_model("initial-exec")));
+
+uint64_t hak_os_set_limit(uint64_t bytes) {
+    return atomic_exchange_explicit(&os_limit, bytes, memory_order_relaxed);
+}
+
+uint64_t hak_os_limit(void) { return atomic_load_explicit(&os_limit, memory_order_relaxed); }
+
+bool hak_os_limit_refused(void) { return os_limit_refused; }
+
+/* Counts size bytes as mapped before they are, unless that passes the
+ * limit: threads that map at once never pass it together.  The mapping
+ * that then fails gives them back (unreserve). */
+static bool reserve(size_t size) {
+    uint64_t limit = atomic_load_explicit(&os_limit, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(&hak_os_stats.mapped, memory_order_relaxed);
+    do {
+        if (limit != 0 && (size > limit || cur > limit - size)) {
+            os_limit_refused = true;
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&hak_os_stats.mapped, &cur, cur + size,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    hak_atomic_max(&hak_os_stats.peak, cur + size);
+    return true;
+}
+
+static void unreserve(size_t size) {
+    atomic_fetch_sub_explicit(&hak_os_stats.mapped, size, memory_order_relaxed);
+    os_limit_refused = false;
 }
 
 static void *raw_map(size_t size) {
@@ -35,9 +63,12 @@ static void raw_unmap(void *p, size_t size) {
 }
 
 void *hak_os_map(size_t size, size_t align) {
+    if (!reserve(size))
+        return NULL;
     int saved = errno;
     void *p = raw_map(size);
     if (p == NULL) {
+        unreserve(size);
         errno = saved;
         return NULL;
     }
@@ -45,10 +76,9 @@ void *hak_os_map(size_t size, size_t align) {
         /* Over-map by the alignment and trim both ends: two more calls,
          * paid once per chunk, never per block. */
         raw_unmap(p, size);
-        if (size + align < size)
-            return NULL;
-        char *big = raw_map(size + align);
+        char *big = size + align < size ? NULL : raw_map(size + align);
         if (big == NULL) {
+            unreserve(size);
             errno = saved;
             return NULL;
         }
@@ -60,28 +90,32 @@ void *hak_os_map(size_t size, size_t align) {
             raw_unmap((char *)start + size, tail);
         p = (void *)start;
     }
-    account((int64_t)size);
     errno = saved;
     return p;
 }
 
 void *hak_os_map_at(void *addr, size_t size, int *err) {
+    if (!reserve(size)) {
+        *err = ENOMEM;
+        return NULL;
+    }
     int saved = errno;
     atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
     void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     *err = p == MAP_FAILED ? errno : 0;
     errno = saved;
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        unreserve(size);
         return NULL;
-    account((int64_t)size);
+    }
     return p;
 }
 
 void hak_os_unmap(void *p, size_t size) {
     int saved = errno;
     raw_unmap(p, size);
-    account(-(int64_t)size);
+    atomic_fetch_sub_explicit(&hak_os_stats.mapped, size, memory_order_relaxed);
     atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
 }

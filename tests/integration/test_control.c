@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,22 @@ static int child_main(const char *mode) {
         void *p = malloc(n);
         return p == NULL && errno == ENOMEM ? 0 : 3;
     }
+    if (strcmp(mode, "limit") == 0) {
+        /* Under HAKMEM_HEAP_LIMIT=40m: blocks of 200000 B until the limit
+         * refuses one, then a request bigger than the limit. */
+        static void *b[1024];
+        size_t k = 0;
+        errno = 0;
+        while (k < 1024 && (b[k] = malloc(200000)) != NULL)
+            k++;
+        bool exhausted = k < 1024 && errno == ENOMEM;
+        volatile size_t over = (size_t)41 << 20;
+        errno = 0;
+        bool refused = malloc(over) == NULL && errno == ENOMEM;
+        for (size_t i = 0; i < k; i++)
+            free(b[i]);
+        return exhausted && refused && hak_set_heap_limit(0) == (size_t)40 << 20 ? 0 : 5;
+    }
     if (strcmp(mode, "chdir") == 0 && chdir("/") != 0)
         return 4;
     if (strcmp(mode, "interval") == 0) {
@@ -416,6 +433,35 @@ START_TEST(test_ace_trace_on_failure) {
 }
 END_TEST
 
+/* HAKMEM_HEAP_LIMIT: the trace names the cause of each failure it makes,
+ * Exhaustion for a request the limit leaves no room for, Threshold for
+ * one bigger than the limit itself; nothing else fails. */
+START_TEST(test_heap_limit_traced) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_HEAP_LIMIT=40m", "HAKMEM_ACE_TRACE=1", NULL};
+    run_child(&c, "limit", sets, NULL);
+    HAK_CHECK_MSG(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "status %d, stderr:\n%s",
+                  c.status, c.err);
+    HAK_CHECK_MSG(
+        strcmp(c.err,
+               "hakmem: ace: allocation failed: cause=Exhaustion size=200000 align=0\n"
+               "hakmem: ace: allocation failed: cause=Threshold size=42991616 align=0\n") == 0,
+        "stderr:\n%s", c.err);
+}
+END_TEST
+
+START_TEST(test_heap_limit_bad_value) {
+    child_t c;
+    const char *sets[] = {"HAKMEM_HEAP_LIMIT=40x", NULL};
+    run_child(&c, "plain", sets, NULL);
+    ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    HAK_CHECK_MSG(count_lines(c.err) == 1 &&
+                      strstr(c.err, "hakmem: HAKMEM_HEAP_LIMIT: '40x' is not a number of bytes") !=
+                          NULL,
+                  "stderr:\n%s", c.err);
+}
+END_TEST
+
 /* ---- hak_set_failure_hook ---- */
 
 #define HUGE_REQUEST ((size_t)PTRDIFF_MAX + 1)
@@ -464,6 +510,75 @@ START_TEST(test_failure_hook) {
 }
 END_TEST
 
+/* ---- hak_set_heap_limit ---- */
+
+static int limit_calls;
+static hak_failure_t limit_seen;
+static void limit_hook(const hak_failure_t *f) {
+    limit_calls++;
+    limit_seen = *f;
+}
+
+#define LIMIT_MAX 65536
+static void *limit_blocks[LIMIT_MAX];
+
+/* Blocks of n bytes until NULL (nothing here may allocate: Check would, and
+ * fail); frees them and returns how many, or 0 when the failure was not
+ * ENOMEM or no failure came. */
+static size_t fill_limit(size_t n) {
+    size_t k = 0;
+    errno = 0;
+    while (k < LIMIT_MAX && (limit_blocks[k] = malloc(n)) != NULL)
+        ((char *)limit_blocks[k++])[n - 1] = 1;
+    bool enomem = k < LIMIT_MAX && errno == ENOMEM;
+    for (size_t i = 0; i < k; i++)
+        free(limit_blocks[i]);
+    return enomem ? k : 0;
+}
+
+/* 32 MiB of room: the limit refuses the 1 MiB block that would pass it,
+ * cause Exhaustion, and mapped_bytes stays within it; small blocks hit it
+ * too; freed memory serves again (legacy keeps small-block memory: there
+ * large blocks come first); a request above the limit is Threshold. */
+START_TEST(test_heap_limit) {
+    hak_stats_t s;
+    hak_stats_get(&s);
+    size_t limit = (size_t)s.mapped_bytes + ((size_t)32 << 20);
+    ck_assert_uint_eq(hak_set_heap_limit(limit), 0);
+    hak_set_failure_hook(limit_hook);
+    size_t large = fill_limit((size_t)1 << 20);
+    hak_failure_t large_seen = limit_seen;
+    size_t small = fill_limit(1000);
+    hak_failure_t small_seen = limit_seen;
+    size_t again = strcmp(hak_backend_name(), "legacy") == 0 ? large : fill_limit((size_t)1 << 20);
+    hak_stats_get(&s);
+    int calls = limit_calls;
+    errno = 0;
+    void *over = malloc(limit + 1);
+    int over_errno = errno;
+    ck_assert_uint_eq(hak_set_heap_limit(0), limit);
+    hak_set_failure_hook(NULL);
+
+    ck_assert_uint_le(s.mapped_bytes, limit);
+    HAK_CHECK_MSG(large >= 24 && again + 2 >= large, "1 MiB blocks: %zu, then %zu", large, again);
+    ck_assert_int_eq(large_seen.cause, HAK_FAILURE_EXHAUSTION);
+    ck_assert_str_eq(large_seen.cause_name, "Exhaustion");
+    ck_assert_uint_eq(large_seen.size, (size_t)1 << 20);
+    HAK_CHECK_MSG(small >= 20000, "blocks of 1000 B: %zu", small);
+    ck_assert_int_eq(small_seen.cause, HAK_FAILURE_EXHAUSTION);
+    ck_assert_uint_ge(small_seen.size, 1000); /* its class's size */
+    ck_assert_ptr_null(over);
+    ck_assert_int_eq(over_errno, ENOMEM);
+    ck_assert_int_eq(limit_calls, calls + 1);
+    ck_assert_int_eq(limit_seen.cause, HAK_FAILURE_THRESHOLD);
+    ck_assert_uint_eq(limit_seen.size, limit + 1);
+    /* No limit any more. */
+    void *big = malloc((size_t)64 << 20);
+    ck_assert_ptr_nonnull(big);
+    free(big);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child_main(argv[2]);
@@ -481,12 +596,15 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_stats_print_json);
     tcase_add_test(tc, test_stats_print_bad_fd);
     tcase_add_test(tc, test_failure_hook);
+    tcase_add_test(tc, test_heap_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("environment");
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc, test_verbose_prints_backend);
     tcase_add_test(tc, test_quiet_by_default);
     tcase_add_test(tc, test_bogus_backend_one_warning);
+    tcase_add_test(tc, test_heap_limit_traced);
+    tcase_add_test(tc, test_heap_limit_bad_value);
     tcase_add_test(tc, test_empty_backend_is_default);
     tcase_add_test(tc, test_stats_json_at_exit);
     tcase_add_test(tc, test_stats_text_at_exit);

@@ -129,6 +129,41 @@ START_TEST(test_milliseconds) {
 }
 END_TEST
 
+START_TEST(test_sizes) {
+    struct {
+        const char *v;
+        uint64_t want;
+    } cases[] = {
+        {"0", 0},
+        {"4096", 4096},
+        {"64k", 64 << 10},
+        {"64K", 64 << 10},
+        {"3m", 3 << 20},
+        {"2G", (uint64_t)2 << 30},
+        {"18446744073709551615", UINT64_MAX},
+        /* not a number of bytes: the value already there stays */
+        {"", 99},
+        {"k", 99},
+        {"-1", 99},
+        {"12x", 99},
+        {"1kb", 99},
+        {"1 m", 99},
+        {"1t", 99},
+        {"18446744073709551616", 99},
+        {"17179869184g", 99},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hak_opt.heap_limit = 99;
+        snprintf(buf, sizeof buf, "HAKMEM_HEAP_LIMIT=%s", cases[i].v);
+        char *envp[] = {buf, NULL};
+        hak_options_parse(envp);
+        HAK_CHECK_MSG(hak_opt.heap_limit == cases[i].want, "%s gave %llu", buf,
+                      (unsigned long long)hak_opt.heap_limit);
+    }
+}
+END_TEST
+
 START_TEST(test_too_long_string_ignored) {
     char big[128];
     memset(big, 0, sizeof big);
@@ -172,6 +207,7 @@ int main(void) {
     tcase_add_test(tc, test_stats_words);
     tcase_add_test(tc, test_bad_values_keep_defaults);
     tcase_add_test(tc, test_milliseconds);
+    tcase_add_test(tc, test_sizes);
     tcase_add_test(tc, test_too_long_string_ignored);
     tcase_add_test(tc, test_prefix_names_do_not_match);
     tcase_add_test(tc, test_first_occurrence_wins);
