@@ -282,10 +282,18 @@ HAK_EXPORT hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn) {
     return atomic_exchange_explicit(&ace_hook, fn, memory_order_acq_rel);
 }
 
-void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align) {
-    if (HAK_UNLIKELY(hak_opt.ace_trace))
-        hak_log("ace: allocation failed: cause=%s size=%zu align=%zu",
-                hak_ace_cause_name(cause), size, align);
+void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
+    if (HAK_UNLIKELY(hak_opt.ace_trace)) {
+        static const char *const paths[] = {"transfer", "backend", "large", "release"};
+        char list[64] = "none";
+        size_t len = 0;
+        for (unsigned i = 0; i < sizeof paths / sizeof paths[0]; i++)
+            if (tried >> i & 1)
+                len +=
+                    hak_format_str(list + len, sizeof list - len, "%s%s", len ? "," : "", paths[i]);
+        hak_log("ace: allocation failed: cause=%s size=%zu align=%zu tried=%s",
+                hak_ace_cause_name(cause), size, align, list);
+    }
     hak_failure_hook_t fn = atomic_load_explicit(&ace_hook, memory_order_acquire);
     if (fn != NULL && !ace_in_hook) {
         hak_failure_t f = {.size = size,

@@ -94,10 +94,19 @@ HAK_HIDDEN void hak_ace_clock_moved(void);
 HAK_HIDDEN void hak_ace_fork_prepare(void);
 HAK_HIDDEN void hak_ace_fork_release(void);
 HAK_HIDDEN void hak_ace_fork_child(void);
+/* The paths an allocation tried before it failed, as the trace names them:
+ * the transfer cache (no batch of the class), the backend (its free
+ * blocks, those other threads freed into their slabs, fresh memory), the
+ * large path (its spare memory, a new mapping), and a release of all the
+ * free memory kept mapped, after which the same was asked again. */
+#define HAK_TRIED_TRANSFER 1u
+#define HAK_TRIED_BACKEND 2u
+#define HAK_TRIED_LARGE 4u
+#define HAK_TRIED_RELEASE 8u
 /* Reports an allocation failure: a trace line without allocating when
  * tracing is on, and to the failure hook when one is set (the caller holds
  * no lock: the hook may allocate). */
-HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align);
+HAK_HIDDEN void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
 HAK_HIDDEN const char *hak_ace_cause_name(hak_fail_t cause);
 
 /* large.c: blocks above HAK_SMALL_MAX or aligned beyond a page.

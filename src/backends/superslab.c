@@ -448,6 +448,40 @@ static unsigned slab_drain(ss_slab_t *s) {
 
 static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || slab_bump(s) < s->end; }
 
+/* When no memory is left to map (the OS or the heap limit refused): a slab
+ * of class c with free blocks that another heap holds, taken over by h,
+ * so that a thread that starts then is served from what others freed.
+ * Only a heap whose lock is free is looked at (h's is held: trylock keeps
+ * the order free); its owner is then in no backend call, and what its
+ * thread cache still holds of the slab comes back as remote frees.  Its
+ * pending count keeps what it counted for the slab: a wrong hint only. */
+static ss_slab_t *slab_steal(ss_heap_t *h, unsigned c) {
+    hak_lock(&pool_lock);
+    ss_heap_t *heaps = all_heaps;
+    hak_unlock(&pool_lock);
+    for (ss_heap_t *o = heaps; o != NULL; o = o->next_all) {
+        if (o == h || !hak_trylock(&o->lock))
+            continue;
+        ss_class_t *k = &o->cls[c];
+        ss_slab_t *s = k->partial;
+        for (ss_slab_t *f = k->full; s == NULL && f != NULL; f = f->next)
+            if (slab_drain(f))
+                s = f;
+        if (s != NULL)
+            heap_unlink(o, s);
+        else if (k->active != NULL && (slab_has_local(k->active) || slab_drain(k->active))) {
+            s = k->active;
+            k->active = NULL;
+        }
+        if (s != NULL)
+            set_owner(s, h);
+        hak_unlock(&o->lock);
+        if (s != NULL)
+            return s;
+    }
+    return NULL;
+}
+
 /* The next slab with blocks for heap h, class c, made active. */
 static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
@@ -479,8 +513,9 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
         return s;
     }
     s = slab_acquire(c, cause);
-    if (s)
-        set_owner(s, h);
+    if (s == NULL)
+        return slab_steal(h, c);
+    set_owner(s, h);
     return s;
 }
 

@@ -10,7 +10,7 @@
 void *hak_impl_calloc(size_t nmemb, size_t size) {
     size_t n;
     if (__builtin_mul_overflow(nmemb, size, &n)) {
-        hak_fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0);
+        hak_fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0, 0);
         return NULL;
     }
     if (n > HAK_SMALL_MAX)
@@ -65,7 +65,7 @@ void *hak_impl_realloc(void *p, size_t n) {
 void *hak_impl_reallocarray(void *p, size_t nmemb, size_t size) {
     size_t n;
     if (__builtin_mul_overflow(nmemb, size, &n)) {
-        hak_fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0);
+        hak_fail(HAK_FAIL_THRESHOLD, SIZE_MAX, 0, 0);
         return NULL;
     }
     return hak_impl_realloc(p, n);
@@ -118,7 +118,7 @@ int hak_impl_posix_memalign(void **out, size_t align, size_t n) {
 void *hak_impl_pvalloc(size_t n) {
     size_t r;
     if (__builtin_add_overflow(n, HAK_PAGE_SIZE - 1, &r)) {
-        hak_fail(HAK_FAIL_THRESHOLD, n, HAK_PAGE_SIZE);
+        hak_fail(HAK_FAIL_THRESHOLD, n, HAK_PAGE_SIZE, 0);
         return NULL;
     }
     r &= ~(HAK_PAGE_SIZE - 1);

@@ -115,8 +115,9 @@ HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
  * backend and the large path back, keeping pad bytes of each; true if it
  * gave any. */
 HAK_HIDDEN bool hak_release_cached(size_t pad);
-/* Counts, traces and reports (errno ENOMEM) an allocation failure. */
-HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align);
+/* Counts, traces and reports (errno ENOMEM) an allocation failure, after
+ * the paths in tried (HAK_TRIED_*, ace.h). */
+HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
 /* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
 HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);
 /* What a pointer handed back is (malloc.c says how it tells). */

@@ -28,13 +28,17 @@ static bool map_refused(hak_fail_t cause) {
 }
 
 /* Asks the backend for up to want blocks of class c for thread t (NULL:
- * one without a cache), once more after a refusal (map_refused).  The
- * large path does the same (hak_alloc_large). */
-static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+ * one without a cache), once more after a refusal (map_refused), adding
+ * to *tried what it did.  The large path does the same (hak_alloc_large). */
+static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, void **list, hak_fail_t *cause,
+                       unsigned *tried) {
     void *bstate = t ? t->bstate : NULL;
+    *tried |= HAK_TRIED_BACKEND;
     unsigned got = hak_backend->refill(bstate, c, want, list, cause);
-    if (got == 0 && map_refused(*cause) && hak_release_cached(0))
+    if (got == 0 && map_refused(*cause) && hak_release_cached(0)) {
+        *tried |= HAK_TRIED_RELEASE;
         got = hak_backend->refill(bstate, c, want, list, cause);
+    }
     if (got > 0)
         hak_stats_count_out(t, c, got);
     return got;
@@ -47,9 +51,9 @@ void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
     hak_stats_count_out(t, c, -(int64_t)n);
 }
 
-void hak_fail(hak_fail_t cause, size_t size, size_t align) {
+void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
     atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
-    hak_ace_trace_fail(cause, size, align);
+    hak_ace_trace_fail(cause, size, align, tried);
     errno = ENOMEM;
 }
 
@@ -96,9 +100,10 @@ static void *small_alloc(unsigned c) {
     hak_thread_t *t = hak_thread_get();
     void *list;
     hak_fail_t cause = HAK_FAIL_NONE;
+    unsigned tried = 0;
     if (t == HAK_THREAD_DEAD) {
-        if (refill(NULL, c, 1, &list, &cause) == 0) {
-            hak_fail(cause, hak_class_size[c], 0);
+        if (refill(NULL, c, 1, &list, &cause, &tried) == 0) {
+            hak_fail(cause, hak_class_size[c], 0, tried);
             return NULL;
         }
         return block_take(&list);
@@ -111,9 +116,9 @@ static void *small_alloc(unsigned c) {
             want = hak_tc.room[c];
         unsigned got = hak_xfer_get(c, hak_tc.room[c], &list);
         if (got == 0)
-            got = refill(t, c, want, &list, &cause);
+            got = refill(t, c, want, &list, &cause, &tried);
         if (got == 0) {
-            hak_fail(cause, hak_class_size[c], 0);
+            hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
             return NULL;
         }
         hak_count(&t->stats.cls[c].refills, 1);
@@ -133,16 +138,20 @@ static void *small_alloc(unsigned c) {
  * once with cause Threshold. */
 void *hak_alloc_large(size_t n, size_t align, bool zero) {
     hak_fail_t cause = HAK_FAIL_THRESHOLD;
+    unsigned tried = 0;
     void *p = NULL;
     hak_ensure_init();
     uint64_t limit = hak_os_limit();
     if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1) && (limit == 0 || n <= limit)) {
+        tried = HAK_TRIED_LARGE;
         p = hak_large_alloc(n, align, zero, &cause);
-        if (p == NULL && map_refused(cause) && hak_release_cached(0))
+        if (p == NULL && map_refused(cause) && hak_release_cached(0)) {
+            tried |= HAK_TRIED_RELEASE;
             p = hak_large_alloc(n, align, zero, &cause);
+        }
     }
     if (p == NULL) {
-        hak_fail(cause, n, align);
+        hak_fail(cause, n, align, tried);
         return NULL;
     }
     unsigned c = 0;

@@ -442,11 +442,12 @@ START_TEST(test_heap_limit_traced) {
     run_child(&c, "limit", sets, NULL);
     HAK_CHECK_MSG(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "status %d, stderr:\n%s",
                   c.status, c.err);
-    HAK_CHECK_MSG(
-        strcmp(c.err,
-               "hakmem: ace: allocation failed: cause=Exhaustion size=200000 align=0\n"
-               "hakmem: ace: allocation failed: cause=Threshold size=42991616 align=0\n") == 0,
-        "stderr:\n%s", c.err);
+    HAK_CHECK_MSG(strcmp(c.err,
+                         "hakmem: ace: allocation failed: cause=Exhaustion size=200000 align=0 "
+                         "tried=large\n"
+                         "hakmem: ace: allocation failed: cause=Threshold size=42991616 align=0 "
+                         "tried=none\n") == 0,
+                  "stderr:\n%s", c.err);
 }
 END_TEST
 

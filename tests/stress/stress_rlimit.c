@@ -6,7 +6,9 @@
  * back, so there only small blocks must find their memory again.  First,
  * in a child each, large blocks pack: 512 MiB of address space holds at
  * least 480 blocks of 1 MiB, or 960 of 512 KiB, each charged
- * (malloc_usable_size) at most 1.125 times its size. */
+ * (malloc_usable_size) at most 1.125 times its size; and once the
+ * address space is used up, a thread that starts then is served the small
+ * blocks the main thread freed. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -109,10 +111,62 @@ static void pack_check(size_t n, size_t want) {
     T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+#define STARVE_LIMIT ((size_t)64 << 20)
+static pthread_barrier_t starve_barrier;
+static void *starve_got;
+
+/* Makes no allocation before the barrier: its first malloc comes after
+ * the address space ran out. */
+static void *starve_thread(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&starve_barrier);
+    starve_got = malloc(64);
+    return NULL;
+}
+
+/* In a child: a thread started (its stack mapped) before the limit; main
+ * takes all the address space in 1 MiB then 64 B blocks and frees every
+ * other 64 B block; the thread's first malloc(64) must get one of those. */
+static void starve_check(void) {
+    fflush(stdout);
+    pid_t pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        pthread_t t;
+        T_ASSERT(pthread_barrier_init(&starve_barrier, NULL, 2) == 0);
+        T_ASSERT(pthread_create(&t, NULL, starve_thread, NULL) == 0);
+        struct rlimit lim;
+        T_ASSERT(getrlimit(RLIMIT_AS, &lim) == 0);
+        lim.rlim_cur = vm_size() + STARVE_LIMIT;
+        T_ASSERT(setrlimit(RLIMIT_AS, &lim) == 0);
+        static void *b[1u << 20];
+        size_t big = 0, k;
+        while (big < PACK_MAX && (b[big] = malloc((size_t)1 << 20)) != NULL)
+            big++;
+        for (k = big; k < (1u << 20) && (b[k] = malloc(64)) != NULL; k++)
+            ;
+        T_ASSERT(k < (1u << 20) && errno == ENOMEM);
+        for (size_t i = big; i < k; i += 2)
+            free(b[i]);
+        pthread_barrier_wait(&starve_barrier);
+        T_ASSERT(pthread_join(t, NULL) == 0);
+        printf("starve: %zu blocks of 1 MiB, %zu of 64 B, half of those freed: a new thread's "
+               "malloc(64) gave %p\n",
+               big, k - big, starve_got);
+        fflush(stdout);
+        T_ASSERT(starve_got != NULL);
+        _exit(0);
+    }
+    int status;
+    T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
     hak_test_require_backend();
     pack_check((size_t)1 << 20, 480);
     pack_check((size_t)512 << 10, 960);
+    starve_check();
     job_t jobs[2];
     pthread_t tid[2];
     pthread_barrier_init(&barrier, NULL, 3);
