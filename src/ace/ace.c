@@ -198,13 +198,19 @@ static void ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *g
     }
 }
 
+/* With HAKMEM_ACE=0 a bin keeps its starting capacity and moves half of
+ * it each time: it never grows, and never drains whole. */
 unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
+    if (!hak_opt.ace)
+        return k->cap / 2u;
     k->drains = 0;
     ace_refilled(k, room, cls, grown);
     return k->cap / 2u;
 }
 
 unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
+    if (!hak_opt.ace)
+        return k->cap / 2u;
     k->flushed = true;
     /* A bin whose thread's live count of the class swings wider than the
      * bin flushes a few times in a row too: only a longer run drains. */

@@ -321,9 +321,10 @@ static void keep_within_budget(uint64_t now) {
  * anew.  If memory went back for the budget within the purge delay, the
  * program cycles through more than the budget, and may keep as much free
  * memory as it has live; if it went back for its age, the program's cycle
- * is longer than the delay. */
+ * is longer than the delay.  With HAKMEM_ACE=0 it learns nothing: no
+ * boost, the delay as given. */
 static void learn(size_t clean, uint64_t now) {
-    if (clean == 0)
+    if (clean == 0 || !hak_opt.ace)
         return;
     if (returned_at != 0 && now - returned_at < delay())
         boost_bytes = live_bytes;

@@ -304,7 +304,8 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
-    boost_bytes += (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT;
+    if (hak_opt.ace) /* else the budget stays fixed */
+        boost_bytes += (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT;
     if (boost_bytes > SS_BOOST_MAX)
         boost_bytes = SS_BOOST_MAX;
     r->dirty_units &= ~bits;

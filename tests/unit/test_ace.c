@@ -2,7 +2,7 @@
  * refills up to ACE_BIN_BYTES; only a bin that also flushes (cycling) grows
  * on to ACE_CYCLING_BIN_BYTES; a bin that only flushes (draining) flushes
  * whole after ACE_DRAIN_FLUSHES flushes, and grows only to the small
- * ACE_DRAIN_BIN_BYTES bound. */
+ * ACE_DRAIN_BIN_BYTES bound; with HAKMEM_ACE=0 none moves. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
@@ -227,6 +227,33 @@ START_TEST(test_growth_budget) {
 }
 END_TEST
 
+/* HAKMEM_ACE=0: refills, flushes and drains move no bin off its starting
+ * capacity, each moving half of it, and count no growth. */
+START_TEST(test_frozen) {
+    hak_opt.ace = false;
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned c = hak_class_of(sizes[i]);
+        hak_binctl_t k;
+        int32_t room;
+        hak_ace_bin_init(&k, &room, c);
+        grown = 0;
+        for (int r = 0; r < 200; r++) {
+            room = k.cap;
+            refill(&k, &room, c);
+            HAK_CHECK_MSG(room == ACE_START_CAP / 2, "size %zu: room %d after a refill", sizes[i],
+                          room);
+            if (r % 2)
+                HAK_CHECK_MSG(flush(&k, &room, c) == ACE_START_CAP / 2, "size %zu", sizes[i]);
+        }
+        for (int r = 0; r < 50; r++) /* draining */
+            HAK_CHECK_MSG(flush(&k, &room, c) == ACE_START_CAP / 2, "size %zu", sizes[i]);
+        ck_assert_uint_eq(k.cap, ACE_START_CAP);
+        ck_assert_uint_eq(grown, 0);
+    }
+    hak_opt.ace = true;
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ace");
     hak_test_add_backend_case(s);
@@ -239,6 +266,7 @@ int main(void) {
     tcase_add_test(tc, test_cycling_bin_grows_further);
     tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
     tcase_add_test(tc, test_growth_budget);
+    tcase_add_test(tc, test_frozen);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }

@@ -116,6 +116,33 @@ START_TEST(test_large_delay_stretches) {
 }
 END_TEST
 
+/* HAKMEM_ACE=0: however the program takes memory back, the large path
+ * keeps its budget and its delay as given, and the backend its budget. */
+START_TEST(test_frozen) {
+    hak_opt.ace = false;
+    hak_opt.purge_delay = 100;
+    churn_large();
+    uint64_t m0 = madvises();
+    wait_and_tick(100);
+    ck_assert_uint_gt(madvises(), m0);
+    for (int i = 0; i < 3; i++) { /* beyond the budget: at once, each time */
+        uint64_t m1 = madvises();
+        churn_large();
+        ck_assert_uint_gt(madvises(), m1);
+    }
+    uint64_t m2 = madvises();
+    wait_and_tick(100); /* not stretched */
+    ck_assert_uint_gt(madvises(), m2);
+    if (hak_backend->decay != NULL)
+        for (int i = 0; i < 4; i++) {
+            uint64_t m3 = madvises();
+            churn_small();
+            ck_assert_uint_gt(madvises(), m3);
+        }
+    hak_opt.ace = true;
+}
+END_TEST
+
 /* The backend does not wait for a one-time free: beyond its budget, its free
  * memory goes back in the call that freed it, whatever the delay. */
 START_TEST(test_small_at_once_whatever_the_delay) {
@@ -181,6 +208,7 @@ int main(void) {
     tcase_add_test(tc, test_small_at_once_whatever_the_delay);
     tcase_add_test(tc, test_small_cycles_keep_memory);
     tcase_add_test(tc, test_small_cycles_purge_thread);
+    tcase_add_test(tc, test_frozen);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
