@@ -128,6 +128,11 @@ typedef struct ss_heap {
     _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet drained, about */
     struct ss_heap *next_free;
     struct ss_heap *next_all; /* every heap ever made (pool_lock) */
+    /* Idle return (ss_decay): backend calls of the owner, their count at
+     * the last look, and whether free memory may lie in its slabs since
+     * the last look that returned it (all under lock). */
+    uint64_t calls, calls_seen;
+    bool dirty;
 } ss_heap_t;
 
 /* The pool: regions with free units, cached empty regions, orphans. */
@@ -148,6 +153,11 @@ static uint64_t boost_since;
  * map again; trim unmaps them. */
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
+/* Idle return (ss_decay): slab acquisitions and releases, their count at
+ * the last look, and whether dirty free units were left since the last
+ * look that purged them (pool_lock). */
+static uint64_t pool_events, pool_events_seen;
+static bool pool_armed;
 static unsigned class_units[HAK_NCODES];
 static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
 /* Held by a thread collecting for another heap's owner, by a trim, and by
@@ -301,6 +311,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
         first = 1;
     }
     uint32_t bits = units_bits((unsigned)first, n);
+    pool_events++;
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
@@ -371,6 +382,11 @@ static void slab_release(ss_slab_t *s) {
     set_owner(s, NULL);
     uint32_t bits = units_bits(first, s->units);
     hak_lock(&pool_lock);
+    pool_events++;
+    if (!pool_armed) {
+        pool_armed = true;
+        hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+    }
     hints[s->cls][hint_next[s->cls]++ % SS_HINTS] = (ss_hint_t){r, first};
     if (r->free_units == 0)
         region_push(r);
@@ -824,6 +840,7 @@ static void ss_thread_exit(void *state) {
 static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
     ss_heap_t *h = state != NULL ? state : &shared_heap;
     hak_lock(&h->lock);
+    h->calls++;
     unsigned got = heap_refill(h, c, want, list, cause);
     hak_unlock(&h->lock);
     return got;
@@ -833,6 +850,11 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     ss_heap_t *h = state, *busy;
     if (h != NULL) {
         hak_lock(&h->lock);
+        h->calls++;
+        if (!h->dirty) {
+            h->dirty = true;
+            hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+        }
         busy = heap_flush(h, c, list, n);
         hak_unlock(&h->lock);
     } else {
@@ -900,10 +922,98 @@ static bool ss_trim(size_t pad) {
     return released;
 }
 
+/* Purges the pages of slab s that hold no live block and no link: those
+ * inside its free blocks, past the words any check reads of them, and those
+ * past its bump pointer (h, its owner, locked; remote frees drained). */
+#define SS_FREE_KEEP 64 /* bytes of a free block its checks read */
+static void slab_purge_free(ss_slab_t *s) {
+    size_t size = hak_class_size[s->cls];
+    uintptr_t page = HAK_PAGE_SIZE - 1;
+    if (size > HAK_PAGE_SIZE) {
+        ss_span_t a = slab_span(s);
+        for (void *p = s->free; p != NULL; p = hak_block_kept_next(p)) {
+            kept_check(&a, p, "purge: a block written after its free, or a damaged link");
+            uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
+            uintptr_t hi = ((uintptr_t)p + size) & ~page;
+            if (hi > lo)
+                hak_os_purge((void *)lo, hi - lo);
+        }
+    }
+    ss_region_t *r = region_of(s);
+    uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
+    uintptr_t hi =
+        (uintptr_t)r + ((size_t)(s - r->slabs) + s->units) * SS_UNIT; /* its units' end */
+    if (hi > lo)
+        hak_os_purge((void *)lo, hi - lo);
+}
+
+/* Gives back what heap h holds free, its owner idle: empty slabs to the
+ * pool, the free pages of the others to the OS (h locked). */
+static void heap_purge_free(ss_heap_t *h) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        heap_reclaim(h, c);
+        ss_class_t *k = &h->cls[c];
+        if (k->active != NULL)
+            slab_purge_free(k->active);
+        for (ss_slab_t *s = k->partial; s != NULL; s = s->next)
+            slab_purge_free(s);
+    }
+}
+
+/*
+ * Idle return: memory that stays free and unused for the purge delay goes
+ * back to the OS, small-block memory too, while the program sleeps (with
+ * HAKMEM_PURGE_THREAD, which calls this at the deadline).  A heap whose
+ * owner made no backend call since the last look, a purge delay or more
+ * ago, is idle: its empty slabs go to the pool and the free pages of the
+ * others to the OS (what its thread cache holds it keeps).  The pool's
+ * free units go once no slab came or went for as long.  What a program
+ * takes back within the delay is never returned: its heap was not idle.
+ * The first flush after a look that found nothing to do, and the first
+ * release, arm the clock; a look that finds a busy heap arms it again.
+ */
+static void idle_return(void) {
+    bool again = false;
+    if (!hak_trylock(&collect_lock)) /* a trim or a fork */
+        return;
+    hak_lock(&pool_lock);
+    ss_heap_t *heaps = all_heaps;
+    hak_unlock(&pool_lock);
+    for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
+        if (!hak_trylock(&h->lock)) {
+            again = true;
+            continue;
+        }
+        if (h->dirty && h->calls != h->calls_seen) {
+            h->calls_seen = h->calls;
+            again = true;
+        } else if (h->dirty) {
+            heap_purge_free(h);
+            h->dirty = false;
+        }
+        hak_unlock(&h->lock);
+    }
+    hak_unlock(&collect_lock);
+    hak_lock(&pool_lock);
+    if (pool_armed && pool_events != pool_events_seen) {
+        pool_events_seen = pool_events;
+        again = true;
+    } else if (pool_armed) {
+        boost_bytes = 0;
+        boost_since = 0;
+        purge_down(0);
+        pool_armed = false;
+    }
+    hak_unlock(&pool_lock);
+    if (again)
+        hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+}
+
 static void ss_decay(void) {
     hak_lock(&pool_lock);
     pool_purge();
     hak_unlock(&pool_lock);
+    idle_return();
 }
 
 static void ss_fork_prepare(void) {

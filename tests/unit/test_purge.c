@@ -116,6 +116,44 @@ START_TEST(test_large_delay_stretches) {
 }
 END_TEST
 
+/* 32 MiB of 32 KiB blocks, every byte written, then freed: the thread's
+ * bin keeps some, and with them parts of their slabs. */
+#define NIDLE 1024
+static void *idle_blocks[NIDLE];
+static void churn_idle(void) {
+    for (int i = 0; i < NIDLE; i++) {
+        idle_blocks[i] = hak_malloc(32768);
+        ck_assert_ptr_nonnull(idle_blocks[i]);
+        memset(idle_blocks[i], 0x5a, 32768);
+    }
+    for (int i = 0; i < NIDLE; i++)
+        hak_free(idle_blocks[i]);
+}
+
+/* Idle return (superslab): small-block memory taken back within the purge
+ * delay stays resident; once the program's heap made no call for a delay,
+ * its free memory goes back, the free pages of slabs still in use too, at
+ * the next look (the purge thread's, here the test's tick). */
+START_TEST(test_small_idle_returns) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 1000;
+    churn_idle();
+    hak_test_clock_advance(600);
+    churn_idle(); /* within the delay */
+    size_t r0 = hak_chunk_resident();
+    hak_test_clock_advance(600);
+    hak_ace_tick(); /* the first flush's deadline */
+    size_t r1 = hak_chunk_resident();
+    HAK_CHECK_MSG(r1 + ((size_t)1 << 20) >= r0, "cycling: resident %zu, then %zu", r0, r1);
+    wait_and_tick(1000);
+    wait_and_tick(1000);
+    size_t r2 = hak_chunk_resident();
+    HAK_CHECK_MSG(r2 + ((size_t)16 << 20) <= r1 && r2 <= ((size_t)2 << 20),
+                  "idle: resident %zu, then %zu", r1, r2);
+}
+END_TEST
+
 /* HAKMEM_ACE=0: however the program takes memory back, the large path
  * keeps its budget and its delay as given, and the backend its budget. */
 START_TEST(test_frozen) {
@@ -209,6 +247,7 @@ int main(void) {
     tcase_add_test(tc, test_small_cycles_keep_memory);
     tcase_add_test(tc, test_small_cycles_purge_thread);
     tcase_add_test(tc, test_frozen);
+    tcase_add_test(tc, test_small_idle_returns);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
