@@ -26,8 +26,8 @@
  * in every backend call (never on the fast path), it drains the heap's
  * slabs of the class and gives back those that are empty.  It only tries
  * the lock: a busy owner collects by itself.  A trim does the same for
- * every heap and class, and for the orphans of exited threads.  Without this, 100 MB that one thread allocated and
- * another freed stayed resident while the first one slept, as they do with
+ * every heap and class, and for the orphans of exited threads.  Without this, 100 MB that one
+ * thread allocated and another freed stayed resident while the first one slept, as they do with
  * mimalloc, jemalloc and tcmalloc.
  *
  * A heap keeps per class an active slab, a list of partial slabs (with
@@ -51,7 +51,13 @@
  * memory in cycles would fault every page back in after each purge: the
  * units a slab takes back purged after use raise the budget by as much
  * (boost_bytes), and the raise lasts until free memory stays over the plain
- * budget for the ACE's purge delay.
+ * budget for the ACE's purge delay.  What stays free and unused for the
+ * delay goes back when idle (idle_return): a heap whose owner made no call
+ * for that long gives back its empty slabs and its slabs' free pages, and
+ * the pool its free units.
+ *
+ * When no memory can be mapped, a heap takes over a slab of the class with
+ * free blocks from another (slab_steal).
  */
 #include "backends/backend.h"
 #include "ace/ace.h"
@@ -129,9 +135,10 @@ typedef struct ss_heap {
     struct ss_heap *next_free;
     struct ss_heap *next_all; /* every heap ever made (pool_lock) */
     /* Idle return (ss_decay): backend calls of the owner, their count at
-     * the last look, and whether free memory may lie in its slabs since
-     * the last look that returned it (all under lock). */
-    uint64_t calls, calls_seen;
+     * the look that last saw it change and when that was, and whether free
+     * memory may lie in its slabs since the last look that returned it
+     * (all under lock). */
+    uint64_t calls, calls_seen, seen_at;
     bool dirty;
 } ss_heap_t;
 
@@ -154,9 +161,9 @@ static uint64_t boost_since;
 #define SS_EMPTY_REGIONS 32
 static unsigned empty_regions;
 /* Idle return (ss_decay): slab acquisitions and releases, their count at
- * the last look, and whether dirty free units were left since the last
- * look that purged them (pool_lock). */
-static uint64_t pool_events, pool_events_seen;
+ * the look that last saw it change and when that was, and whether dirty
+ * free units were left since the last look that purged them (pool_lock). */
+static uint64_t pool_events, pool_events_seen, pool_seen_at;
 static bool pool_armed;
 static unsigned class_units[HAK_NCODES];
 static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
@@ -964,16 +971,30 @@ static void heap_purge_free(ss_heap_t *h) {
  * Idle return: memory that stays free and unused for the purge delay goes
  * back to the OS, small-block memory too, while the program sleeps (with
  * HAKMEM_PURGE_THREAD, which calls this at the deadline).  A heap whose
- * owner made no backend call since the last look, a purge delay or more
- * ago, is idle: its empty slabs go to the pool and the free pages of the
- * others to the OS (what its thread cache holds it keeps).  The pool's
- * free units go once no slab came or went for as long.  What a program
- * takes back within the delay is never returned: its heap was not idle.
- * The first flush after a look that found nothing to do, and the first
- * release, arm the clock; a look that finds a busy heap arms it again.
+ * owner made no backend call since a look a purge delay or more ago is
+ * idle: its empty slabs go to the pool and the free pages of the others to
+ * the OS (what its thread cache holds it keeps).  The pool's free units go
+ * once no slab came or went for as long.  What a program takes back within
+ * the delay is never returned: its heap was not idle.  (Any deadline makes
+ * a look, the large path's too: a look only counts from when it saw.)  The
+ * first flush after a look that returned everything, and the first
+ * release, arm the clock; a look that leaves something arms it again.
  */
+static bool idle_for(uint64_t *count, uint64_t *seen, uint64_t *seen_at, uint64_t now,
+                     uint64_t *next) {
+    if (*count != *seen) {
+        *seen = *count;
+        *seen_at = now;
+    } else if (now - *seen_at >= hak_opt.purge_delay) {
+        return true;
+    }
+    if (*seen_at + hak_opt.purge_delay < *next)
+        *next = *seen_at + hak_opt.purge_delay;
+    return false;
+}
+
 static void idle_return(void) {
-    bool again = false;
+    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
     if (!hak_trylock(&collect_lock)) /* a trim or a fork */
         return;
     hak_lock(&pool_lock);
@@ -981,13 +1002,10 @@ static void idle_return(void) {
     hak_unlock(&pool_lock);
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock)) {
-            again = true;
+            next = now + hak_opt.purge_delay;
             continue;
         }
-        if (h->dirty && h->calls != h->calls_seen) {
-            h->calls_seen = h->calls;
-            again = true;
-        } else if (h->dirty) {
+        if (h->dirty && idle_for(&h->calls, &h->calls_seen, &h->seen_at, now, &next)) {
             heap_purge_free(h);
             h->dirty = false;
         }
@@ -995,18 +1013,15 @@ static void idle_return(void) {
     }
     hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
-    if (pool_armed && pool_events != pool_events_seen) {
-        pool_events_seen = pool_events;
-        again = true;
-    } else if (pool_armed) {
+    if (pool_armed && idle_for(&pool_events, &pool_events_seen, &pool_seen_at, now, &next)) {
         boost_bytes = 0;
         boost_since = 0;
         purge_down(0);
         pool_armed = false;
     }
     hak_unlock(&pool_lock);
-    if (again)
-        hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+    if (next != UINT64_MAX)
+        hak_ace_purge_at(next);
 }
 
 static void ss_decay(void) {
