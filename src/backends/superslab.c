@@ -146,6 +146,9 @@ typedef struct ss_heap {
 static hak_lock_t pool_lock = HAK_LOCK_INIT;
 static ss_region_t *avail;         /* regions with at least one free unit */
 static ss_slab_t *orphans[HAK_NCODES];
+/* Blocks freed into orphans of each class since their last collection,
+ * about (orphans_collect). */
+static _Atomic uint32_t orphan_pending[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 /* Free memory kept beyond the budget while the workload cycles: what a
  * slab took back that was purged after use (a page fault each page, for
@@ -686,8 +689,9 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
 
 /* Pushes the chain first..last of n blocks onto s's remote list and counts
  * them in the pending count of owner (s->owner, read before: once the
- * blocks are on the list, s itself may be drained and released at once).
- * Returns whether the owner now has a slab's worth of blocks pending. */
+ * blocks are on the list, s itself may be drained and released at once),
+ * or of the orphans of the class when it has none.  Returns whether they
+ * now have a slab's worth of blocks pending. */
 static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
@@ -696,10 +700,8 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
-    if (owner == NULL)
-        return false;
-    return atomic_fetch_add_explicit(&owner->pending[c], n, memory_order_relaxed) + n >=
-           class_blocks[c];
+    _Atomic uint32_t *pending = owner != NULL ? &owner->pending[c] : &orphan_pending[c];
+    return atomic_fetch_add_explicit(pending, n, memory_order_relaxed) + n >= class_blocks[c];
 }
 
 /* Gives back a list of n blocks of class c a run at a time: the blocks at
@@ -708,8 +710,8 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
  * slab another thread owns).  A pointer that is not the start of a block
  * is reported, and so is a list that its checks or its count contradict.
  * Returns a heap other than h that now has a slab's worth of its blocks
- * pending, or NULL. */
-static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned count) {
+ * pending, or NULL; *orphaned says whether the orphans of the class have. */
+static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned count, bool *orphaned) {
     ss_heap_t *busy = NULL;
     void *p = list;
     while (count > 0) {
@@ -731,8 +733,12 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
         ss_heap_t *owner = owner_of(s);
         if (h != NULL && owner == h)
             local_free(h, s, p, last, n);
-        else if (remote_free(s, owner, p, last, n))
-            busy = owner;
+        else if (remote_free(s, owner, p, last, n)) {
+            if (owner != NULL)
+                busy = owner;
+            else
+                *orphaned = true;
+        }
         p = next;
     }
     if (p != HAK_LIST_END)
@@ -755,6 +761,60 @@ static void foreign_collect(ss_heap_t *h, unsigned c) {
         hak_unlock(&h->lock);
     }
     hak_unlock(&collect_lock);
+}
+
+/* Purges the pages of slab s that hold no live block and no link: those
+ * inside its free blocks, past the words any check reads of them, and those
+ * past its bump pointer (h, its owner, locked, or s off every list;
+ * remote frees drained). */
+#define SS_FREE_KEEP 64 /* bytes of a free block its checks read */
+static void slab_purge_free(ss_slab_t *s) {
+    size_t size = hak_class_size[s->cls];
+    uintptr_t page = HAK_PAGE_SIZE - 1;
+    if (size > HAK_PAGE_SIZE) {
+        ss_span_t a = slab_span(s);
+        for (void *p = s->free; p != NULL; p = hak_block_kept_next(p)) {
+            kept_check(&a, p, "purge: a block written after its free, or a damaged link");
+            uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
+            uintptr_t hi = ((uintptr_t)p + size) & ~page;
+            if (hi > lo)
+                hak_os_purge((void *)lo, hi - lo);
+        }
+    }
+    ss_region_t *r = region_of(s);
+    uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
+    uintptr_t hi =
+        (uintptr_t)r + ((size_t)(s - r->slabs) + s->units) * SS_UNIT; /* its units' end */
+    if (hi > lo)
+        hak_os_purge((void *)lo, hi - lo);
+}
+
+/* Gives back the orphans of class c that other threads emptied: taken off
+ * their list as an adopter would, then released or put back, with their
+ * free pages purged if purge (collect_lock held, so that fork does not
+ * copy them off every list).  Without this, threads that come and go,
+ * leaving blocks another thread frees later, leave more and more orphans
+ * that no thread adopts (the newest go first) and all that memory freed. */
+static void orphans_collect(unsigned c, bool purge) {
+    atomic_store_explicit(&orphan_pending[c], 0, memory_order_relaxed);
+    hak_lock(&pool_lock);
+    ss_slab_t *list = orphans[c];
+    orphans[c] = NULL;
+    hak_unlock(&pool_lock);
+    for (ss_slab_t *o = list, *next; o != NULL; o = next) {
+        next = o->next;
+        o->list = SS_LIST_NONE;
+        slab_drain(o);
+        if (o->used == 0) {
+            slab_release(o);
+            continue;
+        }
+        if (purge)
+            slab_purge_free(o);
+        hak_lock(&pool_lock);
+        slab_push(&orphans[c], o, SS_LIST_ORPHAN);
+        hak_unlock(&pool_lock);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -855,6 +915,7 @@ static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, h
 
 static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     ss_heap_t *h = state, *busy;
+    bool orphaned = false;
     if (h != NULL) {
         hak_lock(&h->lock);
         h->calls++;
@@ -862,13 +923,17 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
             h->dirty = true;
             hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
         }
-        busy = heap_flush(h, c, list, n);
+        busy = heap_flush(h, c, list, n, &orphaned);
         hak_unlock(&h->lock);
     } else {
-        busy = heap_flush(NULL, c, list, n);
+        busy = heap_flush(NULL, c, list, n, &orphaned);
     }
     if (busy != NULL)
         foreign_collect(busy, c);
+    if (orphaned && hak_trylock(&collect_lock)) {
+        orphans_collect(c, false);
+        hak_unlock(&collect_lock);
+    }
     /* Starting the purge thread allocates: only with no lock held. */
     hak_ace_purger_poke();
 }
@@ -888,27 +953,9 @@ static bool ss_trim(size_t pad) {
             heap_reclaim(h, c);
         hak_unlock(&h->lock);
     }
-    /* Then orphans that other threads emptied: taken off their list as an
-     * adopter would, then released or put back (collect_lock still held,
-     * so that fork does not copy them off every list). */
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_lock(&pool_lock);
-        ss_slab_t *list = orphans[c];
-        orphans[c] = NULL;
-        hak_unlock(&pool_lock);
-        for (ss_slab_t *o = list, *next; o != NULL; o = next) {
-            next = o->next;
-            o->list = SS_LIST_NONE;
-            slab_drain(o);
-            if (o->used == 0) {
-                slab_release(o);
-                continue;
-            }
-            hak_lock(&pool_lock);
-            slab_push(&orphans[c], o, SS_LIST_ORPHAN);
-            hak_unlock(&pool_lock);
-        }
-    }
+    /* Then orphans that other threads emptied. */
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        orphans_collect(c, false);
     hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
     for (ss_region_t *r = avail, *next; r; r = next) {
@@ -927,31 +974,6 @@ static bool ss_trim(size_t pad) {
     }
     hak_unlock(&pool_lock);
     return released;
-}
-
-/* Purges the pages of slab s that hold no live block and no link: those
- * inside its free blocks, past the words any check reads of them, and those
- * past its bump pointer (h, its owner, locked; remote frees drained). */
-#define SS_FREE_KEEP 64 /* bytes of a free block its checks read */
-static void slab_purge_free(ss_slab_t *s) {
-    size_t size = hak_class_size[s->cls];
-    uintptr_t page = HAK_PAGE_SIZE - 1;
-    if (size > HAK_PAGE_SIZE) {
-        ss_span_t a = slab_span(s);
-        for (void *p = s->free; p != NULL; p = hak_block_kept_next(p)) {
-            kept_check(&a, p, "purge: a block written after its free, or a damaged link");
-            uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
-            uintptr_t hi = ((uintptr_t)p + size) & ~page;
-            if (hi > lo)
-                hak_os_purge((void *)lo, hi - lo);
-        }
-    }
-    ss_region_t *r = region_of(s);
-    uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
-    uintptr_t hi =
-        (uintptr_t)r + ((size_t)(s - r->slabs) + s->units) * SS_UNIT; /* its units' end */
-    if (hi > lo)
-        hak_os_purge((void *)lo, hi - lo);
 }
 
 /* Gives back what heap h holds free, its owner idle: empty slabs to the
@@ -973,8 +995,10 @@ static void heap_purge_free(ss_heap_t *h) {
  * HAKMEM_PURGE_THREAD, which calls this at the deadline).  A heap whose
  * owner made no backend call since a look a purge delay or more ago is
  * idle: its empty slabs go to the pool and the free pages of the others to
- * the OS (what its thread cache holds it keeps).  The pool's free units go
- * once no slab came or went for as long.  What a program takes back within
+ * the OS (what its thread cache holds it keeps).  Orphans that other
+ * threads freed blocks into since the last look go back when empty, and
+ * give their free pages back otherwise.  The pool's
+ * free units go once no slab came or went for as long.  What a program takes back within
  * the delay is never returned: its heap was not idle.  (Any deadline makes
  * a look, the large path's too: a look only counts from when it saw.)  The
  * first flush after a look that returned everything, and the first
@@ -1011,6 +1035,9 @@ static void idle_return(void) {
         }
         hak_unlock(&h->lock);
     }
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        if (atomic_load_explicit(&orphan_pending[c], memory_order_relaxed) != 0)
+            orphans_collect(c, true);
     hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
     if (pool_armed && idle_for(&pool_events, &pool_events_seen, &pool_seen_at, now, &next)) {

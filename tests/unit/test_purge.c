@@ -8,6 +8,7 @@
 #include "frontend/frontend.h"
 #include "ace/ace.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "../check_main.h"
@@ -154,6 +155,66 @@ START_TEST(test_small_idle_returns) {
 }
 END_TEST
 
+/* Short threads, one after another, each leaving half of 300 blocks of 16
+ * B to 4 KiB for the main thread, which frees them LAG threads later. */
+#define CHURN_THREADS 1500
+#define CHURN_BLOCKS 300
+#define LAG 50
+static void *left[LAG][CHURN_BLOCKS / 2];
+
+static void *leaving_thread(void *arg) {
+    void **out = arg;
+    uint64_t x = (uintptr_t)arg * 0x9e3779b97f4a7c15u | 1;
+    for (int i = 0; i < CHURN_BLOCKS; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = ((size_t)16 << (x % 8)) + (x >> 8) % ((size_t)16 << (x % 8));
+        void *p = hak_malloc(n);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0x5a, n);
+        if (i % 2)
+            out[i / 2] = p;
+        else
+            hak_free(p);
+    }
+    return NULL;
+}
+
+/* The slabs that exited threads leave (orphans) and the main thread then
+ * empties go back: as it frees (once a class's orphans got a slab's worth
+ * of blocks back), and the rest at the next look after the delay, with no
+ * trim; what stays resident is about what the main thread caches, and
+ * the slabs of those blocks. */
+START_TEST(test_orphans_return) {
+    if (hak_backend->decay == NULL)
+        return;
+    hak_opt.purge_delay = 1000;
+    for (int t = 0; t < CHURN_THREADS + LAG; t++) {
+        void **out = left[t % LAG];
+        if (t >= LAG)
+            for (int i = 0; i < CHURN_BLOCKS / 2; i++)
+                hak_free(out[i]);
+        if (t >= CHURN_THREADS)
+            continue;
+        pthread_t tid;
+        ck_assert_int_eq(pthread_create(&tid, NULL, leaving_thread, out), 0);
+        ck_assert_int_eq(pthread_join(tid, NULL), 0);
+    }
+    wait_and_tick(1000);
+    wait_and_tick(1000);
+    hak_stats_t s;
+    hak_stats_get(&s);
+    size_t resident = hak_chunk_resident();
+    /* The blocks the main thread caches keep a slab each, 64 KiB for the
+     * 64 classes in use: 4 MiB, and some.  Orphans never collected keep
+     * 7 MiB resident here, and more the more threads come and go. */
+    HAK_CHECK_MSG(resident <= s.cached_bytes + ((size_t)5 << 20),
+                  "resident %zu, active %llu, cached %llu", resident,
+                  (unsigned long long)s.active_bytes, (unsigned long long)s.cached_bytes);
+}
+END_TEST
+
 /* HAKMEM_ACE=0: however the program takes memory back, the large path
  * keeps its budget and its delay as given, and the backend its budget. */
 START_TEST(test_frozen) {
@@ -248,6 +309,7 @@ int main(void) {
     tcase_add_test(tc, test_small_cycles_purge_thread);
     tcase_add_test(tc, test_frozen);
     tcase_add_test(tc, test_small_idle_returns);
+    tcase_add_test(tc, test_orphans_return);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
