@@ -36,17 +36,6 @@ static void sleep_ms(unsigned long long ms)
         ;
 }
 
-/* The resident set size now, in KiB. */
-static long rss_kb(void)
-{
-    long pages = -1, resident = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        bench_die("cannot read /proc/self/statm");
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* 16 B .. 256 KiB: an octave [2^k, 2^(k+1)) at random, capped at the top. */
 static size_t draw_size(uint32_t *x)
 {
@@ -70,7 +59,7 @@ int main(int argc, char **argv)
     uint32_t x = (uint32_t)seed;
     unsigned long long ops = 0;
     double total = 0.0, first = 0.0;
-    long base = rss_kb(), freed = 0;
+    long base = bench_rss_kb(), freed = 0;
 
     for (unsigned long long b = 0; b < bursts; b++) {
         size_t n = 0, bytes = 0;
@@ -102,9 +91,9 @@ int main(int argc, char **argv)
         if (b + 1 < bursts)
             sleep_ms(pause);
     }
-    freed = rss_kb();
+    freed = bench_rss_kb();
     sleep_ms(idle);
-    long idle_rss = rss_kb();
+    long idle_rss = bench_rss_kb();
 
     char extra[160];
     snprintf(extra, sizeof extra,

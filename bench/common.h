@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Print a message to stderr and exit with status 2. */
 static inline void bench_die(const char *fmt, ...)
@@ -151,6 +152,16 @@ static inline long bench_peak_rss_kb(void)
             kb = ru.ru_maxrss; /* KiB on Linux */
     }
     return kb;
+}
+
+/* The resident set size now, in KiB. */
+static inline long bench_rss_kb(void) {
+    long pages = -1, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        bench_die("cannot read /proc/self/statm");
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* Keeps the compiler from eliding allocations whose contents are unused. */

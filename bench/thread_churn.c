@@ -32,15 +32,6 @@ struct worker {
     size_t *size;
 };
 
-static long rss_kb(void) {
-    long pages = -1, resident = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        bench_die("cannot read /proc/self/statm");
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static size_t draw_size(uint32_t *x) {
     unsigned shift = MIN_SHIFT + bench_xorshift32(x) % (MAX_SHIFT - MIN_SHIFT);
     return ((size_t)1 << shift) + bench_xorshift32(x) % ((size_t)1 << shift);
@@ -106,9 +97,9 @@ int main(int argc, char **argv) {
         bench_thread_start(&tid, run, w);
         pthread_join(tid, NULL);
         if (t + 1 == RSS_AT)
-            at200 = rss_kb();
+            at200 = bench_rss_kb();
     }
-    long end = rss_kb();
+    long end = bench_rss_kb();
     for (unsigned long long i = 0; i < lag && i < nthreads; i++)
         release(&ws[i]);
     double secs = bench_now() - t0;
