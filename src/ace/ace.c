@@ -57,7 +57,8 @@ static uint16_t bound(size_t bytes, unsigned cls) {
 
 /* The purge thread: purger_lock guards its sleep; purger_wake tells it the
  * deadline moved earlier.  Lock order: the large path's lock, or the
- * backend's pool lock (superslab's purge clock), then this. */
+ * backend's pool lock or a heap's lock (superslab's purge clock), then
+ * this. */
 static hak_lock_t purger_lock = HAK_LOCK_INIT;
 static pthread_cond_t purger_wake;
 static _Atomic bool purger_started;

@@ -231,6 +231,15 @@ static void set_owner(ss_slab_t *s, ss_heap_t *h) {
 static void region_unlink(ss_region_t *r) { HAK_DLIST_UNLINK(&avail, r); }
 static void region_push(ss_region_t *r) { HAK_DLIST_PUSH(&avail, r); }
 
+/* Marks free memory left for idle return (idle_return) in *armed, and arms
+ * the purge clock for it the first time since the last return. */
+static void idle_arm(bool *armed) {
+    if (*armed || hak_opt.purge_delay == 0)
+        return;
+    *armed = true;
+    hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+}
+
 /* ------------------------------------------------------------------ */
 /* The pool (pool_lock held)                                           */
 
@@ -393,10 +402,7 @@ static void slab_release(ss_slab_t *s) {
     uint32_t bits = units_bits(first, s->units);
     hak_lock(&pool_lock);
     pool_events++;
-    if (!pool_armed) {
-        pool_armed = true;
-        hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
-    }
+    idle_arm(&pool_armed);
     hints[s->cls][hint_next[s->cls]++ % SS_HINTS] = (ss_hint_t){r, first};
     if (r->free_units == 0)
         region_push(r);
@@ -919,10 +925,7 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     if (h != NULL) {
         hak_lock(&h->lock);
         h->calls++;
-        if (!h->dirty) {
-            h->dirty = true;
-            hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
-        }
+        idle_arm(&h->dirty);
         busy = heap_flush(h, c, list, n, &orphaned);
         hak_unlock(&h->lock);
     } else {
@@ -997,12 +1000,14 @@ static void heap_purge_free(ss_heap_t *h) {
  * idle: its empty slabs go to the pool and the free pages of the others to
  * the OS (what its thread cache holds it keeps).  Orphans that other
  * threads freed blocks into since the last look go back when empty, and
- * give their free pages back otherwise.  The pool's
- * free units go once no slab came or went for as long.  What a program takes back within
- * the delay is never returned: its heap was not idle.  (Any deadline makes
- * a look, the large path's too: a look only counts from when it saw.)  The
+ * give their free pages back otherwise.  The pool's free units go once no
+ * slab came or went for as long.  What a program takes back within the
+ * delay is never returned: its heap was not idle.  (Any deadline makes a
+ * look, the large path's too: a look only counts from when it saw.)  The
  * first flush after a look that returned everything, and the first
- * release, arm the clock; a look that leaves something arms it again.
+ * release, arm the clock (idle_arm); a look that leaves something arms it
+ * again.  With a delay of 0 nothing is idle: a look at every slow path, or
+ * a purge thread that never sleeps, would cost more than it returns.
  */
 static bool idle_for(uint64_t *count, uint64_t *seen, uint64_t *seen_at, uint64_t now,
                      uint64_t *next) {
@@ -1018,9 +1023,13 @@ static bool idle_for(uint64_t *count, uint64_t *seen, uint64_t *seen_at, uint64_
 }
 
 static void idle_return(void) {
-    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
-    if (!hak_trylock(&collect_lock)) /* a trim or a fork */
+    if (hak_opt.purge_delay == 0)
         return;
+    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
+    if (!hak_trylock(&collect_lock)) { /* a trim or a fork: later */
+        hak_ace_purge_at(now + hak_opt.purge_delay);
+        return;
+    }
     hak_lock(&pool_lock);
     ss_heap_t *heaps = all_heaps;
     hak_unlock(&pool_lock);
