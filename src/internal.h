@@ -30,6 +30,17 @@
 #define HAK_INLINE static inline __attribute__((always_inline))
 #define HAK_NOINLINE __attribute__((noinline))
 #define HAK_COLD __attribute__((noinline, cold))
+/* A function that reads words another thread may be writing, and trusts
+ * what it reads only as far as its comment says: ThreadSanitizer is told
+ * not to report those reads. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define HAK_RACY_READS __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#ifndef HAK_RACY_READS
+#define HAK_RACY_READS
+#endif
 #define HAK_HIDDEN __attribute__((visibility("hidden")))
 #define HAK_EXPORT __attribute__((visibility("default")))
 #define HAK_ALIGNED(n) __attribute__((aligned(n)))

@@ -95,12 +95,7 @@ void hak_stats_count_large(int n, size_t usable) {
  * room, and those in its quarantine.  Another thread's fast path writes its room without atomics while
  * this reads it; a word read is whole on every target, and a stale one
  * only makes the figure lag (ThreadSanitizer is told so). */
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize)
-__attribute__((no_sanitize("thread")))
-#endif
-#endif
-static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
+HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t room = ((volatile const int32_t *)t->tc->room)[c];
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
     if (room < 0)

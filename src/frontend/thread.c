@@ -173,8 +173,9 @@ static void *quarantine_take(hak_quarantine_t *q) {
  * without the secrets), and no other memory has.  Then a word 0 changed is
  * an overflow of up to 8 bytes from p, reported at p's free.  (Memory of
  * class c is mapped, 16 bytes from n on one page: no backend need say
- * whether n starts a block.) */
-static void neighbour_check(const hak_quarantine_t *q, const void *p, unsigned c) {
+ * whether n starts a block.)  A block out of q may be another thread's,
+ * which writes it meanwhile: what is read there never matches q's words. */
+HAK_RACY_READS static void neighbour_check(const hak_quarantine_t *q, const void *p, unsigned c) {
     const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
     if (q == NULL || !hak_block_in_class(n, c))
         return;
