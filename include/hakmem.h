@@ -138,6 +138,42 @@ hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn);
  * Returns 0, or -1 with errno set by write(2). */
 int hak_stats_print(int fd, int format);
 
+/* The sampling heap profiler (hakmem(3), HEAP PROFILING).  Allocations
+ * are sampled by bytes, one in HAKMEM_PROF_RATE bytes on average; each
+ * sampled block keeps its call stack until it is freed. */
+
+/* Starts profiling (HAKMEM_PROF or HAKMEM_LEAKS also start it at load).
+ * Returns 0, or -1 with errno ENOMEM when no memory for its tables. */
+int hak_prof_start(void);
+/* Stops sampling; blocks already sampled stay in the profile until freed. */
+void hak_prof_stop(void);
+/* Writes a heap profile in the gperftools format (google-pprof reads it)
+ * to path, or to the next PREFIX.<pid>.<seq>.heap of HAKMEM_PROF=PREFIX
+ * when path is NULL.  Returns 0, or -1 with errno (EINVAL: profiling never
+ * started, or no path and no prefix; else from open(2) or write(2)). */
+int hak_prof_dump(const char *path);
+
+#define HAK_PROF_ALLOC 1
+#define HAK_PROF_FREE 2
+
+/* One sampled allocation, or the free of one, as a hook sees it. */
+typedef struct hak_prof_event {
+    int kind;           /* HAK_PROF_ALLOC or HAK_PROF_FREE */
+    void *ptr;          /* the block */
+    size_t size;        /* the bytes asked for */
+    double weight;      /* how many allocations of this size it stands for */
+    unsigned depth;     /* frames in stack */
+    void *const *stack; /* return addresses, innermost first; valid during the call */
+} hak_prof_event_t;
+
+typedef void (*hak_prof_hook_t)(const hak_prof_event_t *event);
+
+/* Installs fn, called on the allocating or freeing thread after each
+ * sampled allocation and each free of a sampled block, with no HAKMEM lock
+ * held.  fn may allocate; what it allocates does not call fn again.  NULL
+ * removes the hook.  Returns the hook replaced. */
+hak_prof_hook_t hak_prof_set_hook(hak_prof_hook_t fn);
+
 #ifdef __cplusplus
 }
 #endif

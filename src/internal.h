@@ -132,6 +132,28 @@ HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
 #define HAK_CODE_LARGE (HAK_NCLASSES + 1)
 #define HAK_NCODES (HAK_NCLASSES + 2)
 #define HAK_SMALL_MAX ((size_t)65536)
+/*
+ * While the heap profiler samples (src/prof), each thread has a shadow bin
+ * per class: frees push onto it, mallocs pop from the class's bin, and only
+ * the malloc slow path moves blocks from one to the other, so it sees
+ * every allocation that crosses a sample point.  For the classes up to
+ * HAK_SHADOW_CLASSES (1 KiB) the window table gives their units the shadow
+ * code HAK_SHADOW(c), after every class code, whose bin in the thread
+ * cache's hot half the free fast path fills at full speed; the units of
+ * bigger classes get code 0, whose bin never takes a free, so their frees
+ * reach the slow path, which keeps their shadow bins in the cold half
+ * (shadow bins for every class would make the thread cache too big for
+ * the static TLS a dlopen() may use).  Both codes of a class are bins of
+ * that class: a thread cache has HAK_NBINS bins, and a code read from the
+ * window table is mapped back to its class by hak_bin_class.  The chunks'
+ * page codes are always the classes.
+ */
+#define HAK_SHADOW_CLASSES 32
+#define HAK_SHADOW(c) ((c) + HAK_NCLASSES + 1)
+#define HAK_NBINS (HAK_SHADOW(HAK_SHADOW_CLASSES) + 1)
+HAK_INLINE unsigned hak_bin_class(unsigned b) {
+    return b > HAK_CODE_LARGE ? b - (HAK_NCLASSES + 1) : b;
+}
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
 
@@ -331,9 +353,14 @@ HAK_HIDDEN void hak_chunk_recall(hak_chunk_t *c, unsigned kind);
 HAK_HIDDEN hak_chunk_t *hak_chunk_split(hak_chunk_t *c, size_t off);
 HAK_HIDDEN void hak_chunk_join(hak_chunk_t *c, hak_chunk_t *next);
 /* Sets the class code of whole units [first, first+n) of a slab chunk, in
- * its header (every page but the header page) and in the window table.
- * Unit 0 holds the header and never serves blocks. */
+ * its header (every page but the header page) and in the window table
+ * (the shadow code there while hak_chunk_shadow is on).  Unit 0 holds the
+ * header and never serves blocks. */
 HAK_HIDDEN void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code);
+/* Gives every unit in the window its class's shadow code, or 0 (on), or
+ * its class code again (off), now and in every later hak_chunk_set_units
+ * (see HAK_SHADOW). */
+HAK_HIDDEN void hak_chunk_shadow(bool on);
 /* Adds a chunk mapped without hak_chunk_map_new (a far block's) to, or
  * takes it off, the list of every chunk, which hak_chunk_resident walks. */
 HAK_HIDDEN void hak_chunk_track(hak_chunk_t *c, bool on);
@@ -427,6 +454,8 @@ HAK_HIDDEN __attribute__((noreturn, cold)) void hak_fatal(const char *fmt, ...)
 HAK_HIDDEN size_t hak_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 HAK_HIDDEN size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The name of an errno value, such as ENOENT, or "errno N" formatted into buf. */
+HAK_HIDDEN const char *hak_errno_name(int err, char *buf, size_t cap);
 /* Writes all of buf to fd; 0 or -1 with errno. */
 HAK_HIDDEN int hak_write_all(int fd, const char *buf, size_t len);
 

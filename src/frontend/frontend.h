@@ -16,6 +16,7 @@
 
 #include "ace/ace.h"
 #include "internal.h"
+#include "prof/prof.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -44,8 +45,8 @@ HAK_INLINE void hak_count(uint64_t *x, uint64_t n) {
  * becomes -1 on the way to the slow path, which gives it back
  * (hak_free_slow). */
 typedef struct hak_tcache {
-    void *head[HAK_NCODES];
-    int32_t room[HAK_NCODES];
+    void *head[HAK_NBINS];
+    int32_t room[HAK_NBINS];
 } hak_tcache_t;
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
@@ -70,9 +71,20 @@ typedef struct hak_thread {
     int64_t unpublished;          /* live bytes not yet in the process's count */
     hak_quarantine_t *quarantine; /* with HAKMEM_SECURE, once it frees */
     uint64_t rng;                 /* with HAKMEM_SECURE, the refills' shuffle */
+    hak_prof_thread_t prof;       /* the heap profiler's sampler */
     struct hak_thread *next, *prev;
     hak_thread_stats_t stats;
 } hak_thread_t;
+
+/* A bin of a thread cache as its slow paths see it: its list, its room
+ * and its capacity.  hak_bin is bin c of the calling thread (t), and
+ * hak_shadow_bin its shadow bin (internal.h, HAK_SHADOW). */
+typedef struct hak_bin {
+    void **head;
+    int32_t *room;
+    unsigned cap;
+} hak_bin_t;
+HAK_INLINE unsigned hak_bin_held(hak_bin_t b) { return b.cap - (unsigned)*b.room; }
 
 /* The read-only sentinels for the cold half: a thread not yet attached,
  * and one whose cache was torn down at thread exit (it is served without a
@@ -82,6 +94,22 @@ HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
 #define HAK_THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
 
 HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
+
+HAK_INLINE hak_bin_t hak_bin(hak_thread_t *t, unsigned c) {
+    return (hak_bin_t){&hak_tc.head[c], &hak_tc.room[c], t->ctl[c].cap};
+}
+/* The shadow bin of class c, grown first to the capacity the ACE gives bin
+ * c (never shrunk: its room would go below what it holds). */
+HAK_INLINE hak_bin_t hak_shadow_bin(hak_thread_t *t, unsigned c) {
+    hak_bin_t b = {&t->prof.side_head[c], &t->prof.side_room[c], t->prof.shadow_cap[c]};
+    if (c <= HAK_SHADOW_CLASSES)
+        b = (hak_bin_t){&hak_tc.head[HAK_SHADOW(c)], &hak_tc.room[HAK_SHADOW(c)], b.cap};
+    if ((t->prof.epoch & 1) && t->ctl[c].cap > b.cap) {
+        *b.room += (int32_t)(t->ctl[c].cap - b.cap);
+        b.cap = t->prof.shadow_cap[c] = t->ctl[c].cap;
+    }
+    return b;
+}
 
 /* thread.c: thread caches and the registry of live threads */
 HAK_HIDDEN extern hak_lock_t hak_threads_lock;
@@ -101,6 +129,16 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_drain(hak_thread_t *t);
+/* Brings the calling thread's bins (t) in line with the profiler's epoch:
+ * on, each bin's blocks move to its shadow bin, whose room is the bin's
+ * capacity, so that the malloc slow path counts them again; off, the
+ * shadow bins are flushed and take no more. */
+HAK_HIDDEN void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch);
+HAK_INLINE void hak_thread_prof_sync(hak_thread_t *t) {
+    unsigned e = hak_prof_epoch_now();
+    if (HAK_UNLIKELY(t->prof.epoch != e))
+        hak_thread_prof_switch(t, e);
+}
 /* At exit, checks the calling thread's quarantine. */
 HAK_HIDDEN void hak_quarantine_check_exit(void);
 HAK_HIDDEN void hak_threads_fork_child(void);

@@ -62,6 +62,7 @@ static void init_locked(void) {
     hak_ace_init(b);
     hak_stats_output_init();
     hak_thread_key_init();
+    hak_prof_init();
 }
 
 /* Nothing before HAK_INIT_DONE may allocate; what may allocate
@@ -76,6 +77,7 @@ HAK_COLD void hak_init_slow(void) {
         hak_unlock(&init_lock);
         pthread_atfork(fork_prepare, fork_release, fork_child);
         hak_stats_interval_start();
+        hak_prof_init_late();
         if (hak_opt.verbose) {
             unsigned caps = hak_backend->caps;
             hak_log("version %s, backend %s (configure default %s), stats %s, debug %s",
@@ -102,6 +104,7 @@ __attribute__((constructor)) static void at_load(void) { hak_ensure_init(); }
 __attribute__((destructor)) static void at_exit(void) {
     hak_quarantine_check_exit();
     hak_stats_at_exit();
+    hak_prof_at_exit();
 }
 
 /* ------------------------------------------------------------------ */
@@ -111,6 +114,7 @@ __attribute__((destructor)) static void at_exit(void) {
  * consistent. */
 
 static void fork_prepare(void) {
+    hak_prof_fork_prepare();
     hak_lock(&hak_threads_lock);
     hak_backend->fork_prepare();
     hak_large_fork_prepare();
@@ -126,6 +130,7 @@ static void fork_release(void) {
     hak_large_fork_release();
     hak_backend->fork_release();
     hak_unlock(&hak_threads_lock);
+    hak_prof_fork_release();
 }
 
 static void fork_child(void) {

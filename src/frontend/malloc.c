@@ -95,8 +95,50 @@ static void *shuffle(hak_thread_t *t, void *list, unsigned n) {
     return list;
 }
 
-/* A small block of class c for the calling thread. */
-static void *small_alloc(unsigned c) {
+/* With the profiler on, how many blocks of class c thread t may hand out
+ * before the next sample point: 0 when this request is the one that
+ * crosses it (internal.h, HAK_SHADOW; prof.h). */
+static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
+    uint64_t *left = &t->prof.left[c];
+    if (*left == 0)
+        *left = hak_prof_draw(&t->prof);
+    uint64_t k = (*left - 1) / hak_class_size[c];
+    return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
+}
+
+/* Moves up to max blocks of t's shadow bin of class c onto list: the
+ * whole bin at once when it fits and list is empty (the fast path checks
+ * each block as it takes it), else one by one, each checked; returns how
+ * many it moved. */
+static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **list) {
+    hak_bin_t s = hak_shadow_bin(t, c);
+    unsigned held = hak_bin_held(s), moved = 0;
+    if (held <= max && *list == HAK_LIST_END) {
+        *list = *s.head;
+        *s.head = HAK_LIST_END;
+        moved = held;
+    } else {
+        while (moved < max && *s.head != HAK_LIST_END) {
+            void *p = *s.head;
+            if (!hak_block_cached(p))
+                hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed "
+                          "into)",
+                          p);
+            *s.head = hak_block_next(p);
+            *list = hak_block_push(p, *list);
+            moved++;
+        }
+    }
+    *s.room += (int32_t)moved;
+    return moved;
+}
+
+/* A sampled request of n bytes, sampled as size bytes: a large block, so
+ * that its free reaches the slow path, recorded. */
+static void *prof_sample(size_t n, size_t size);
+
+/* A small block of class c for the calling thread, asked for n bytes. */
+static void *small_alloc(unsigned c, size_t n) {
     hak_thread_t *t = hak_thread_get();
     void *list;
     hak_fail_t cause = HAK_FAIL_NONE;
@@ -108,21 +150,46 @@ static void *small_alloc(unsigned c) {
         }
         return block_take(&list);
     }
+    hak_thread_prof_sync(t);
     if (hak_config_stats)
         t->stats.mallocs++;
     if (hak_tc.head[c] == HAK_LIST_END) {
+        bool prof = t->prof.epoch & 1;
+        unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
+        if (limit == 0) {
+            t->prof.left[c] = hak_prof_draw(&t->prof);
+            return prof_sample(n, hak_class_size[c]);
+        }
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
-        unsigned got = hak_xfer_get(c, hak_tc.room[c], &list);
-        if (got == 0)
-            got = refill(t, c, want, &list, &cause, &tried);
-        if (got == 0) {
-            hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
-            return NULL;
+        if (want > limit)
+            want = limit;
+        unsigned got = 0;
+        list = HAK_LIST_END;
+        if (prof) {
+            /* The blocks freed since when they are enough, else a refill
+             * (the shadow bin fills on). */
+            unsigned held = hak_bin_held(hak_shadow_bin(t, c));
+            if (held >= want / 2 && held > 0) {
+                unsigned room = (unsigned)hak_tc.room[c];
+                got = shadow_take(t, c, room < limit ? room : limit, &list);
+            }
         }
-        hak_count(&t->stats.cls[c].refills, 1);
-        hak_ace_tick();
+        if (got == 0) {
+            unsigned room = prof ? want : (unsigned)hak_tc.room[c];
+            got = hak_xfer_get(c, room, &list);
+            if (got == 0)
+                got = refill(t, c, want, &list, &cause, &tried);
+            if (got == 0) {
+                hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
+                return NULL;
+            }
+            hak_count(&t->stats.cls[c].refills, 1);
+            hak_ace_tick();
+        }
+        if (prof)
+            t->prof.left[c] -= (uint64_t)got * hak_class_size[c];
         if (hak_opt.secure)
             list = shuffle(t, list, got);
         hak_tc.head[c] = list;
@@ -136,7 +203,7 @@ static void *small_alloc(unsigned c) {
 /* A large block; a request beyond PTRDIFF_MAX, or bigger than the heap
  * limit itself (no memory given back could make room for it), fails at
  * once with cause Threshold. */
-void *hak_alloc_large(size_t n, size_t align, bool zero) {
+static void *large_alloc(size_t n, size_t align, bool zero) {
     hak_fail_t cause = HAK_FAIL_THRESHOLD;
     unsigned tried = 0;
     void *p = NULL;
@@ -160,10 +227,41 @@ void *hak_alloc_large(size_t n, size_t align, bool zero) {
     return p;
 }
 
+static void *prof_sample(size_t n, size_t size) {
+    void *p = large_alloc(n, 0, false);
+    if (p != NULL)
+        hak_prof_sampled(p, n, size);
+    return p;
+}
+
+/* Every large request is seen here, so it is sampled here: against the
+ * thread's count of bytes for requests above the classes. */
+void *hak_alloc_large(size_t n, size_t align, bool zero) {
+    hak_ensure_init();
+    if (HAK_UNLIKELY(hak_prof_epoch_now() & 1)) {
+        hak_thread_t *t = hak_thread_get();
+        if (t != HAK_THREAD_DEAD) {
+            uint64_t *left = &t->prof.left[0];
+            if (*left == 0)
+                *left = hak_prof_draw(&t->prof);
+            if (*left > n) {
+                *left -= n;
+            } else {
+                *left = hak_prof_draw(&t->prof);
+                void *p = large_alloc(n, align, zero);
+                if (p != NULL)
+                    hak_prof_sampled(p, n, n);
+                return p;
+            }
+        }
+    }
+    return large_alloc(n, align, zero);
+}
+
 HAK_NOINLINE void *hak_malloc_slow(size_t n) {
     hak_ensure_init();
     if (n <= HAK_SMALL_MAX)
-        return small_alloc(hak_class_of(n));
+        return small_alloc(hak_class_of(n), n);
     return hak_alloc_large(n, 0, false);
 }
 
@@ -210,6 +308,8 @@ size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char
 /* Frees p, a large or far block of usable bytes (for a far one the large
  * path finds them; usable is then unused). */
 void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable) {
+    if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0)
+        (void)hak_prof_freed(p);
     if (k == HAK_PTR_FAR) {
         usable = hak_large_free_far(p);
         if (usable == 0)
@@ -247,6 +347,7 @@ HAK_NOINLINE void hak_free_slow(void *p) {
         errno = saved;
         return;
     }
+    hak_thread_prof_sync(t);
     if (hak_config_stats)
         t->stats.frees++;
     hak_cache_free(t, c, p);
@@ -261,6 +362,9 @@ void hak_free_sized_slow(void *p, size_t size, bool exact, const char *who) {
         /* A plain request of a small size gets a block of its class, of a
          * bigger size a large block. */
         bool small = have <= HAK_SMALL_MAX;
+        /* A sampled block is a large one whatever its size (prof.h). */
+        if (exact && k == HAK_PTR_LARGE && small && hak_prof_has(p))
+            exact = false;
         if (size > have || (exact && (small != (size <= HAK_SMALL_MAX) ||
                                       (small && hak_class_size[hak_class_of(size)] != have))))
             hak_fatal("%s: size mismatch: %p holds %zu bytes, freed as %zu", who, p, have, size);

@@ -92,7 +92,7 @@ void hak_stats_count_large(int n, size_t usable) {
 }
 
 /* The blocks of class c that thread t's cache holds: its capacity less its
- * room, and those in its quarantine.  Another thread's fast path writes its room without atomics while
+ * room, and those in its shadow bin and its quarantine.  Another thread's fast path writes its room without atomics while
  * this reads it; a word read is whole on every target, and a stale one
  * only makes the figure lag (ThreadSanitizer is told so). */
 HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
@@ -102,6 +102,13 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
         room = 0; /* a free on its way to the slow path took it from 0 */
     const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
     uint64_t held = q ? ((volatile const uint16_t *)q->held)[c] : 0;
+    /* and its shadow bin, while the profiler samples (internal.h) */
+    const int32_t *rooms = c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
+    int32_t sroom = ((volatile const int32_t *)rooms)[0];
+    int32_t scap = ((volatile const uint16_t *)&t->prof.shadow_cap[c])[0];
+    if (sroom < 0)
+        sroom = 0;
+    held += sroom < scap ? (uint64_t)(scap - sroom) : 0;
     return held + (room < cap ? (uint64_t)(cap - room) : 0);
 }
 
@@ -351,16 +358,6 @@ static void expand_path(char *out, size_t cap) {
     out[n] = '\0';
 }
 
-static const char *errno_name(int err, char *buf, size_t cap) {
-#if HAVE_STRERRORNAME_NP
-    const char *name = strerrorname_np(err);
-    if (name != NULL)
-        return name;
-#endif
-    hak_format_str(buf, cap, "errno %d", err);
-    return buf;
-}
-
 /* Writes the statistics where HAKMEM_STATS sends them (see above). */
 static void stats_emit(bool oneline, uint64_t at_ms) {
     int format = hak_opt.stats == HAK_STATS_ON_JSON ? HAK_STATS_JSON : HAK_STATS_TEXT;
@@ -373,7 +370,7 @@ static void stats_emit(bool oneline, uint64_t at_ms) {
             char num[24];
             if (!atomic_exchange(&warned, true))
                 hak_log("HAKMEM_STATS_FILE=%s: cannot open: %s", path,
-                        errno_name(errno, num, sizeof num));
+                        hak_errno_name(errno, num, sizeof num));
             return;
         }
         (void)stats_write(fd, format, oneline, at_ms);
@@ -431,6 +428,6 @@ void hak_stats_interval_start(void) {
     if (err != 0) {
         char num[24];
         hak_log("HAKMEM_STATS_INTERVAL=%u: cannot start the statistics thread: %s",
-                hak_opt.stats_interval, errno_name(err, num, sizeof num));
+                hak_opt.stats_interval, hak_errno_name(err, num, sizeof num));
     }
 }

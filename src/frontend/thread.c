@@ -12,7 +12,7 @@ const hak_thread_t hak_thread_empty, hak_thread_dead;
 
 __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = HAK_THREAD_EMPTY;
 __thread hak_tcache_t hak_tc
-    __attribute__((tls_model("initial-exec"))) = {.head = {[0 ... HAK_NCODES - 1] = HAK_LIST_END}};
+    __attribute__((tls_model("initial-exec"))) = {.head = {[0 ... HAK_NBINS - 1] = HAK_LIST_END}};
 
 hak_lock_t hak_threads_lock = HAK_LOCK_INIT;
 hak_thread_t *hak_threads;
@@ -29,8 +29,10 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     hak_thread_t *t = hak_meta_alloc(sizeof *t);
     if (t == NULL)
         return HAK_THREAD_DEAD;
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hak_ace_bin_init(&t->ctl[c], &hak_tc.room[c], c);
+        t->prof.side_head[c] = HAK_LIST_END;
+    }
     t->tc = &hak_tc;
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
@@ -41,26 +43,22 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     return t;
 }
 
-/* Hands the n coldest blocks of bin c (the tail of its LIFO list) to the
- * backend, keeping the recently freed, cache-hot ones; a whole bin with
- * pass set goes to the transfer cache when it takes it.  The bins are the
- * calling thread's: t is its cold half. */
-static unsigned bin_held(const hak_thread_t *t, unsigned c) {
-    return t->ctl[c].cap - hak_tc.room[c];
-}
-
-static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
-    unsigned held = bin_held(t, c);
+/* Hands the n coldest blocks of bin b of class c (the tail of its LIFO
+ * list) to the backend, keeping the recently freed, cache-hot ones; a
+ * whole bin with pass set goes to the transfer cache when it takes it.
+ * The bins are the calling thread's: t is its cold half. */
+static void bin_flush(hak_thread_t *t, unsigned c, hak_bin_t b, unsigned n, bool pass) {
+    unsigned held = hak_bin_held(b);
     void *list;
     if (n >= held) {
-        list = hak_tc.head[c];
-        hak_tc.head[c] = HAK_LIST_END;
+        list = *b.head;
+        *b.head = HAK_LIST_END;
         n = held;
     } else {
         /* The blocks kept are checked on the way, so a damaged link is
          * reported, not followed; the backend checks the rest. */
         pass = false;
-        void *last = hak_tc.head[c];
+        void *last = *b.head;
         for (unsigned i = 1; i < held - n; i++) {
             if (!hak_block_cached(last))
                 hak_list_corrupt(last, "thread cache: a block written after its free");
@@ -73,7 +71,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
         list = hak_block_next(last);
         hak_block_link(last, HAK_LIST_END);
     }
-    hak_tc.room[c] += n;
+    *b.room += (int32_t)n;
     hak_count(&t->stats.cls[c].flushes, 1);
     if (!pass || !hak_xfer_put(c, list, n))
         hak_flush(t, c, list, n);
@@ -82,17 +80,49 @@ static void bin_flush(hak_thread_t *t, unsigned c, unsigned n, bool pass) {
 
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        if (hak_tc.head[c] != HAK_LIST_END)
-            bin_flush(t, c, bin_held(t, c), false);
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        hak_bin_t b = hak_bin(t, c), s = hak_shadow_bin(t, c);
+        if (*b.head != HAK_LIST_END)
+            bin_flush(t, c, b, hak_bin_held(b), false);
+        if (*s.head != HAK_LIST_END)
+            bin_flush(t, c, s, hak_bin_held(s), false);
+    }
 }
 
-/* Puts p, a block of class c freed by the thread of t, in its cache. */
+/* Puts p, a block of class c freed by the thread of t, in its cache: in
+ * the shadow bin while the profiler samples, which flushes as the bin
+ * would (the ACE sizes both). */
 static void cache_push(hak_thread_t *t, unsigned c, void *p) {
-    if (hak_tc.room[c] == 0)
-        bin_flush(t, c, hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown), true);
-    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
-    hak_tc.room[c]--;
+    bool shadow = t->prof.epoch & 1;
+    hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
+    if (*b.room == 0) {
+        unsigned n = hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
+        /* The flush count may grow the bin, and with it the shadow bin. */
+        b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
+        bin_flush(t, c, b, n, true);
+    }
+    *b.head = hak_block_push(p, *b.head);
+    (*b.room)--;
+}
+
+void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+        hak_bin_t s = hak_shadow_bin(t, c), b = hak_bin(t, c);
+        if (*s.head != HAK_LIST_END)
+            bin_flush(t, c, s, hak_bin_held(s), true);
+        unsigned cap = epoch & 1 ? b.cap : 0, held = hak_bin_held(b);
+        t->prof.shadow_cap[c] = (uint16_t)cap;
+        *s.room = (int32_t)cap;
+        if (cap > 0 && held > 0) {
+            /* Not yet counted by the sampler: its slow path takes them
+             * back, counted. */
+            *s.head = *b.head;
+            *s.room -= (int32_t)held;
+            *b.head = HAK_LIST_END;
+            *b.room += (int32_t)held;
+        }
+    }
+    t->prof.epoch = epoch;
 }
 
 /*
@@ -242,9 +272,9 @@ static void thread_detach(void *arg) {
     quarantine_drain(t);
     cache_flush_all(t);
     hak_tls = HAK_THREAD_DEAD;
-    for (unsigned c = 0; c < HAK_NCODES; c++) {
-        hak_tc.head[c] = HAK_LIST_END;
-        hak_tc.room[c] = 0;
+    for (unsigned b = 0; b < HAK_NBINS; b++) {
+        hak_tc.head[b] = HAK_LIST_END;
+        hak_tc.room[b] = 0;
     }
     hak_backend->thread_exit(t->bstate);
     hak_stats_publish(NULL, t->unpublished);

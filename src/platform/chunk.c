@@ -24,6 +24,15 @@ static unsigned window_nfree;
  * unlink or walk (under any other lock but never around one). */
 static hak_lock_t chunks_lock = HAK_LOCK_INIT;
 static hak_chunk_t *chunks;
+/* hak_chunk_shadow's state, under chunks_lock. */
+static bool shadow_on;
+
+/* The window table's code for units of the class code. */
+static unsigned window_code(unsigned code) {
+    if (!shadow_on || code < 1 || code > HAK_NCLASSES)
+        return code;
+    return code <= HAK_SHADOW_CLASSES ? HAK_SHADOW(code) : HAK_CODE_NONE;
+}
 _Atomic uint64_t hak_active_bytes, hak_active_peak;
 
 void hak_active_add(int64_t delta) {
@@ -227,7 +236,29 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     /* HAKMEM_SECURE leaves the window's table empty, which sends every
-     * free() to the slow path, where each block is checked. */
-    if (in_window(a) && !hak_opt.secure)
-        memset(&hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT], (int)code, n);
+     * free() to the slow path, where each block is checked.  chunks_lock
+     * orders this write with hak_chunk_shadow's. */
+    if (in_window(a) && !hak_opt.secure) {
+        hak_lock(&chunks_lock);
+        memset(&hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT],
+               (int)window_code(code), n);
+        hak_unlock(&chunks_lock);
+    }
+}
+
+void hak_chunk_shadow(bool on) {
+    const unsigned pages_per_unit = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
+    hak_lock(&chunks_lock);
+    shadow_on = on;
+    for (const hak_chunk_t *c = chunks; c; c = c->all_next) {
+        uintptr_t a = (uintptr_t)c;
+        if (!in_window(a) || c->kind != HAK_CHUNK_SLABS || hak_opt.secure)
+            continue;
+        /* A free in flight may still read the old code: both are bins of
+         * the unit's class (internal.h). */
+        uint8_t *code = &hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT];
+        for (unsigned u = 1; u < HAK_CHUNK_UNITS; u++)
+            code[u] = (uint8_t)window_code(c->page_code[u * pages_per_unit]);
+    }
+    hak_unlock(&chunks_lock);
 }

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define HAK_LOG_MAX 512
@@ -108,6 +109,16 @@ size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...) {
     size_t n = hak_format(buf, cap, fmt, ap);
     va_end(ap);
     return n;
+}
+
+const char *hak_errno_name(int err, char *buf, size_t cap) {
+#if HAVE_STRERRORNAME_NP
+    const char *name = strerrorname_np(err);
+    if (name != NULL)
+        return name;
+#endif
+    hak_format_str(buf, cap, "errno %d", err);
+    return buf;
 }
 
 int hak_write_all(int fd, const char *buf, size_t len) {

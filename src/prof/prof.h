@@ -1,0 +1,69 @@
+/*
+ * prof.h - the sampling heap profiler and leak report (HAKMEM_PROF,
+ * HAKMEM_LEAKS, hak_prof_* in hakmem.h).  The frontend calls it from its
+ * slow paths only; it uses the platform layer and nothing above it.
+ *
+ * Allocations are sampled by bytes, as a Poisson process of mean interval
+ * HAKMEM_PROF_RATE: an allocation of s bytes is sampled with probability
+ * 1 - exp(-s / rate), and stands for 1 / that many allocations like it.
+ * Each thread keeps, per class, the bytes to its next sample point
+ * (hak_prof_thread_t); a Poisson process split by class is one
+ * independent Poisson process per class, so the thread's whole byte stream
+ * is sampled at the rate.  The frontend serves a sampled small request
+ * from the large path, so its free always reaches a slow path (internal.h,
+ * HAK_SHADOW, says how the fast path is kept from serving a sample point).
+ * The profiler keeps, per sampled block, its stack (a frame-pointer walk),
+ * size and time, and per stack the estimated allocated and in-use counts.
+ */
+#ifndef HAK_PROF_H
+#define HAK_PROF_H
+
+#include "internal.h"
+
+/* A thread's sampler: the profiling epoch its bins follow (odd: on), its
+ * random state, the bytes to the next sample point per class (left[0]:
+ * requests above the classes; 0: not drawn yet), the capacity its shadow
+ * bins were given when profiling started, and the shadow bins of the
+ * classes above HAK_SHADOW_CLASSES (internal.h), which the thread cache's
+ * hot half has no room for. */
+typedef struct hak_prof_thread {
+    unsigned epoch;
+    uint64_t rng;
+    uint64_t left[HAK_NCODES];
+    uint16_t shadow_cap[HAK_NCODES];
+    void *side_head[HAK_NCODES];
+    int32_t side_room[HAK_NCODES];
+} hak_prof_thread_t;
+
+/* Odd while profiling is on; moves at each start and stop. */
+HAK_HIDDEN extern _Atomic unsigned hak_prof_epoch;
+/* Sampled blocks live: the frontend asks hak_prof_freed only when some
+ * are. */
+HAK_HIDDEN extern _Atomic uint64_t hak_prof_live;
+
+HAK_INLINE unsigned hak_prof_epoch_now(void) {
+    return atomic_load_explicit(&hak_prof_epoch, memory_order_acquire);
+}
+
+/* At init, once the options are read: starts profiling if HAKMEM_PROF or
+ * HAKMEM_LEAKS asks (no block exists yet). */
+HAK_HIDDEN void hak_prof_init(void);
+/* After init, where installing a signal handler is safe. */
+HAK_HIDDEN void hak_prof_init_late(void);
+/* Bytes from the end of a block to the next sample point, drawn from the
+ * thread's random state: at least 1 (always 1 at HAKMEM_PROF_RATE=1). */
+HAK_HIDDEN uint64_t hak_prof_draw(hak_prof_thread_t *pt);
+/* Records p, a sampled block of request bytes, sampled as size bytes
+ * (its class's size, or the request above the classes), with the stack of
+ * its caller.  Takes locks: the caller holds none. */
+HAK_HIDDEN void hak_prof_sampled(void *p, size_t request, size_t size);
+/* If p is a sampled block: forgets it and returns true. */
+HAK_HIDDEN bool hak_prof_freed(void *p);
+/* Whether p is a sampled block. */
+HAK_HIDDEN bool hak_prof_has(const void *p);
+/* At exit: the final profile and the leak report, when asked. */
+HAK_HIDDEN void hak_prof_at_exit(void);
+HAK_HIDDEN void hak_prof_fork_prepare(void);
+HAK_HIDDEN void hak_prof_fork_release(void);
+
+#endif /* HAK_PROF_H */
