@@ -1,7 +1,8 @@
 /*
  * check_main.h - what every Check-based test program shares: the assertion
- * that the backend under test is the one each-backend selected, and a main
- * that runs the program's suite and prints Check's summary line.
+ * that the backend under test is the one each-backend selected, a main
+ * that runs the program's suite and prints Check's summary line, and what
+ * a program that runs itself as a child needs (its path, its output).
  */
 #ifndef HAK_TEST_CHECK_MAIN_H
 #define HAK_TEST_CHECK_MAIN_H
@@ -9,7 +10,10 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "hakmem.h"
 
@@ -51,6 +55,26 @@ static inline int hak_test_run(Suite *s) {
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* Reads fd to its end, or cap - 1 bytes, into buf, NUL-terminated. */
+static inline void hak_test_read_all(int fd, char *buf, size_t cap) {
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap &&
+           ((r = read(fd, buf + len, cap - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            len += (size_t)r;
+    buf[len] = '\0';
+}
+
+/* The running program's path, into buf: false if /proc does not say. */
+static inline bool hak_test_self(char *buf, size_t cap) {
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
 }
 
 #endif /* HAK_TEST_CHECK_MAIN_H */

@@ -92,9 +92,10 @@ void hak_stats_count_large(int n, size_t usable) {
 }
 
 /* The blocks of class c that thread t's cache holds: its capacity less its
- * room, and those in its shadow bin and its quarantine.  Another thread's fast path writes its room without atomics while
- * this reads it; a word read is whole on every target, and a stale one
- * only makes the figure lag (ThreadSanitizer is told so). */
+ * room, and those in its shadow bin and its quarantine.  Another thread's
+ * fast path writes its room without atomics while this reads it; a word
+ * read is whole on every target, and a stale one only makes the figure lag
+ * (ThreadSanitizer is told so). */
 HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t room = ((volatile const int32_t *)t->tc->room)[c];
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
@@ -103,7 +104,8 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
     uint64_t held = q ? ((volatile const uint16_t *)q->held)[c] : 0;
     /* and its shadow bin, while the profiler samples (internal.h) */
-    const int32_t *rooms = c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
+    const int32_t *rooms =
+        c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
     int32_t sroom = ((volatile const int32_t *)rooms)[0];
     int32_t scap = ((volatile const uint16_t *)&t->prof.shadow_cap[c])[0];
     if (sroom < 0)

@@ -7,14 +7,14 @@
  * heap, and nothing allocates while a lock is held: a profile and the leak
  * report are formatted into buffers on the stack and written with write(2).
  */
-#include "internal.h"
 #include "prof/prof.h"
+#include "internal.h"
 
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <link.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 

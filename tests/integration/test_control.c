@@ -160,15 +160,6 @@ typedef struct child {
     char out[4096], err[16384];
 } child_t;
 
-static void read_all(int fd, char *buf, size_t cap) {
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < cap && ((r = read(fd, buf + len, cap - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0)
-            len += (size_t)r;
-    buf[len] = '\0';
-}
-
 /* Runs `self --child MODE` with the environment changed by sets ("NAME=value")
  * and unsets ("NAME"); collects stdout and stderr (written to temp files, so
  * neither pipe can fill up). */
@@ -191,8 +182,8 @@ static void run_child(child_t *c, const char *mode, const char *const *sets,
     ck_assert_int_eq(waitpid(pid, &c->status, 0), pid);
     rewind(out);
     rewind(err);
-    read_all(fileno(out), c->out, sizeof c->out);
-    read_all(fileno(err), c->err, sizeof c->err);
+    hak_test_read_all(fileno(out), c->out, sizeof c->out);
+    hak_test_read_all(fileno(err), c->err, sizeof c->err);
     fclose(out);
     fclose(err);
 }
@@ -236,7 +227,7 @@ static int child_main(const char *mode) {
         for (int i = 0; i < 120000; i++) {
             int fd = open(path, O_RDONLY);
             if (fd >= 0) {
-                read_all(fd, buf, sizeof buf);
+                hak_test_read_all(fd, buf, sizeof buf);
                 close(fd);
                 if (count_lines(buf) >= 2)
                     break;
@@ -378,7 +369,7 @@ static void check_interval(const char *format, const char *first, const char *fi
     static char got[65536];
     int fd = open(file, O_RDONLY);
     ck_assert_int_ge(fd, 0);
-    read_all(fd, got, sizeof got);
+    hak_test_read_all(fd, got, sizeof got);
     close(fd);
     ck_assert_int_eq(unlink(file), 0);
     ck_assert_int_eq(rmdir(dir), 0);
@@ -585,10 +576,8 @@ END_TEST
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child_main(argv[2]);
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
+    if (!hak_test_self(self, sizeof self))
         return 99;
-    self[n] = '\0';
 
     Suite *s = suite_create("control");
     hak_test_add_backend_case(s);

@@ -1,4 +1,5 @@
-/* Integration: the heap profiler - estimates, the leak report, profiles at exit, on a signal, by interval, in a forked child and while threads allocate, start/stop and the hook. */
+/* Integration: the heap profiler - estimates, the leak report, profiles at exit, on a signal, by
+ * interval, in a forked child and while threads allocate, start/stop and the hook. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,15 +94,6 @@ typedef struct child {
     char err[65536];
 } child_t;
 
-static void read_all(int fd, char *buf, size_t cap) {
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < cap && ((r = read(fd, buf + len, cap - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0)
-            len += (size_t)r;
-    buf[len] = '\0';
-}
-
 /* Runs `self --child MODE` with sets ("NAME=value") in its environment and
  * collects its stderr. */
 static void run_child(child_t *c, const char *mode, const char *const *sets) {
@@ -118,7 +110,7 @@ static void run_child(child_t *c, const char *mode, const char *const *sets) {
     }
     ck_assert_int_eq(waitpid(pid, &c->status, 0), pid);
     rewind(err);
-    read_all(fileno(err), c->err, sizeof c->err);
+    hak_test_read_all(fileno(err), c->err, sizeof c->err);
     fclose(err);
     ck_assert_msg(WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0, "child %s: status %d: %s",
                   mode, c->status, c->err);
@@ -194,53 +186,68 @@ static bool within(double est, double truth, double tol) {
     return est >= truth * (1 - tol) && est <= truth * (1 + tol);
 }
 
+/* A child run with HAKMEM_PROF=<a new directory>/p and more settings,
+ * and the profiles it wrote there. */
+typedef struct profiled {
+    char dir[64], prefix[128];
+    child_t c;
+    char names[64][256];
+    int n;
+} profiled_t;
+
+static profiled_t *profiled_run(const char *mode, const char *const *more) {
+    profiled_t *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    make_dir(r->dir, sizeof r->dir);
+    snprintf(r->prefix, sizeof r->prefix, "HAKMEM_PROF=%s/p", r->dir);
+    const char *sets[8] = {r->prefix};
+    for (int i = 0; more[i] != NULL && i < 6; i++)
+        sets[i + 1] = more[i];
+    run_child(&r->c, mode, sets);
+    r->n = profiles(r->dir, r->names, 64);
+    return r;
+}
+
+static void profiled_done(profiled_t *r) {
+    remove_dir(r->dir);
+    free(r);
+}
+
 /* The known sites at the default rate: the profile at exit and the leak
  * report estimate the 32 MiB leaked within 10 % and put its site first;
  * the allocated space counts the 512 MiB too.  About 64 samples make the
  * leak's estimate: its spread is about 12 % (one standard deviation), so
  * the seed is fixed (over seeds 1-20 the mean was 1.3 % above the truth). */
 START_TEST(test_sites_estimates) {
-    char dir[64], prefix[128];
-    make_dir(dir, sizeof dir);
-    snprintf(prefix, sizeof prefix, "HAKMEM_PROF=%s/p", dir);
-    const char *sets[] = {prefix, "HAKMEM_LEAKS=1", "HAKMEM_PROF_SEED=4", NULL};
-    child_t *c = malloc(sizeof *c);
-    run_child(c, "sites", sets);
-    char names[8][256];
-    ck_assert_int_eq(profiles(dir, names, 8), 1);
+    profiled_t *r =
+        profiled_run("sites", (const char *[]){"HAKMEM_LEAKS=1", "HAKMEM_PROF_SEED=4", NULL});
+    ck_assert_int_eq(r->n, 1);
     heap_t h;
-    heap_read(names[0], &h);
-    ck_assert_msg(h.ok && h.lines > 0, "%s: not a heap profile", names[0]);
+    heap_read(r->names[0], &h);
+    ck_assert_msg(h.ok && h.lines > 0, "%s: not a heap profile", r->names[0]);
     ck_assert_msg(within((double)h.in_b, (double)LEAK_BYTES, 0.10), "in use %llu", h.in_b);
     ck_assert_msg(within((double)h.al_b, (double)(LEAK_BYTES + CHURN_BYTES), 0.10),
                   "allocated %llu", h.al_b);
     /* The leak report: the first leak, its estimate, and its site. */
-    const char *l1 = strstr(c->err, "hakmem: leak 1: ");
-    ck_assert_msg(l1 != NULL, "no leak report: %s", c->err);
+    const char *l1 = strstr(r->c.err, "hakmem: leak 1: ");
+    ck_assert_msg(l1 != NULL, "no leak report: %s", r->c.err);
     unsigned long long bytes = strtoull(l1 + strlen("hakmem: leak 1: "), NULL, 10);
     ck_assert_msg(within((double)bytes, (double)LEAK_BYTES, 0.10), "leak 1: %llu bytes", bytes);
     const char *l2 = strstr(l1, "hakmem: leak 2: ");
     const char *site = strstr(l1, "leak_site");
     ck_assert_msg(site != NULL && (l2 == NULL || site < l2), "leak 1 is not leak_site: %s", l1);
-    free(c);
-    remove_dir(dir);
+    profiled_done(r);
 }
 END_TEST
 
 /* A forked child writes a profile of its own, under its pid, that holds
  * the parent's blocks and its own. */
 START_TEST(test_fork_child_profile) {
-    char dir[64], prefix[128];
-    make_dir(dir, sizeof dir);
-    snprintf(prefix, sizeof prefix, "HAKMEM_PROF=%s/f", dir);
-    const char *sets[] = {prefix, "HAKMEM_PROF_SEED=7", NULL};
-    child_t *c = malloc(sizeof *c);
-    run_child(c, "fork", sets);
-    char names[8][256];
-    ck_assert_int_eq(profiles(dir, names, 8), 2);
+    profiled_t *r = profiled_run("fork", (const char *[]){"HAKMEM_PROF_SEED=7", NULL});
+    ck_assert_int_eq(r->n, 2);
     heap_t a, b;
-    heap_read(names[0], &a);
-    heap_read(names[1], &b);
+    heap_read(r->names[0], &a);
+    heap_read(r->names[1], &b);
     ck_assert(a.ok && b.ok && a.lines > 0 && b.lines > 0);
     /* Whichever pid is which: the child's holds 8 + 16 MiB, the parent's
      * 8 MiB (within the sampling error of 48 and 16 samples). */
@@ -248,45 +255,31 @@ START_TEST(test_fork_child_profile) {
     unsigned long long hi = a.in_b < b.in_b ? b.in_b : a.in_b;
     ck_assert_msg(lo >= 4 * MIB && lo <= 16 * MIB, "parent %llu", lo);
     ck_assert_msg(hi >= 16 * MIB && hi <= 36 * MIB, "child %llu", hi);
-    free(c);
-    remove_dir(dir);
+    profiled_done(r);
 }
 END_TEST
 
 /* HAKMEM_PROF_SIGNAL: a profile on the signal, and one at exit. */
 START_TEST(test_signal_profile) {
-    char dir[64], prefix[128], sig[64];
-    make_dir(dir, sizeof dir);
-    snprintf(prefix, sizeof prefix, "HAKMEM_PROF=%s/s", dir);
+    char sig[64];
     snprintf(sig, sizeof sig, "HAKMEM_PROF_SIGNAL=%d", SIGUSR1);
-    const char *sets[] = {prefix, sig, "HAKMEM_PROF_SEED=3", NULL};
-    child_t *c = malloc(sizeof *c);
-    run_child(c, "signal", sets);
-    char names[8][256];
-    ck_assert_int_eq(profiles(dir, names, 8), 2);
-    free(c);
-    remove_dir(dir);
+    profiled_t *r = profiled_run("signal", (const char *[]){sig, "HAKMEM_PROF_SEED=3", NULL});
+    ck_assert_int_eq(r->n, 2);
+    profiled_done(r);
 }
 END_TEST
 
 /* HAKMEM_PROF_INTERVAL=64M over 512 MiB allocated: about 8 profiles. */
 START_TEST(test_interval_profiles) {
-    char dir[64], prefix[128];
-    make_dir(dir, sizeof dir);
-    snprintf(prefix, sizeof prefix, "HAKMEM_PROF=%s/i", dir);
-    const char *sets[] = {prefix, "HAKMEM_PROF_INTERVAL=64M", "HAKMEM_PROF_SEED=5", NULL};
-    child_t *c = malloc(sizeof *c);
-    run_child(c, "interval", sets);
-    char names[64][256];
-    int n = profiles(dir, names, 64);
-    ck_assert_msg(n >= 5 && n <= 13, "%d profiles", n);
-    for (int i = 0; i < n; i++) {
+    profiled_t *r = profiled_run(
+        "interval", (const char *[]){"HAKMEM_PROF_INTERVAL=64M", "HAKMEM_PROF_SEED=5", NULL});
+    ck_assert_msg(r->n >= 5 && r->n <= 13, "%d profiles", r->n);
+    for (int i = 0; i < r->n; i++) {
         heap_t h;
-        heap_read(names[i], &h);
-        ck_assert_msg(h.ok, "%s", names[i]);
+        heap_read(r->names[i], &h);
+        ck_assert_msg(h.ok, "%s", r->names[i]);
     }
-    free(c);
-    remove_dir(dir);
+    profiled_done(r);
 }
 END_TEST
 
@@ -438,10 +431,8 @@ END_TEST
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child_main(argv[2]);
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
+    if (!hak_test_self(self, sizeof self))
         return 99;
-    self[n] = '\0';
 
     Suite *s = suite_create("prof");
     hak_test_add_backend_case(s);
