@@ -136,24 +136,25 @@ HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
  * While the heap profiler samples (src/prof), each thread has a shadow bin
  * per class: frees push onto it, mallocs pop from the class's bin, and only
  * the malloc slow path moves blocks from one to the other, so it sees
- * every allocation that crosses a sample point.  For the classes up to
- * HAK_SHADOW_CLASSES (1 KiB) the window table gives their units the shadow
- * code HAK_SHADOW(c), after every class code, whose bin in the thread
- * cache's hot half the free fast path fills at full speed; the units of
- * bigger classes get code 0, whose bin never takes a free, so their frees
- * reach the slow path, which keeps their shadow bins in the cold half
- * (shadow bins for every class would make the thread cache too big for
- * the static TLS a dlopen() may use).  Both codes of a class are bins of
- * that class: a thread cache has HAK_NBINS bins, and a code read from the
- * window table is mapped back to its class by hak_bin_class.  The chunks'
- * page codes are always the classes.
+ * every allocation that crosses a sample point.  The window table gives
+ * the units of each class up to HAK_SHADOW_CLASSES (1 KiB) the shadow code
+ * HAK_SHADOW(c), after every class code, whose bin in the thread cache's
+ * hot half the free fast path fills at full speed, and the units of the
+ * bigger classes the code of their group, HAK_SHADOW_GROUP(c), one per
+ * eight classes (a doubling of sizes), whose bin gathers their frees at
+ * full speed too; the slow paths sort a group bin into the shadow bins of
+ * its classes, which are in the cold half.  A shadow bin for each of the
+ * 80 classes in the hot half would make it too big for the static TLS a
+ * dlopen() may use.  The chunks' page codes are always the classes.
  */
 #define HAK_SHADOW_CLASSES 32
 #define HAK_SHADOW(c) ((c) + HAK_NCLASSES + 1)
-#define HAK_NBINS (HAK_SHADOW(HAK_SHADOW_CLASSES) + 1)
-HAK_INLINE unsigned hak_bin_class(unsigned b) {
-    return b > HAK_CODE_LARGE ? b - (HAK_NCLASSES + 1) : b;
-}
+#define HAK_GROUP_CLASSES 8
+#define HAK_NGROUPS ((HAK_NCLASSES - HAK_SHADOW_CLASSES) / HAK_GROUP_CLASSES)
+#define HAK_GROUP(c) (((c) - HAK_SHADOW_CLASSES - 1) / HAK_GROUP_CLASSES)
+#define HAK_GROUP_BIN(g) (HAK_SHADOW(HAK_SHADOW_CLASSES) + 1 + (g))
+#define HAK_SHADOW_GROUP(c) HAK_GROUP_BIN(HAK_GROUP(c))
+#define HAK_NBINS HAK_GROUP_BIN(HAK_NGROUPS)
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
 
@@ -357,7 +358,7 @@ HAK_HIDDEN void hak_chunk_join(hak_chunk_t *c, hak_chunk_t *next);
  * (the shadow code there while hak_chunk_shadow is on).  Unit 0 holds the
  * header and never serves blocks. */
 HAK_HIDDEN void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned code);
-/* Gives every unit in the window its class's shadow code, or 0 (on), or
+/* Gives every unit in the window its class's shadow or group code (on), or
  * its class code again (off), now and in every later hak_chunk_set_units
  * (see HAK_SHADOW). */
 HAK_HIDDEN void hak_chunk_shadow(bool on);

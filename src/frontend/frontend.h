@@ -129,6 +129,9 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_drain(hak_thread_t *t);
+/* Sorts the blocks of the calling thread's group bin of class c (t's;
+ * internal.h, HAK_SHADOW_GROUP) into the shadow bins of their classes. */
+HAK_HIDDEN void hak_thread_group_sort(hak_thread_t *t, unsigned c);
 /* Brings the calling thread's bins (t) in line with the profiler's epoch:
  * on, each bin's blocks move to its shadow bin, whose room is the bin's
  * capacity, so that the malloc slow path counts them again; off, the

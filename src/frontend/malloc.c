@@ -168,6 +168,8 @@ static void *small_alloc(unsigned c, size_t n) {
         unsigned got = 0;
         list = HAK_LIST_END;
         if (prof) {
+            if (c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END)
+                hak_thread_group_sort(t, c);
             /* The blocks freed since when they are enough, else a refill
              * (the shadow bin fills on). */
             unsigned held = hak_bin_held(hak_shadow_bin(t, c));

@@ -78,8 +78,14 @@ static void bin_flush(hak_thread_t *t, unsigned c, hak_bin_t b, unsigned n, bool
     hak_ace_tick();
 }
 
+static void groups_sort(hak_thread_t *t) {
+    for (unsigned g = 0; g < HAK_NGROUPS; g++)
+        hak_thread_group_sort(t, HAK_SHADOW_CLASSES + 1 + g * HAK_GROUP_CLASSES);
+}
+
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
+    groups_sort(t);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hak_bin_t b = hak_bin(t, c), s = hak_shadow_bin(t, c);
         if (*b.head != HAK_LIST_END)
@@ -94,6 +100,8 @@ static void cache_flush_all(hak_thread_t *t) {
  * would (the ACE sizes both). */
 static void cache_push(hak_thread_t *t, unsigned c, void *p) {
     bool shadow = t->prof.epoch & 1;
+    if (shadow && c > HAK_SHADOW_CLASSES && hak_tc.room[HAK_SHADOW_GROUP(c)] <= 0)
+        hak_thread_group_sort(t, c); /* full: the fast path sent p here */
     hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
     if (*b.room == 0) {
         unsigned n = hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
@@ -105,7 +113,37 @@ static void cache_push(hak_thread_t *t, unsigned c, void *p) {
     (*b.room)--;
 }
 
+void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
+    unsigned g = HAK_GROUP(c), b = HAK_GROUP_BIN(g);
+    unsigned lo = HAK_SHADOW_CLASSES + 1 + g * HAK_GROUP_CLASSES;
+    void *p = hak_tc.head[b];
+    hak_tc.head[b] = HAK_LIST_END;
+    hak_tc.room[b] = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
+    while (p != HAK_LIST_END) {
+        /* A link is checked as bin_flush checks one, against the classes
+         * of the group. */
+        unsigned pc = hak_page_code((uintptr_t)p);
+        if (!hak_block_cached(p))
+            hak_list_corrupt(p, "thread cache: a block written after its free");
+        void *next = hak_block_next(p);
+        if (next != HAK_LIST_END &&
+            (((uintptr_t)next & (HAK_MIN_ALIGN - 1)) != 0 || !hak_chunk_owned((uintptr_t)next) ||
+             hak_page_code((uintptr_t)next) - lo >= HAK_GROUP_CLASSES))
+            hak_list_corrupt(next, "thread cache: a link to no block of its class");
+        hak_bin_t s = hak_shadow_bin(t, pc);
+        if (*s.room <= 0)
+            bin_flush(t, pc, s,
+                      hak_ace_flush_count(&t->ctl[pc], &hak_tc.room[pc], pc, &t->grown), true);
+        *s.head = hak_block_push(p, *s.head);
+        (*s.room)--;
+        p = next;
+    }
+}
+
 void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
+    groups_sort(t);
+    for (unsigned g = 0; g < HAK_NGROUPS; g++)
+        hak_tc.room[HAK_GROUP_BIN(g)] = epoch & 1 ? HAK_GROUP_CAP : 0;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hak_bin_t s = hak_shadow_bin(t, c), b = hak_bin(t, c);
         if (*s.head != HAK_LIST_END)

@@ -31,7 +31,7 @@ static bool shadow_on;
 static unsigned window_code(unsigned code) {
     if (!shadow_on || code < 1 || code > HAK_NCLASSES)
         return code;
-    return code <= HAK_SHADOW_CLASSES ? HAK_SHADOW(code) : HAK_CODE_NONE;
+    return code <= HAK_SHADOW_CLASSES ? HAK_SHADOW(code) : HAK_SHADOW_GROUP(code);
 }
 _Atomic uint64_t hak_active_bytes, hak_active_peak;
 

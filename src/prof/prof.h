@@ -22,10 +22,10 @@
 
 /* A thread's sampler: the profiling epoch its bins follow (odd: on), its
  * random state, the bytes to the next sample point per class (left[0]:
- * requests above the classes; 0: not drawn yet), the capacity its shadow
- * bins were given when profiling started, and the shadow bins of the
- * classes above HAK_SHADOW_CLASSES (internal.h), which the thread cache's
- * hot half has no room for. */
+ * requests above the classes; 0: not drawn yet), the capacity of its
+ * shadow bins, and the shadow bins of the classes above
+ * HAK_SHADOW_CLASSES (internal.h), which the thread cache's hot half has
+ * no room for. */
 typedef struct hak_prof_thread {
     unsigned epoch;
     uint64_t rng;
@@ -34,6 +34,9 @@ typedef struct hak_prof_thread {
     void *side_head[HAK_NCODES];
     int32_t side_room[HAK_NCODES];
 } hak_prof_thread_t;
+/* Blocks a group bin (internal.h, HAK_SHADOW_GROUP) holds before the free
+ * slow path sorts it. */
+#define HAK_GROUP_CAP 64
 
 /* Odd while profiling is on; moves at each start and stop. */
 HAK_HIDDEN extern _Atomic unsigned hak_prof_epoch;
