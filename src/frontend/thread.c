@@ -132,8 +132,8 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
             hak_list_corrupt(next, "thread cache: a link to no block of its class");
         hak_bin_t s = hak_shadow_bin(t, pc);
         if (*s.room <= 0)
-            bin_flush(t, pc, s,
-                      hak_ace_flush_count(&t->ctl[pc], &hak_tc.room[pc], pc, &t->grown), true);
+            bin_flush(t, pc, s, hak_ace_flush_count(&t->ctl[pc], &hak_tc.room[pc], pc, &t->grown),
+                      true);
         *s.head = hak_block_push(p, *s.head);
         (*s.room)--;
         p = next;

@@ -85,8 +85,9 @@ static double neg_log(double u) {
         e++;
     }
     double z = (m - 1) / (m + 1), z2 = z * z;
-    double atanh = z * (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9 +
-                                                                             z2 * (1.0 / 11))))));
+    double atanh =
+        z *
+        (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9 + z2 * (1.0 / 11))))));
     return -(2 * atanh + e * 0.69314718055994530942);
 }
 
