@@ -118,24 +118,18 @@ static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **li
         *s.head = HAK_LIST_END;
         moved = held;
     } else {
-        while (moved < max && *s.head != HAK_LIST_END) {
-            void *p = *s.head;
-            if (!hak_block_cached(p))
-                hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed "
-                          "into)",
-                          p);
-            *s.head = hak_block_next(p);
-            *list = hak_block_push(p, *list);
-            moved++;
-        }
+        for (; moved < max && *s.head != HAK_LIST_END; moved++)
+            *list = hak_block_push(block_take(s.head), *list);
     }
     *s.room += (int32_t)moved;
     return moved;
 }
 
-/* A sampled request of n bytes, sampled as size bytes: a large block, so
- * that its free reaches the slow path, recorded. */
-static void *prof_sample(size_t n, size_t size);
+/* The request of n bytes that crossed thread t's sample point *left,
+ * sampled as size bytes: a large block, so that its free reaches the slow
+ * path, recorded; *left is drawn anew. */
+static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
+                         size_t size);
 
 /* A small block of class c for the calling thread, asked for n bytes. */
 static void *small_alloc(unsigned c, size_t n) {
@@ -156,10 +150,8 @@ static void *small_alloc(unsigned c, size_t n) {
     if (hak_tc.head[c] == HAK_LIST_END) {
         bool prof = t->prof.epoch & 1;
         unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
-        if (limit == 0) {
-            t->prof.left[c] = hak_prof_draw(&t->prof);
-            return prof_sample(n, hak_class_size[c]);
-        }
+        if (limit == 0)
+            return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
@@ -229,8 +221,10 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
     return p;
 }
 
-static void *prof_sample(size_t n, size_t size) {
-    void *p = large_alloc(n, 0, false);
+static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
+                         size_t size) {
+    *left = hak_prof_draw(&t->prof);
+    void *p = large_alloc(n, align, zero);
     if (p != NULL)
         hak_prof_sampled(p, n, size);
     return p;
@@ -246,15 +240,9 @@ void *hak_alloc_large(size_t n, size_t align, bool zero) {
             uint64_t *left = &t->prof.left[0];
             if (*left == 0)
                 *left = hak_prof_draw(&t->prof);
-            if (*left > n) {
-                *left -= n;
-            } else {
-                *left = hak_prof_draw(&t->prof);
-                void *p = large_alloc(n, align, zero);
-                if (p != NULL)
-                    hak_prof_sampled(p, n, n);
-                return p;
-            }
+            if (*left <= n)
+                return prof_sample(t, left, n, align, zero, n);
+            *left -= n;
         }
     }
     return large_alloc(n, align, zero);
