@@ -178,6 +178,7 @@ static __attribute__((noinline)) unsigned backtrace_fp(uintptr_t *out, unsigned 
         return 0;
     unsigned n = 0;
     bool ours = true; /* still in the library's own frames */
+    uintptr_t last = 0;
     while (n < max) {
         uintptr_t a = (uintptr_t)fp;
         if (a < lo || a > hi - 2 * sizeof(uintptr_t) || (a & (sizeof(uintptr_t) - 1)) != 0)
@@ -188,9 +189,15 @@ static __attribute__((noinline)) unsigned backtrace_fp(uintptr_t *out, unsigned 
         ours = ours && ret >= self_lo && ret < self_hi;
         if (!ours)
             out[n++] = ret;
+        last = ret;
         lo = a + 2 * sizeof(uintptr_t);
         fp = (const uintptr_t *)fp[0];
     }
+    /* A chain broken inside the library (an entry point that used the
+     * register for data, as sanitizers' code does): its outermost frame
+     * reached, so that the stack is not empty. */
+    if (n == 0 && last != 0)
+        out[n++] = last;
     return n;
 }
 
