@@ -46,12 +46,12 @@ static const hak_backend_t *ace_backend;
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
 
-static uint16_t bound(size_t bytes, unsigned cls) {
+static uint16_t bound(size_t bytes, size_t max, unsigned cls) {
     size_t cap = bytes / hak_class_size[cls];
     if (cap < ACE_MIN_CAP)
         cap = ACE_MIN_CAP;
-    if (cap > ACE_MAX_CAP)
-        cap = ACE_MAX_CAP;
+    if (cap > max)
+        cap = max;
     return (uint16_t)cap;
 }
 
@@ -143,11 +143,9 @@ void hak_ace_fork_child(void) {
 void hak_ace_init(const hak_backend_t *backend) {
     ace_backend = backend;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        ace_max_cap[0][c] = bound(ACE_BIN_BYTES, c);
-        ace_max_cap[1][c] = bound(ACE_CYCLING_BIN_BYTES, c);
-        ace_drain_cap[c] = bound(ACE_DRAIN_BIN_BYTES, c);
-        if (ace_drain_cap[c] > ACE_DRAIN_MAX_CAP)
-            ace_drain_cap[c] = ACE_DRAIN_MAX_CAP;
+        ace_max_cap[0][c] = bound(ACE_BIN_BYTES, ACE_MAX_CAP, c);
+        ace_max_cap[1][c] = bound(ACE_CYCLING_BIN_BYTES, ACE_CYCLING_MAX_CAP, c);
+        ace_drain_cap[c] = bound(ACE_DRAIN_BIN_BYTES, ACE_DRAIN_MAX_CAP, c);
     }
     hak_ace_set_cached(ACE_BACKEND_CACHED_BYTES, ACE_LARGE_CACHED_BYTES);
     purger_init();

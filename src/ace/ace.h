@@ -29,16 +29,20 @@ typedef struct hak_binctl {
 } hak_binctl_t;
 
 /* A bin's capacity in blocks: it starts at ACE_START_CAP and doubles after
- * every ACE_GROW_EVENTS refills, up to ACE_BIN_BYTES worth of blocks, or
- * ACE_CYCLING_BIN_BYTES for a bin that flushed since it last grew (ace.c);
- * never fewer than ACE_MIN_CAP, never more than ACE_MAX_CAP, and all the
- * growth of a thread's bins together within ACE_THREAD_GROWN_BYTES.  A bin
+ * every ACE_GROW_EVENTS refills, up to ACE_BIN_BYTES worth of blocks and
+ * ACE_MAX_CAP blocks, or, for a bin that flushed since it last grew
+ * (ace.c), ACE_CYCLING_BIN_BYTES and ACE_CYCLING_MAX_CAP; never fewer
+ * than ACE_MIN_CAP, and all the growth of a thread's bins together within
+ * ACE_THREAD_GROWN_BYTES.  (A cycling bin of 16-byte blocks holds up to
+ * 64 KiB: a loop that allocates 1600 of them and frees them all, as
+ * glibc's simple benchmark does, then stays in its thread cache.)  A bin
  * that flushes more than ACE_DRAIN_FLUSHES times in a row without a refill
  * is draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
  * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole. */
 #define ACE_START_CAP 8
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
+#define ACE_CYCLING_MAX_CAP 4096
 #define ACE_BIN_BYTES ((size_t)32 << 10)
 #define ACE_CYCLING_BIN_BYTES ((size_t)512 << 10)
 #define ACE_GROW_EVENTS 4
