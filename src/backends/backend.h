@@ -16,11 +16,13 @@
  * hak_class_align(c), and is passed between frontend and backend as a
  * list ended by HAK_LIST_END, of exactly the count passed with it, every
  * block cached and linked to the next (hak_block_push, hak_block_next in
- * internal.h).  A backend keeps the blocks it holds (hak_block_keep), and
- * checks each block before it follows its link: one handed to flush with
- * hak_block_flushed, one of its own lists to be kept and to lie where its
- * blocks do; a check that fails is reported (hak_list_corrupt), never
- * followed.  Walks are bounded by the counts, so a cycle ends in the
+ * internal.h).  A backend holds its blocks kept (hak_block_keep), or cached
+ * in lists of known length that a refill may take whole, unread: the
+ * thread cache checks each block as malloc takes it.  It checks each block
+ * before it follows its link: one handed to flush with hak_block_flushed,
+ * one of its own lists to be in the state it holds them in and to lie
+ * where its blocks do; a check that fails is reported (hak_list_corrupt),
+ * never followed.  Walks are bounded by the counts, so a cycle ends in the
  * report too.  Fresh blocks need not be zero.
  *
  * Threads.  Each thread that allocates has a backend state (thread_init);
@@ -86,9 +88,12 @@ typedef struct hak_backend {
     /* Gives the thread's memory to others; the state is dead afterwards.
      * Blocks the thread got stay valid, and may be flushed by any thread. */
     void (*thread_exit)(void *state);
-    /* At most want (>= 1) blocks of class cls onto *list: how many, or 0
-     * with *cause set and errno ENOMEM. */
-    unsigned (*refill)(void *state, unsigned cls, unsigned want, void **list, hak_fail_t *cause);
+    /* At least 1 and about want blocks of class cls onto *list, never more
+     * than max (1 <= want <= max): how many, or 0 with *cause set and errno
+     * ENOMEM.  A list the backend holds whole, of at most max blocks, may
+     * go without a walk. */
+    unsigned (*refill)(void *state, unsigned cls, unsigned want, unsigned max, void **list,
+                       hak_fail_t *cause);
     /* Takes back the n blocks of class cls on list, each checked. */
     void (*flush)(void *state, unsigned cls, void *list, unsigned n);
     /* Optional: whether p, in units marked cls, is the start of a block the

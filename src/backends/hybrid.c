@@ -313,8 +313,10 @@ static void hy_set_budget(const hak_budget_t *b) {
 static void *hy_thread_init(void) { return NULL; }
 static void hy_thread_exit(void *state) { (void)state; }
 
-static unsigned hy_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+static unsigned hy_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
+                          hak_fail_t *cause) {
     (void)state;
+    (void)max;
     hy_class_t *k = &classes[c];
     size_t size = hak_class_size[c];
     void *head = HAK_LIST_END;

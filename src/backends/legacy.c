@@ -47,8 +47,10 @@ static bool leg_new_slab(unsigned c, hak_fail_t *cause) {
     return true;
 }
 
-static unsigned leg_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+static unsigned leg_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
+                           hak_fail_t *cause) {
     (void)state;
+    (void)max;
     leg_class_t *k = &leg_classes[c];
     size_t size = hak_class_size[c];
     void *head = HAK_LIST_END;

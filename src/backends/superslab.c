@@ -81,7 +81,12 @@ enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
 struct ss_heap;
 
 typedef struct ss_slab {
-    void *free;               /* owner-local free blocks */
+    /* Owner-local free blocks: a list as a thread cache holds one
+     * (cached, ended by HAK_LIST_END), of nfree blocks, whose last is
+     * free_tail when known (NULL: a list of remote frees taken whole), so
+     * that a refill hands it over without reading its blocks. */
+    void *free, *free_tail;
+    uint32_t nfree;
     /* Never-used blocks: from bump to end.  Only the owner moves bump;
      * other threads read it to check the blocks they hand back. */
     char *_Atomic bump;
@@ -96,7 +101,9 @@ typedef struct ss_slab {
 
 /* The remote list is one word: the head pointer in the low 48 bits and the
  * number of blocks on the list above them, so the owner learns how many it
- * drained without walking the list. */
+ * drained without walking the list.  Its blocks are cached and it ends
+ * with HAK_LIST_END, as a thread cache's lists: the owner takes it whole
+ * into its local list, and a refill hands that over whole. */
 #define REMOTE_PTR_BITS 48
 #define REMOTE_PTR_MASK (((uint64_t)1 << REMOTE_PTR_BITS) - 1)
 #define REMOTE_PTR(w) ((void *)(uintptr_t)((w) & REMOTE_PTR_MASK))
@@ -352,7 +359,9 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     for (unsigned u = (unsigned)first; u < (unsigned)first + n; u++)
         r->unit_first[u] = (uint8_t)first;
     hak_chunk_set_units(&r->base, (unsigned)first, n, c);
-    s->free = NULL;
+    s->free = HAK_LIST_END;
+    s->free_tail = NULL;
+    s->nfree = 0;
     s->capacity = (uint32_t)((size_t)(end - start) / size);
     atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
@@ -446,40 +455,52 @@ static bool span_has(const ss_span_t *a, const void *p) {
     return hak_block_at(a->start, a->limit, p, a->size, a->magic);
 }
 
-/* Whether p, reached through a link of one of a slab's lists, is a block
- * that the slab (a, its span) handed out and keeps: if not, the list is
+/* Whether p, reached through a link of one of a slab's lists, is a free
+ * block that the slab (a, its span) handed out: if not, the list is
  * reported. */
-static void kept_check(const ss_span_t *a, const void *p, const char *why) {
-    if (!span_has(a, p) || !hak_block_kept(p))
+static void free_check(const ss_span_t *a, const void *p, const char *why) {
+    if (!span_has(a, p) || !hak_block_cached(p))
         hak_list_corrupt(p, why);
 }
 
-/* Moves the remote list to the local one; returns how many came. */
+/* The k-th block (k >= 1) of the list from p, of slab s, each checked
+ * before its link is followed. */
+static void *list_walk(const ss_slab_t *s, void *p, unsigned k, const char *why) {
+    ss_span_t a = slab_span(s);
+    for (;;) {
+        free_check(&a, p, why);
+        if (--k == 0)
+            return p;
+        p = hak_block_next(p);
+    }
+}
+
+/* Moves the remote list to the local one; returns how many came.  Into an
+ * empty local list it goes whole, unread (its tail unknown); in front of
+ * blocks it is walked to its tail. */
 static unsigned slab_drain(ss_slab_t *s) {
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
         return 0;
     uint64_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
-    void *list = REMOTE_PTR(w);
-    if (list == NULL)
+    unsigned n = REMOTE_COUNT(w);
+    if (w == 0)
         return 0;
-    if (s->free != NULL) { /* rare: splice in front of the local list */
-        ss_span_t a = slab_span(s);
-        void *tail = list;
-        for (unsigned i = 1; i < REMOTE_COUNT(w); i++) {
-            kept_check(&a, tail, "remote frees: a block written after its free");
-            tail = hak_block_kept_next(tail);
-        }
-        kept_check(&a, tail, "remote frees: a block written after its free");
-        if (hak_block_kept_next(tail) != NULL)
+    void *list = REMOTE_PTR(w);
+    if (s->nfree > 0) {
+        void *tail = list_walk(s, list, n, "remote frees: a block written after its free");
+        if (hak_block_next(tail) != HAK_LIST_END)
             hak_list_corrupt(tail, "remote frees: a list longer than its count");
-        hak_block_keep(tail, s->free);
+        hak_block_link(tail, s->free);
+    } else {
+        s->free_tail = NULL;
     }
     s->free = list;
-    s->used -= REMOTE_COUNT(w);
-    return REMOTE_COUNT(w);
+    s->nfree += n;
+    s->used -= n;
+    return n;
 }
 
-static bool slab_has_local(const ss_slab_t *s) { return s->free != NULL || slab_bump(s) < s->end; }
+static bool slab_has_local(const ss_slab_t *s) { return s->nfree > 0 || slab_bump(s) < s->end; }
 
 /* When no memory is left to map (the OS or the heap limit refused): a slab
  * of class c with free blocks that another heap holds, taken over by h,
@@ -552,22 +573,34 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     return s;
 }
 
-/* Moves up to n blocks of s's local free list onto *head, each checked
- * before its link is followed (a block met twice is cached by then, and
- * fails). */
-static unsigned pop_free(ss_slab_t *s, unsigned n, void **head) {
-    unsigned got = 0;
-    ss_span_t a = slab_span(s);
-    while (got < n && s->free) {
-        void *p = s->free;
-        kept_check(&a, p, "refill: a block written after its free, or a damaged link");
-        s->free = hak_block_kept_next(p);
-        hak_block_link(p, *head);
-        *head = p;
-        got++;
+/* Moves blocks of s's local free list onto the front of *head: the whole
+ * list when it has at most max blocks and its tail is known or *head is
+ * empty, without reading a block (the thread cache checks each block as
+ * malloc takes it); otherwise up to n blocks, each checked before its link
+ * is followed.  Returns how many. */
+static unsigned pop_free(ss_slab_t *s, unsigned n, unsigned max, void **head) {
+    unsigned k = s->nfree;
+    void *first = s->free, *last;
+    if (k == 0 || n == 0)
+        return 0;
+    if (k <= max && (s->free_tail != NULL || *head == HAK_LIST_END)) {
+        last = *head == HAK_LIST_END ? NULL : s->free_tail; /* NULL: nothing to link */
+        s->free = HAK_LIST_END;
+        s->free_tail = NULL;
+    } else {
+        if (k > n)
+            k = n;
+        last = list_walk(s, first, k, "refill: a block written after its free, or a damaged link");
+        s->free = k < s->nfree ? hak_block_next(last) : HAK_LIST_END;
+        if (k == s->nfree)
+            s->free_tail = NULL;
     }
-    s->used += got;
-    return got;
+    if (last != NULL)
+        hak_block_link(last, *head);
+    *head = first;
+    s->nfree -= k;
+    s->used += k;
+    return k;
 }
 
 /* Drains the full slabs of class c once other threads have freed enough
@@ -622,7 +655,8 @@ static void heap_reclaim(ss_heap_t *h, unsigned c) {
         }
 }
 
-static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned max, void **list,
+                            hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
     size_t size = hak_class_size[c];
     void *head = HAK_LIST_END;
@@ -635,14 +669,14 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
                 break;
             k->active = s;
         }
-        got += pop_free(s, want - got, &head);
+        got += pop_free(s, want - got, max - got, &head);
         if (got < want && slab_drain(s))
-            got += pop_free(s, want - got, &head);
+            got += pop_free(s, want - got, max - got, &head);
         /* Reuse blocks freed into partial slabs before touching fresh
          * memory of this one: fewer pages ever become resident. */
-        while (got < want && slab_bump(s) < s->end && k->partial && k->partial->free) {
+        while (got < want && slab_bump(s) < s->end && k->partial && k->partial->nfree > 0) {
             ss_slab_t *q = k->partial;
-            got += pop_free(q, want - got, &head);
+            got += pop_free(q, want - got, max - got, &head);
             if (!slab_has_local(q)) {
                 heap_unlink(h, q);
                 heap_push_full(h, q);
@@ -671,12 +705,15 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, void **list
     return got;
 }
 
-/* Takes back the chain first..last of n blocks of a slab h owns (kept,
- * but for last's link). */
+/* Takes back the chain first..last of n blocks of a slab h owns (linked
+ * in order; last's link is rewritten). */
 static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsigned n) {
     bool had_local = slab_has_local(s);
-    hak_block_keep(last, s->free);
+    hak_block_link(last, s->free);
+    if (s->nfree == 0)
+        s->free_tail = last;
     s->free = first;
+    s->nfree += n;
     s->used -= n;
     if (s->used == 0) {
         ss_class_t *k = &h->cls[s->cls];
@@ -702,7 +739,7 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
-        hak_block_keep(last, REMOTE_PTR(old));
+        hak_block_link(last, old != 0 ? REMOTE_PTR(old) : HAK_LIST_END);
         w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
@@ -712,8 +749,9 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
 
 /* Gives back a list of n blocks of class c a run at a time: the blocks at
  * its front that one slab handed out are checked against the slab's span,
- * which also ends the run, kept, and go back with one splice (one CAS for a
- * slab another thread owns).  A pointer that is not the start of a block
+ * which also ends the run, and go back as they are linked, with one splice
+ * (one CAS for a slab another thread owns): only the run's last block is
+ * written.  A pointer that is not the start of a block
  * is reported, and so is a list that its checks or its count contradict.
  * Returns a heap other than h that now has a slab's worth of its blocks
  * pending, or NULL; *orphaned says whether the orphans of the class have. */
@@ -730,7 +768,6 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
         unsigned n = 1;
         while (n < count && hak_block_in_class(next, c) && span_has(&a, next)) {
             void *after = hak_block_flushed(next, c);
-            hak_block_keep(last, next);
             last = next;
             next = after;
             n++;
@@ -779,8 +816,9 @@ static void slab_purge_free(ss_slab_t *s) {
     uintptr_t page = HAK_PAGE_SIZE - 1;
     if (size > HAK_PAGE_SIZE) {
         ss_span_t a = slab_span(s);
-        for (void *p = s->free; p != NULL; p = hak_block_kept_next(p)) {
-            kept_check(&a, p, "purge: a block written after its free, or a damaged link");
+        void *p = s->free;
+        for (uint32_t k = 0; k < s->nfree; k++, p = hak_block_next(p)) {
+            free_check(&a, p, "purge: a block written after its free, or a damaged link");
             uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
             uintptr_t hi = ((uintptr_t)p + size) & ~page;
             if (hi > lo)
@@ -910,11 +948,12 @@ static void ss_thread_exit(void *state) {
     hak_unlock(&pool_lock);
 }
 
-static unsigned ss_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+static unsigned ss_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
+                          hak_fail_t *cause) {
     ss_heap_t *h = state != NULL ? state : &shared_heap;
     hak_lock(&h->lock);
     h->calls++;
-    unsigned got = heap_refill(h, c, want, list, cause);
+    unsigned got = heap_refill(h, c, want, max, list, cause);
     hak_unlock(&h->lock);
     return got;
 }

@@ -27,17 +27,18 @@ static bool map_refused(hak_fail_t cause) {
     return cause == HAK_FAIL_MAPFAIL || cause == HAK_FAIL_EXHAUSTION;
 }
 
-/* Asks the backend for up to want blocks of class c for thread t (NULL:
- * one without a cache), once more after a refusal (map_refused), adding
- * to *tried what it did.  The large path does the same (hak_alloc_large). */
-static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, void **list, hak_fail_t *cause,
-                       unsigned *tried) {
+/* Asks the backend for about want blocks of class c, at most max, for
+ * thread t (NULL: one without a cache), once more after a refusal
+ * (map_refused), adding to *tried what it did.  The large path does the
+ * same (hak_alloc_large). */
+static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, unsigned max, void **list,
+                       hak_fail_t *cause, unsigned *tried) {
     void *bstate = t ? t->bstate : NULL;
     *tried |= HAK_TRIED_BACKEND;
-    unsigned got = hak_backend->refill(bstate, c, want, list, cause);
+    unsigned got = hak_backend->refill(bstate, c, want, max, list, cause);
     if (got == 0 && map_refused(*cause) && hak_release_cached(0)) {
         *tried |= HAK_TRIED_RELEASE;
-        got = hak_backend->refill(bstate, c, want, list, cause);
+        got = hak_backend->refill(bstate, c, want, max, list, cause);
     }
     if (got > 0)
         hak_stats_count_out(t, c, got);
@@ -68,16 +69,21 @@ static void *block_take(void **list) {
     return p;
 }
 
-/* With HAKMEM_SECURE, the n blocks of a refill in random order, so that
- * the block after a program's block in a fresh slab is not the one it gets
- * next (a list the backend just made: its links need no check). */
-static void *shuffle(hak_thread_t *t, void *list, unsigned n) {
+/* With HAKMEM_SECURE, the n blocks of class c of a refill in random
+ * order, so that the block after a program's block in a fresh slab is not
+ * the one it gets next (each checked before its link is followed: a list
+ * may come whole from the backend or the transfer cache). */
+static void *shuffle(hak_thread_t *t, unsigned c, void *list, unsigned n) {
     void *b[ACE_MAX_CAP];
     if (n < 2 || n > ACE_MAX_CAP)
         return list;
     if (t->rng == 0)
         t->rng = hak_tables.key_check ^ (uintptr_t)t ^ 1;
     for (unsigned i = 0; i < n; i++) {
+        if (!hak_block_in_class(list, c))
+            hak_list_corrupt(list, "refill: a link to no block of its class");
+        if (!hak_block_cached(list))
+            hak_list_corrupt(list, "refill: a block written after its free");
         b[i] = list;
         list = hak_block_next(list);
     }
@@ -138,7 +144,7 @@ static void *small_alloc(unsigned c, size_t n) {
     hak_fail_t cause = HAK_FAIL_NONE;
     unsigned tried = 0;
     if (t == HAK_THREAD_DEAD) {
-        if (refill(NULL, c, 1, &list, &cause, &tried) == 0) {
+        if (refill(NULL, c, 1, 1, &list, &cause, &tried) == 0) {
             hak_fail(cause, hak_class_size[c], 0, tried);
             return NULL;
         }
@@ -148,6 +154,13 @@ static void *small_alloc(unsigned c, size_t n) {
     if (hak_config_stats)
         t->stats.mallocs++;
     if (hak_tc.head[c] == HAK_LIST_END) {
+        /* A list taken whole (from the backend or the transfer cache) is
+         * not walked: its blocks are checked as they are taken, and its
+         * length here, where it ends. */
+        if (hak_tc.room[c] != (int32_t)t->ctl[c].cap)
+            hak_list_corrupt(NULL, hak_tc.room[c] > (int32_t)t->ctl[c].cap
+                                       ? "thread cache: a list longer than its count"
+                                       : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
         unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
         if (limit == 0)
@@ -173,8 +186,11 @@ static void *small_alloc(unsigned c, size_t n) {
         if (got == 0) {
             unsigned room = prof ? want : (unsigned)hak_tc.room[c];
             got = hak_xfer_get(c, room, &list);
+            /* A whole list of up to the bin's room may come, but for the
+             * sampler's allowance and the shuffle's bound. */
             if (got == 0)
-                got = refill(t, c, want, &list, &cause, &tried);
+                got = refill(t, c, want, prof || hak_opt.secure ? want : (unsigned)hak_tc.room[c],
+                             &list, &cause, &tried);
             if (got == 0) {
                 hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
                 return NULL;
@@ -185,7 +201,7 @@ static void *small_alloc(unsigned c, size_t n) {
         if (prof)
             t->prof.left[c] -= (uint64_t)got * hak_class_size[c];
         if (hak_opt.secure)
-            list = shuffle(t, list, got);
+            list = shuffle(t, c, list, got);
         hak_tc.head[c] = list;
         hak_tc.room[c] -= got;
     }

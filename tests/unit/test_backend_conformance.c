@@ -113,7 +113,10 @@ START_TEST(test_refill_flush) {
         for (int round = 0; round < 3; round++) {
             void *list = HAK_LIST_END;
             hak_fail_t cause = HAK_FAIL_NONE;
-            unsigned n = b->refill(state, c, WANT, &list, &cause);
+            /* The last round asks for one block, up to WANT: a list the
+             * backend holds whole may come instead. */
+            unsigned want = round == 2 ? 1 : WANT;
+            unsigned n = b->refill(state, c, want, WANT, &list, &cause);
             HAK_CHECK_MSG(n >= 1 && n <= WANT, "%s: refill of class %u gave %u blocks", b->name, c,
                           n);
             b->flush(state, c, check_refilled(b, c, list, n, blocks), n);
@@ -130,7 +133,7 @@ START_TEST(test_null_state) {
     unsigned c = hak_class_of(100);
     void *list = HAK_LIST_END;
     hak_fail_t cause = HAK_FAIL_NONE;
-    unsigned n = b->refill(NULL, c, 8, &list, &cause);
+    unsigned n = b->refill(NULL, c, 8, 8, &list, &cause);
     ck_assert_uint_ge(n, 1);
     ck_assert_uint_le(n, 8);
     b->flush(NULL, c, check_refilled(b, c, list, n, blocks), n);
@@ -148,7 +151,7 @@ static void *take(void *arg) {
     void *state = t->b->thread_init();
     hak_fail_t cause = HAK_FAIL_NONE;
     t->list = HAK_LIST_END;
-    t->n = t->b->refill(state, t->c, WANT, &t->list, &cause);
+    t->n = t->b->refill(state, t->c, WANT, WANT, &t->list, &cause);
     t->b->thread_exit(state); /* the blocks outlive the thread that got them */
     return NULL;
 }
@@ -167,7 +170,7 @@ START_TEST(test_cross_thread) {
     b->flush(state, t.c, check_refilled(b, t.c, t.list, t.n, blocks), t.n);
     void *list = HAK_LIST_END;
     hak_fail_t cause = HAK_FAIL_NONE;
-    unsigned n = b->refill(state, t.c, WANT, &list, &cause);
+    unsigned n = b->refill(state, t.c, WANT, WANT, &list, &cause);
     ck_assert_uint_ge(n, 1);
     b->flush(state, t.c, check_refilled(b, t.c, list, n, blocks), n);
     b->thread_exit(state);
@@ -182,7 +185,7 @@ START_TEST(test_release_and_fork) {
     unsigned c = hak_class_of(2048);
     void *list = HAK_LIST_END;
     hak_fail_t cause = HAK_FAIL_NONE;
-    unsigned n = b->refill(state, c, WANT, &list, &cause);
+    unsigned n = b->refill(state, c, WANT, WANT, &list, &cause);
     ck_assert_uint_ge(n, 1);
     b->flush(state, c, check_refilled(b, c, list, n, blocks), n);
     hak_budget_t none = {.cached_bytes = 0};
@@ -195,7 +198,7 @@ START_TEST(test_release_and_fork) {
     b->fork_release();
     /* Still serving afterwards. */
     list = HAK_LIST_END;
-    n = b->refill(state, c, WANT, &list, &cause);
+    n = b->refill(state, c, WANT, WANT, &list, &cause);
     ck_assert_uint_ge(n, 1);
     b->flush(state, c, check_refilled(b, c, list, n, blocks), n);
     b->thread_exit(state);
@@ -226,7 +229,7 @@ START_TEST(test_refill_refused) {
     do {
         lists[n] = HAK_LIST_END;
         errno = 0;
-        got = b->refill(state, c, 1, &lists[n], &cause);
+        got = b->refill(state, c, 1, 1, &lists[n], &cause);
         counts[n] = got;
     } while (got > 0 && ++n < 4096);
     ck_assert_uint_eq(got, 0);
@@ -234,7 +237,7 @@ START_TEST(test_refill_refused) {
     ck_assert_int_eq(errno, ENOMEM);
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     void *list = HAK_LIST_END;
-    got = b->refill(state, c, 1, &list, &cause);
+    got = b->refill(state, c, 1, 1, &list, &cause);
     ck_assert_uint_eq(got, 1);
     b->flush(state, c, list, got);
     for (unsigned i = 0; i < n; i++)

@@ -101,9 +101,10 @@ static void mock_thread_exit(void *state) {
     ev.exit_state_ok = state == &state_token;
 }
 
-static unsigned mock_refill(void *state, unsigned c, unsigned want, void **list, hak_fail_t *cause) {
+static unsigned mock_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
+                            hak_fail_t *cause) {
     if (!on_mock_thread())
-        return real->refill(state, c, want, list, cause);
+        return real->refill(state, c, want, max, list, cause);
     if (c < 1 || c > HAK_NCLASSES) {
         ev.bad_class++;
         *cause = HAK_FAIL_THRESHOLD;
@@ -118,7 +119,7 @@ static unsigned mock_refill(void *state, unsigned c, unsigned want, void **list,
         ev.refills++;
         ev.refill_cls = c;
         /* The frontend may not ask for more than the bin can hold. */
-        if ((int64_t)want > hak_tc.room[c] || want > hak_tls->ctl[c].cap)
+        if ((int64_t)max > hak_tc.room[c] || want > max || max > hak_tls->ctl[c].cap)
             ev.want_over_room++;
     }
     if (want == 0)
