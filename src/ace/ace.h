@@ -84,6 +84,28 @@ HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned
  * budget.)
  */
 HAK_HIDDEN bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
+
+/* A backend's raise of its budget while the workload cycles (its lock
+ * held): what it takes back that was purged after use (a page fault each
+ * page, for nothing) raises it (hak_ace_boost_took), up to HAK_BOOST_MAX;
+ * once dirty memory stays over the plain budget for the purge delay it
+ * drops to 0, and the excess goes (hak_ace_boost_budget: the dirty bytes
+ * the backend may keep now).  A trim clears it. */
+#define HAK_BOOST_MAX ((size_t)256 << 20)
+typedef struct hak_boost {
+    size_t bytes;
+    uint64_t since; /* hak_ace_purge_due's */
+} hak_boost_t;
+HAK_INLINE void hak_ace_boost_took(hak_boost_t *b, size_t purged) {
+    if (!hak_opt.ace) /* HAKMEM_ACE=0: the budget stays fixed */
+        return;
+    b->bytes = b->bytes + purged < HAK_BOOST_MAX ? b->bytes + purged : HAK_BOOST_MAX;
+}
+HAK_INLINE size_t hak_ace_boost_budget(hak_boost_t *b, size_t dirty, size_t budget) {
+    if (b->bytes > 0 && hak_ace_purge_due(&b->since, dirty, budget))
+        b->bytes = 0;
+    return budget + b->bytes;
+}
 HAK_HIDDEN void hak_ace_purge_at(uint64_t at);
 HAK_HIDDEN void hak_ace_tick(void);
 /* With HAKMEM_PURGE_THREAD, a thread of the ACE's own honours the deadline

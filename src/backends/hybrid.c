@@ -23,8 +23,13 @@
  * Free runs that held data stay mapped within the ACE's budget, and are
  * taken first; beyond the budget they are purged down to half of it at
  * once.  Up to HY_EMPTY_CHUNKS empty chunks stay mapped; more are unmapped.
+ * As in superslab, units taken back that were purged after use raise the
+ * budget (the ACE's boost, ace.h), so that a workload that frees and
+ * allocates the same memory in cycles does not fault it in again each
+ * time, until free memory stays over the plain budget for the purge delay.
  */
 #include "backends/backend.h"
+#include "ace/ace.h"
 
 #include <string.h>
 
@@ -61,6 +66,7 @@ typedef struct hy_chunk {
     hy_run_t runs[HY_UNITS];  /* at each run's first unit */
     uint8_t first[HY_UNITS];  /* for each unit, its run's first unit */
     uint32_t dirty;           /* free units holding data */
+    uint32_t purged;          /* free units purged after use */
     unsigned free_units;
     struct hy_chunk *next, *prev; /* every chunk */
 } hy_chunk_t;
@@ -91,6 +97,7 @@ static hy_run_t *free_runs[2][HY_UNITS]; /* [1]: dirty */
 static hy_chunk_t *chunks;
 static unsigned empty_chunks;
 static size_t dirty_bytes, budget_bytes;
+static hak_boost_t boost;
 
 static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
@@ -137,6 +144,7 @@ static void chunk_purge(hy_chunk_t *ch) {
         u = e;
     }
     dirty_bytes -= (size_t)__builtin_popcount(ch->dirty) << HAK_UNIT_SHIFT;
+    ch->purged |= ch->dirty;
     ch->dirty = 0;
     for (unsigned u = 1; u < HY_UNITS; u += ch->runs[u].units) {
         hy_run_t *r = &ch->runs[u];
@@ -151,6 +159,13 @@ static void purge_down(size_t target) {
     for (hy_chunk_t *ch = chunks; ch && dirty_bytes > target; ch = ch->next)
         if (ch->dirty)
             chunk_purge(ch);
+}
+
+/* Keeps dirty memory within the budget, and the boost while it lasts. */
+static void heap_purge(void) {
+    size_t keep = hak_ace_boost_budget(&boost, dirty_bytes, budget_bytes);
+    if (dirty_bytes > keep)
+        purge_down(keep / 2);
 }
 
 static void chunk_drop(hy_chunk_t *ch) {
@@ -196,7 +211,9 @@ static hy_run_t *units_take(unsigned n) {
     ch->free_units -= n;
     uint32_t bits = unit_bits(first, n);
     dirty_bytes -= (size_t)__builtin_popcount(ch->dirty & bits) << HAK_UNIT_SHIFT;
+    hak_ace_boost_took(&boost, (size_t)__builtin_popcount(ch->purged & bits) << HAK_UNIT_SHIFT);
     ch->dirty &= ~bits;
+    ch->purged &= ~bits;
     if (len > n)
         free_push(ch, first + n, len - n);
     memset(&ch->first[first], (int)first, n);
@@ -226,12 +243,12 @@ static void units_give(hy_run_t *r) {
         n += right->units;
     }
     free_push(ch, first, n);
-    if (ch->free_units == HY_FREE_UNITS && empty_chunks++ >= HY_EMPTY_CHUNKS) {
+    if (ch->free_units == HY_FREE_UNITS &&
+        empty_chunks++ >= HY_EMPTY_CHUNKS + boost.bytes / HAK_CHUNK_SIZE) {
         empty_chunks--;
         chunk_drop(ch);
     }
-    if (dirty_bytes > budget_bytes)
-        purge_down(budget_bytes / 2);
+    heap_purge();
     hak_unlock(&heap_lock);
 }
 
@@ -373,6 +390,8 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     if (p != HAK_LIST_END)
         hak_list_corrupt(p, "flush: a list longer than its count");
     hak_unlock(class_lock(c));
+    /* Starting the purge thread allocates: only with no lock held. */
+    hak_ace_purger_poke();
 }
 
 static bool hy_owns_block(const void *p, unsigned c) {
@@ -406,12 +425,19 @@ static bool hy_trim(size_t pad) {
             released = true;
         }
     }
+    boost = (hak_boost_t){0};
     if (dirty_bytes > pad) {
         purge_down(pad);
         released = true;
     }
     hak_unlock(&heap_lock);
     return released;
+}
+
+static void hy_decay(void) {
+    hak_lock(&heap_lock);
+    heap_purge();
+    hak_unlock(&heap_lock);
 }
 
 /* The class locks in order, then the page heap's (the order refill and
@@ -438,6 +464,7 @@ const hak_backend_t hak_backend_hybrid = {
     .flush = hy_flush,
     .owns_block = hy_owns_block,
     .trim = hy_trim,
+    .decay = hy_decay,
     .fork_prepare = hy_fork_prepare,
     .fork_release = hy_fork_release,
 };

@@ -50,7 +50,7 @@
  * more are unmapped.  But a workload that frees and allocates the same
  * memory in cycles would fault every page back in after each purge: the
  * units a slab takes back purged after use raise the budget by as much
- * (boost_bytes), and the raise lasts until free memory stays over the plain
+ * (the boost), and the raise lasts until free memory stays over the plain
  * budget for the ACE's purge delay.  What stays free and unused for the
  * delay goes back when idle (idle_return): a heap whose owner made no call
  * for that long gives back its empty slabs and its slabs' free pages, and
@@ -158,13 +158,8 @@ static ss_slab_t *orphans[HAK_NCODES];
 static _Atomic uint32_t orphan_pending[HAK_NCODES];
 static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
 /* Free memory kept beyond the budget while the workload cycles: what a
- * slab took back that was purged after use (a page fault each page, for
- * nothing) raises it, up to SS_BOOST_MAX; once dirty memory stays over the
- * budget for the ACE's purge delay (boost_since, hak_ace_purge_due) it
- * drops to 0 and the excess is purged. */
-#define SS_BOOST_MAX ((size_t)256 << 20)
-static size_t boost_bytes;
-static uint64_t boost_since;
+ * slab took back that was purged after use raises it (ace.h). */
+static hak_boost_t boost;
 /* Empty regions stay mapped (purged beyond the budget: address space
  * only), up to this many, so a workload that swings does not unmap and
  * map again; trim unmaps them. */
@@ -341,10 +336,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     if (r->free_units == SS_ALL_UNITS)
         empty_regions--;
     dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
-    if (hak_opt.ace) /* else the budget stays fixed */
-        boost_bytes += (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT;
-    if (boost_bytes > SS_BOOST_MAX)
-        boost_bytes = SS_BOOST_MAX;
+    hak_ace_boost_took(&boost, (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT);
     r->dirty_units &= ~bits;
     r->purged_units &= ~bits;
     r->free_units &= ~bits;
@@ -396,10 +388,9 @@ static void purge_down(size_t target) {
 /* Keeps dirty memory within the budget, and the boost while it lasts
  * (pool_lock held). */
 static void pool_purge(void) {
-    if (boost_bytes > 0 && hak_ace_purge_due(&boost_since, dirty_bytes, budget_bytes))
-        boost_bytes = 0;
-    if (dirty_bytes > budget_bytes + boost_bytes)
-        purge_down((budget_bytes + boost_bytes) / 2);
+    size_t keep = hak_ace_boost_budget(&boost, dirty_bytes, budget_bytes);
+    if (dirty_bytes > keep)
+        purge_down(keep / 2);
 }
 
 /* Gives a slab whose blocks are all back to its region. */
@@ -419,7 +410,7 @@ static void slab_release(ss_slab_t *s) {
     r->dirty_units |= bits;
     dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
     if (r->free_units == SS_ALL_UNITS) {
-        if (empty_regions >= SS_EMPTY_REGIONS + boost_bytes / HAK_CHUNK_SIZE) {
+        if (empty_regions >= SS_EMPTY_REGIONS + boost.bytes / HAK_CHUNK_SIZE) {
             region_drop(r);
             hak_unlock(&pool_lock);
             return;
@@ -1008,8 +999,7 @@ static bool ss_trim(size_t pad) {
             released = true;
         }
     }
-    boost_bytes = 0;
-    boost_since = 0;
+    boost = (hak_boost_t){0};
     if (dirty_bytes > pad) {
         purge_down(pad);
         released = true;
@@ -1089,8 +1079,7 @@ static void idle_return(void) {
     hak_unlock(&collect_lock);
     hak_lock(&pool_lock);
     if (pool_armed && idle_for(&pool_events, &pool_events_seen, &pool_seen_at, now, &next)) {
-        boost_bytes = 0;
-        boost_since = 0;
+        boost = (hak_boost_t){0};
         purge_down(0);
         pool_armed = false;
     }

@@ -131,12 +131,17 @@ static void churn_idle(void) {
         hak_free(idle_blocks[i]);
 }
 
+/* Whether the backend gives back what stayed unused for the delay, and
+ * collects exited threads' slabs: superslab's idle return (hybrid's decay
+ * ends only its cycling boost, down to half its budget). */
+static bool idle_returns(void) { return strcmp(hak_backend->name, "superslab") == 0; }
+
 /* Idle return (superslab): small-block memory taken back within the purge
  * delay stays resident; once the program's heap made no call for a delay,
  * its free memory goes back, the free pages of slabs still in use too, at
  * the next look (the purge thread's, here the test's tick). */
 START_TEST(test_small_idle_returns) {
-    if (hak_backend->decay == NULL)
+    if (!idle_returns())
         return;
     hak_opt.purge_delay = 1000;
     churn_idle();
@@ -187,7 +192,7 @@ static void *leaving_thread(void *arg) {
  * trim; what stays resident is about what the main thread caches, and
  * the slabs of those blocks. */
 START_TEST(test_orphans_return) {
-    if (hak_backend->decay == NULL)
+    if (!idle_returns())
         return;
     hak_opt.purge_delay = 1000;
     for (int t = 0; t < CHURN_THREADS + LAG; t++) {
@@ -257,7 +262,7 @@ END_TEST
 
 /* A workload that frees and allocates the same memory again and again
  * would fault every page back in after each purge: a backend that keeps
- * memory on the purge clock (superslab) learns from the pages it took back
+ * memory on the purge clock (superslab, hybrid) learns from the pages it took back
  * purged and keeps them, until the memory stays unused for the delay. */
 START_TEST(test_small_cycles_keep_memory) {
     if (hak_backend->decay == NULL)
