@@ -80,13 +80,19 @@ enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
 
 struct ss_heap;
 
+/* A list of free blocks as a thread cache holds one (cached, ended by
+ * HAK_LIST_END): its first block, its last when known (NULL: not known),
+ * and how many, so that a refill hands it over without reading a block. */
+typedef struct ss_list {
+    void *head, *tail;
+    uint32_t n;
+} ss_list_t;
+
 typedef struct ss_slab {
-    /* Owner-local free blocks: a list as a thread cache holds one
-     * (cached, ended by HAK_LIST_END), of nfree blocks, whose last is
-     * free_tail when known (NULL: a list of remote frees taken whole), so
-     * that a refill hands it over without reading its blocks. */
-    void *free, *free_tail;
-    uint32_t nfree;
+    /* Owner-local free blocks: the owner's latest frees, at most about a
+     * refill's worth of blocks (ss_class_t.seg) so that a refill takes them
+     * whole, its tail known; and the older ones, and remote frees. */
+    ss_list_t recent, older;
     /* Never-used blocks: from bump to end.  Only the owner moves bump;
      * other threads read it to check the blocks they hand back. */
     char *_Atomic bump;
@@ -94,8 +100,10 @@ typedef struct ss_slab {
     _Atomic uint64_t remote;  /* blocks freed by other threads: REMOTE_* */
     struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
     struct ss_slab *next, *prev;
-    uint32_t used;            /* blocks out of the slab; owner-only */
-    uint32_t capacity;
+    /* Blocks out of the slab (owner-only), and in it: at most 4096 (a
+     * unit of 16-byte blocks; slabs of more units hold bigger blocks). */
+    uint16_t used;
+    uint16_t capacity;
     uint8_t cls, units, list;
 } ss_slab_t;
 
@@ -126,6 +134,7 @@ typedef struct ss_class {
     ss_slab_t *active, *partial, *full;
     ss_slab_t *scan; /* where the next look for remote frees in full starts */
     unsigned nfull;  /* slabs on full */
+    unsigned seg;    /* the last refill's max: a slab's recent list stays within it */
 } ss_class_t;
 
 /* Heaps are type-stable: the heap of an exited thread waits for the next
@@ -313,6 +322,8 @@ static void hints_drop(const ss_region_t *r) {
                 hints[c][i].region = NULL;
 }
 
+static void list_init(ss_list_t *l) { *l = (ss_list_t){HAK_LIST_END, NULL, 0}; }
+
 static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     unsigned n = class_units[c];
     ss_region_t *r;
@@ -351,10 +362,9 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     for (unsigned u = (unsigned)first; u < (unsigned)first + n; u++)
         r->unit_first[u] = (uint8_t)first;
     hak_chunk_set_units(&r->base, (unsigned)first, n, c);
-    s->free = HAK_LIST_END;
-    s->free_tail = NULL;
-    s->nfree = 0;
-    s->capacity = (uint32_t)((size_t)(end - start) / size);
+    list_init(&s->recent);
+    list_init(&s->older);
+    s->capacity = (uint16_t)((size_t)(end - start) / size);
     atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
@@ -466,8 +476,8 @@ static void *list_walk(const ss_slab_t *s, void *p, unsigned k, const char *why)
     }
 }
 
-/* Moves the remote list to the local one; returns how many came.  Into an
- * empty local list it goes whole, unread (its tail unknown); in front of
+/* Moves the remote list to the older local one; returns how many came.
+ * Into an empty list it goes whole, unread (its tail unknown); in front of
  * blocks it is walked to its tail. */
 static unsigned slab_drain(ss_slab_t *s) {
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
@@ -477,21 +487,23 @@ static unsigned slab_drain(ss_slab_t *s) {
     if (w == 0)
         return 0;
     void *list = REMOTE_PTR(w);
-    if (s->nfree > 0) {
+    ss_list_t *o = &s->older;
+    if (o->n > 0) {
         void *tail = list_walk(s, list, n, "remote frees: a block written after its free");
         if (hak_block_next(tail) != HAK_LIST_END)
             hak_list_corrupt(tail, "remote frees: a list longer than its count");
-        hak_block_link(tail, s->free);
+        hak_block_link(tail, o->head);
     } else {
-        s->free_tail = NULL;
+        o->tail = NULL;
     }
-    s->free = list;
-    s->nfree += n;
+    o->head = list;
+    o->n += n;
     s->used -= n;
     return n;
 }
 
-static bool slab_has_local(const ss_slab_t *s) { return s->nfree > 0 || slab_bump(s) < s->end; }
+static unsigned slab_nfree(const ss_slab_t *s) { return s->recent.n + s->older.n; }
+static bool slab_has_local(const ss_slab_t *s) { return slab_nfree(s) > 0 || slab_bump(s) < s->end; }
 
 /* When no memory is left to map (the OS or the heap limit refused): a slab
  * of class c with free blocks that another heap holds, taken over by h,
@@ -564,34 +576,51 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     return s;
 }
 
-/* Moves blocks of s's local free list onto the front of *head: the whole
- * list when it has at most max blocks and its tail is known or *head is
- * empty, without reading a block (the thread cache checks each block as
- * malloc takes it); otherwise up to n blocks, each checked before its link
- * is followed.  Returns how many. */
-static unsigned pop_free(ss_slab_t *s, unsigned n, unsigned max, void **head) {
-    unsigned k = s->nfree;
-    void *first = s->free, *last;
+/* Moves blocks of l, a list of slab s, onto the front of *head: all of l
+ * when it has at most max blocks and its tail is known or *head is empty,
+ * without reading a block (the thread cache checks each block as malloc
+ * takes it); otherwise up to n blocks, each checked before its link is
+ * followed.  Returns how many. */
+static unsigned list_take(const ss_slab_t *s, ss_list_t *l, unsigned n, unsigned max,
+                          void **head) {
+    unsigned k = l->n;
+    void *first = l->head, *last;
     if (k == 0 || n == 0)
         return 0;
-    if (k <= max && (s->free_tail != NULL || *head == HAK_LIST_END)) {
-        last = *head == HAK_LIST_END ? NULL : s->free_tail; /* NULL: nothing to link */
-        s->free = HAK_LIST_END;
-        s->free_tail = NULL;
+    if (k <= max && (l->tail != NULL || *head == HAK_LIST_END)) {
+        last = *head == HAK_LIST_END ? NULL : l->tail; /* NULL: nothing to link */
+        list_init(l);
     } else {
         if (k > n)
             k = n;
         last = list_walk(s, first, k, "refill: a block written after its free, or a damaged link");
-        s->free = k < s->nfree ? hak_block_next(last) : HAK_LIST_END;
-        if (k == s->nfree)
-            s->free_tail = NULL;
+        if (k == l->n) {
+            list_init(l);
+        } else {
+            l->head = hak_block_next(last);
+            l->n -= k;
+        }
     }
     if (last != NULL)
         hak_block_link(last, *head);
     *head = first;
-    s->nfree -= k;
-    s->used += k;
     return k;
+}
+
+/* Moves up to about n (at most max) of s's free blocks onto *head: a list
+ * whose tail is not known first, while *head is empty, so that it can go
+ * whole.  Returns how many. */
+static unsigned pop_free(ss_slab_t *s, unsigned n, unsigned max, void **head) {
+    ss_list_t *a = &s->recent, *b = &s->older;
+    if (*head == HAK_LIST_END && b->tail == NULL) {
+        a = &s->older;
+        b = &s->recent;
+    }
+    unsigned got = list_take(s, a, n, max, head);
+    if (got < n)
+        got += list_take(s, b, n - got, max - got, head);
+    s->used += got;
+    return got;
 }
 
 /* Drains the full slabs of class c once other threads have freed enough
@@ -652,6 +681,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
     size_t size = hak_class_size[c];
     void *head = HAK_LIST_END;
     unsigned got = 0;
+    k->seg = max;
     while (got < want) {
         ss_slab_t *s = k->active;
         if (s == NULL) {
@@ -665,7 +695,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
             got += pop_free(s, want - got, max - got, &head);
         /* Reuse blocks freed into partial slabs before touching fresh
          * memory of this one: fewer pages ever become resident. */
-        while (got < want && slab_bump(s) < s->end && k->partial && k->partial->nfree > 0) {
+        while (got < want && slab_bump(s) < s->end && k->partial && slab_nfree(k->partial) > 0) {
             ss_slab_t *q = k->partial;
             got += pop_free(q, want - got, max - got, &head);
             if (!slab_has_local(q)) {
@@ -700,11 +730,22 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
  * in order; last's link is rewritten). */
 static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsigned n) {
     bool had_local = slab_has_local(s);
-    hak_block_link(last, s->free);
-    if (s->nfree == 0)
-        s->free_tail = last;
-    s->free = first;
-    s->nfree += n;
+    ss_list_t *r = &s->recent, *o = &s->older;
+    unsigned seg = h->cls[s->cls].seg;
+    if (r->n > 0 && seg != 0 && r->n + n > seg) {
+        /* A refill's worth: the recent list joins the older blocks. */
+        hak_block_link(r->tail, o->head);
+        if (o->n == 0)
+            o->tail = r->tail;
+        o->head = r->head;
+        o->n += r->n;
+        list_init(r);
+    }
+    hak_block_link(last, r->head);
+    if (r->n == 0)
+        r->tail = last;
+    r->head = first;
+    r->n += n;
     s->used -= n;
     if (s->used == 0) {
         ss_class_t *k = &h->cls[s->cls];
@@ -807,13 +848,16 @@ static void slab_purge_free(ss_slab_t *s) {
     uintptr_t page = HAK_PAGE_SIZE - 1;
     if (size > HAK_PAGE_SIZE) {
         ss_span_t a = slab_span(s);
-        void *p = s->free;
-        for (uint32_t k = 0; k < s->nfree; k++, p = hak_block_next(p)) {
-            free_check(&a, p, "purge: a block written after its free, or a damaged link");
-            uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
-            uintptr_t hi = ((uintptr_t)p + size) & ~page;
-            if (hi > lo)
-                hak_os_purge((void *)lo, hi - lo);
+        const ss_list_t *lists[2] = {&s->recent, &s->older};
+        for (int i = 0; i < 2; i++) {
+            void *p = lists[i]->head;
+            for (uint32_t k = 0; k < lists[i]->n; k++, p = hak_block_next(p)) {
+                free_check(&a, p, "purge: a block written after its free, or a damaged link");
+                uintptr_t lo = ((uintptr_t)p + SS_FREE_KEEP + page) & ~page;
+                uintptr_t hi = ((uintptr_t)p + size) & ~page;
+                if (hi > lo)
+                    hak_os_purge((void *)lo, hi - lo);
+            }
         }
     }
     ss_region_t *r = region_of(s);
