@@ -722,14 +722,10 @@ static extent_t **far_find(const void *p) {
  */
 static size_t guard_bytes(void) { return hak_opt.secure ? HAK_PAGE_SIZE : 0; }
 
-/* The bytes of large block p, its guard included: a run's pages, an
- * extent's usable bytes (a far block's found in its list). */
+/* The bytes of large block p, in a chunk of the map, its guard included:
+ * a run's pages, an extent's usable bytes. */
 static size_t block_bytes(const void *p) {
     uintptr_t a = (uintptr_t)p;
-    if (!hak_chunk_owned(a)) {
-        extent_t *h = *far_find(p);
-        return h ? h->size : 0;
-    }
     hak_chunk_t *c = hak_chunk_of(a);
     if (c->kind == HAK_CHUNK_RUNS) {
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
@@ -738,12 +734,19 @@ static size_t block_bytes(const void *p) {
     return ((const extent_t *)c)->size;
 }
 
+/* The same of a far block (outside the map), or 0 if p is none. */
+static size_t far_bytes(const void *p) {
+    extent_t *h = *far_find(p);
+    return h ? h->size : 0;
+}
+
 /* Sets (on) or lifts the guard of block p. */
 static void guard(void *p, bool on) {
     size_t g = guard_bytes();
     if (g == 0)
         return;
-    char *at = (char *)p + block_bytes(p) - g;
+    size_t bytes = hak_chunk_owned((uintptr_t)p) ? block_bytes(p) : far_bytes(p);
+    char *at = (char *)p + bytes - g;
     if (!hak_os_guard(at, g, on) && !on)
         hak_fatal("free(): the guard page %p of %p cannot be lifted (mprotect)", (void *)at, p);
 }
@@ -879,7 +882,7 @@ size_t hak_large_free_far(void *p) {
 
 size_t hak_large_usable_far(const void *p) {
     hak_lock(&large_lock);
-    size_t n = block_bytes(p);
+    size_t n = far_bytes(p);
     hak_unlock(&large_lock);
     return n ? n - guard_bytes() : 0;
 }
