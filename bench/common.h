@@ -14,7 +14,10 @@
  *   - reads the peak resident set size,
  *   - starts threads,
  *   - fills a block with a pattern and checks it before the block is freed,
- *   - prints the final machine-readable RESULT line.
+ *   - prints the final machine-readable RESULT line (or, for a program
+ *     that cannot run on this machine, a SKIP line).
+ *
+ * It compiles as C11 and as C++ (bench/containers.cc).
  *
  * RESULT line format (one line, space separated key=value, no spaces in
  * values):
@@ -131,11 +134,12 @@ static inline const char *bench_hakmem_backend(void)
     return (name != NULL && name[0] != '\0') ? name : "-";
 }
 
-/* Peak resident set size of this process in KiB. */
-static inline long bench_peak_rss_kb(void)
+/* Peak resident set size in KiB (VmHWM) of the process whose status file
+ * is `status` ("/proc/self/status", "/proc/<pid>/status"), or -1. */
+static inline long bench_vmhwm_kb(const char *status)
 {
     long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen(status, "r");
     if (f != NULL) {
         char line[256];
         while (fgets(line, sizeof line, f) != NULL) {
@@ -146,6 +150,13 @@ static inline long bench_peak_rss_kb(void)
         }
         fclose(f);
     }
+    return kb;
+}
+
+/* Peak resident set size of this process in KiB. */
+static inline long bench_peak_rss_kb(void)
+{
+    long kb = bench_vmhwm_kb("/proc/self/status");
     if (kb < 0) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -200,7 +211,7 @@ static inline void bench_barrier_init(pthread_barrier_t *b, unsigned n)
  */
 static inline void bench_fill(void *p, size_t size, uint64_t tag)
 {
-    unsigned char *q = p;
+    unsigned char *q = (unsigned char *)p;
     size_t words = size / 8;
     for (size_t i = 0; i < words; i++) {
         uint64_t w = tag ^ (i * 0x9E3779B97F4A7C15ULL);
@@ -215,7 +226,7 @@ static inline void bench_fill(void *p, size_t size, uint64_t tag)
 static inline void bench_check_fill(const void *p, size_t size, uint64_t tag,
                                     const char *bench)
 {
-    const unsigned char *q = p;
+    const unsigned char *q = (const unsigned char *)p;
     size_t words = size / 8;
     for (size_t i = 0; i < words; i++) {
         uint64_t w;
@@ -231,12 +242,17 @@ static inline void bench_check_fill(const void *p, size_t size, uint64_t tag,
 }
 
 /*
- * Print the RESULT line.  `ws` < 0 prints "ws=-".  `extra` is either NULL
- * or a string of additional " key=value" pairs (starting with a space).
+ * Print the RESULT line of a run whose peak RSS and proof were measured in
+ * another process (a server the program drove): peak_rss_kb, malloc_from
+ * and hakmem_backend are that process's.  `ws` < 0 prints "ws=-".  `extra`
+ * is either NULL or a string of additional " key=value" pairs (starting
+ * with a space).
  */
-static inline void bench_report(const char *name, long long ws,
-                                unsigned long long ops, double seconds,
-                                const char *extra)
+static inline void bench_report_for(const char *name, long long ws,
+                                    unsigned long long ops, double seconds,
+                                    long peak_rss_kb, const char *extra,
+                                    const char *malloc_from,
+                                    const char *hakmem_backend)
 {
     double mops = seconds > 0.0 ? (double)ops / seconds / 1e6 : 0.0;
     char wsbuf[32];
@@ -246,10 +262,32 @@ static inline void bench_report(const char *name, long long ws,
         snprintf(wsbuf, sizeof wsbuf, "%lld", ws);
     printf("RESULT bench=%s ws=%s ops=%llu seconds=%.6f mops=%.3f "
            "peak_rss_kb=%ld%s malloc_from=%s hakmem_backend=%s\n",
-           name, wsbuf, ops, seconds, mops, bench_peak_rss_kb(),
-           extra != NULL ? extra : "", bench_malloc_from(),
-           bench_hakmem_backend());
+           name, wsbuf, ops, seconds, mops, peak_rss_kb,
+           extra != NULL ? extra : "", malloc_from, hakmem_backend);
     fflush(stdout);
+}
+
+/* Print the RESULT line of this process (see bench_report_for). */
+static inline void bench_report(const char *name, long long ws,
+                                unsigned long long ops, double seconds,
+                                const char *extra)
+{
+    bench_report_for(name, ws, ops, seconds, bench_peak_rss_kb(), extra,
+                     bench_malloc_from(), bench_hakmem_backend());
+}
+
+/* Say on stdout that this benchmark cannot run here, and why, and exit
+ * with status 77: bench/compare drops the program's row with a note. */
+static inline void bench_skip(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    printf("SKIP %s: ", name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    exit(77);
 }
 
 #endif /* HAKMEM_BENCH_COMMON_H */
