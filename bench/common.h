@@ -278,10 +278,10 @@ static inline void bench_report(const char *name, long long ws,
 
 /* Say on stdout that this benchmark cannot run here, and why, and exit
  * with status 77: bench/compare drops the program's row with a note. */
-static inline void bench_skip(const char *name, const char *fmt, ...)
+static inline void bench_skip(const char *fmt, ...)
 {
     va_list ap;
-    printf("SKIP %s: ", name);
+    fputs("SKIP ", stdout);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);

@@ -24,7 +24,7 @@
  *
  * ops are words counted plus cache lookups.
  *
- * Usage: containers [docs [words [lookups [seed]]]]   (1000 2000 2000 2246822519)
+ * Usage: containers [docs [words [lookups [seed]]]]   (600 2000 2000 2246822519)
  */
 #include "common.h"
 
@@ -100,7 +100,7 @@ class Lru {
 } // namespace
 
 int main(int argc, char **argv) {
-    unsigned long long docs = bench_arg_u64(argc, argv, 1, 1000);
+    unsigned long long docs = bench_arg_u64(argc, argv, 1, 600);
     unsigned long long words = bench_arg_u64(argc, argv, 2, 2000);
     unsigned long long lookups = bench_arg_u64(argc, argv, 3, 2000);
     uint32_t rng = (uint32_t)bench_arg_u64(argc, argv, 4, 2246822519u);

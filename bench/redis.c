@@ -27,7 +27,7 @@
  * that fills the list for LRANGE, LRANGE_100: 3 x REQUESTS), seconds the
  * sum of each test's REQUESTS / requests per second, as it reports them.
  *
- * Usage: redis [requests [pipeline [clients]]]   (200000 16 50)
+ * Usage: redis [requests [pipeline [clients]]]   (150000 16 50)
  * Exit status 77 with a SKIP line when redis-server or redis-benchmark is
  * not installed.
  */
@@ -284,7 +284,7 @@ static void stats_backend(char *out, size_t len) {
 }
 
 int main(int argc, char **argv) {
-    unsigned long long requests = bench_arg_u64(argc, argv, 1, 200000);
+    unsigned long long requests = bench_arg_u64(argc, argv, 1, 150000);
     unsigned long long pipeline = bench_arg_u64(argc, argv, 2, 16);
     unsigned long long clients = bench_arg_u64(argc, argv, 3, 50);
     if (requests == 0 || pipeline == 0 || clients == 0)
@@ -292,11 +292,11 @@ int main(int argc, char **argv) {
 
     char server_path[4096], client_path[4096];
     if (on_path("redis-server", server_path, sizeof server_path) == NULL)
-        bench_skip("redis", "redis-server not found on PATH (Debian: apt-get "
-                            "install redis-server redis-tools)");
+        bench_skip("redis-server not found on PATH (Debian: apt-get "
+                   "install redis-server redis-tools)");
     if (on_path("redis-benchmark", client_path, sizeof client_path) == NULL)
-        bench_skip("redis", "redis-benchmark not found on PATH (Debian: "
-                            "apt-get install redis-tools)");
+        bench_skip("redis-benchmark not found on PATH (Debian: "
+                   "apt-get install redis-tools)");
 
     snprintf(dir, sizeof dir, "/tmp/hakmem-redis.XXXXXX");
     if (mkdtemp(dir) == NULL)

@@ -21,7 +21,7 @@
  * ops are SQL statements run (an insert, update, delete or select each;
  * a select's rows are not counted).
  *
- * Usage: sqlite [rounds [rows [seed]]]   (10 50000 2891336453)
+ * Usage: sqlite [rounds [rows [seed]]]   (3 50000 2891336453)
  */
 #include "common.h"
 
@@ -70,8 +70,7 @@ static void load_sqlite(void) {
     };
     void *lib = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_GLOBAL);
     if (lib == NULL)
-        bench_skip("sqlite",
-                   "cannot load libsqlite3.so.0 (Debian: apt-get install "
+        bench_skip("cannot load libsqlite3.so.0 (Debian: apt-get install "
                    "libsqlite3-0): %s",
                    dlerror());
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
@@ -123,7 +122,7 @@ static int note(char *buf, uint32_t *rng) {
 }
 
 int main(int argc, char **argv) {
-    unsigned long long rounds = bench_arg_u64(argc, argv, 1, 10);
+    unsigned long long rounds = bench_arg_u64(argc, argv, 1, 3);
     unsigned long long rows = bench_arg_u64(argc, argv, 2, 50000);
     uint32_t rng = (uint32_t)bench_arg_u64(argc, argv, 3, 2891336453u);
     if (rounds == 0 || rows < 1000 || rng == 0)
