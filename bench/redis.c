@@ -302,7 +302,7 @@ int main(int argc, char **argv) {
     if (mkdtemp(dir) == NULL)
         bench_die("mkdtemp failed: %s", strerror(errno));
     atexit(cleanup);
-    char sock[128], path[128], num[3][32];
+    char sock[64], path[128], num[3][32];
     snprintf(sock, sizeof sock, "%s/redis.sock", dir);
 
     /* The server: the allocator this program was given, the linker's
