@@ -158,24 +158,23 @@ HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
 
-/* What the fast paths read, in one object addressed from one base
- * register: the free-list secrets (below) and two tables, the classes of
- * request sizes and the class code of each window unit (described below).
- * The secrets are set once, at init, before any block is free. */
+/* What the fast paths read: the free-list secrets (below) and the class
+ * code of each window unit (described below), in one object addressed from
+ * one base register, and the class of each request size.  The secrets are
+ * set once, at init, before any block is free. */
 #define HAK_WINDOW_SHIFT 36
 #define HAK_UNIT_SHIFT 16
 #define HAK_WINDOW_UNITS (((uintptr_t)1 << HAK_WINDOW_SHIFT) >> HAK_UNIT_SHIFT)
 typedef struct hak_tables {
-    uintptr_t key_link, key_check;               /* random, per process */
-    uint8_t size_class[(HAK_SMALL_MAX >> 4) + 1]; /* by (request + 15) / 16 */
-    uint8_t unit_code[HAK_WINDOW_UNITS];         /* by 64 KiB unit of the window */
+    uintptr_t key_link, key_check;       /* random, per process */
+    uint8_t unit_code[HAK_WINDOW_UNITS]; /* by 64 KiB unit of the window */
 } hak_tables_t;
 HAK_HIDDEN extern hak_tables_t hak_tables;
 
-/* The class of a request of n <= HAK_SMALL_MAX bytes. */
-HAK_INLINE unsigned hak_class_of(size_t n) {
-    return hak_tables.size_class[(n + 15) >> 4];
-}
+/* The class of a request of n <= HAK_SMALL_MAX bytes, by n itself: one
+ * load, no arithmetic (sizeclass.c's constant table). */
+HAK_HIDDEN extern const uint8_t hak_size_class[HAK_SMALL_MAX + 1];
+HAK_INLINE unsigned hak_class_of(size_t n) { return hak_size_class[n]; }
 
 /*
  * A free small block, wherever it waits, starts with two words.  Word 0
@@ -254,7 +253,6 @@ HAK_INLINE size_t hak_class_align(unsigned c) {
 }
 
 /* sizeclass.c */
-HAK_HIDDEN void hak_sizeclass_init(void);
 /* The smallest class that serves n bytes aligned to align (a power of two,
  * >= 16), or 0 when no class can. */
 HAK_HIDDEN unsigned hak_class_for_aligned(size_t n, size_t align);

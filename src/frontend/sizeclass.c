@@ -6,35 +6,37 @@
  */
 #include "internal.h"
 
-#define DOUBLING(b)                                                            \
-    (b) + (b) / 8, (b) + 2 * (b) / 8, (b) + 3 * (b) / 8, (b) + 4 * (b) / 8,    \
-        (b) + 5 * (b) / 8, (b) + 6 * (b) / 8, (b) + 7 * (b) / 8, 2 * (b)
+/* Every class as X(code, smallest request, largest request = its size):
+ * sixteen 16 bytes apart, then eight per doubling of b. */
+#define SPACED(X, c) X(c, 16 * (c)-15, 16 * (c))
+#define STEP(X, c, b, k) X((c) + (k), (b) + (k) * (b) / 8 + 1, (b) + ((k) + 1) * (b) / 8)
+#define DOUBLING(X, c, b)                                                      \
+    STEP(X, c, b, 0) STEP(X, c, b, 1) STEP(X, c, b, 2) STEP(X, c, b, 3)        \
+        STEP(X, c, b, 4) STEP(X, c, b, 5) STEP(X, c, b, 6) STEP(X, c, b, 7)
+#define HAK_CLASSES(X)                                                         \
+    X(1, 0, 16)                                                                \
+    SPACED(X, 2) SPACED(X, 3) SPACED(X, 4) SPACED(X, 5) SPACED(X, 6)           \
+        SPACED(X, 7) SPACED(X, 8) SPACED(X, 9) SPACED(X, 10) SPACED(X, 11)     \
+            SPACED(X, 12) SPACED(X, 13) SPACED(X, 14) SPACED(X, 15)            \
+                SPACED(X, 16) DOUBLING(X, 17, 256) DOUBLING(X, 25, 512)        \
+                    DOUBLING(X, 33, 1024) DOUBLING(X, 41, 2048)                \
+                        DOUBLING(X, 49, 4096) DOUBLING(X, 57, 8192)            \
+                            DOUBLING(X, 65, 16384) DOUBLING(X, 73, 32768)
 
-const uint32_t hak_class_size[HAK_NCODES] = {
-    0,
-    16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
-    DOUBLING(256), DOUBLING(512), DOUBLING(1024), DOUBLING(2048),
-    DOUBLING(4096), DOUBLING(8192), DOUBLING(16384), DOUBLING(32768),
-    0,
-};
+#define CLASS_SIZE(c, lo, hi) [c] = (hi),
+const uint32_t hak_class_size[HAK_NCODES] = {HAK_CLASSES(CLASS_SIZE)};
 
-_Static_assert(16 + 8 * 8 == HAK_NCLASSES, "class count");
+/* Constant, so that it is in the library's read-only pages, shared by every
+ * process, read in only where the program's sizes fall. */
+#define CLASS_RANGE(c, lo, hi) [lo... hi] = (c),
+const uint8_t hak_size_class[HAK_SMALL_MAX + 1] = {HAK_CLASSES(CLASS_RANGE)};
 
-/* The size-class table is filled at init.  Before that every entry is 0,
- * whose bin always misses, so a malloc before init simply takes the slow
- * path.  The window's unit codes are set by hak_chunk_set_units. */
+_Static_assert(73 + 7 == HAK_NCLASSES, "class count");
+
+/* The window's unit codes are set by hak_chunk_set_units; the secrets by
+ * hak_keys_init. */
 hak_tables_t hak_tables;
 const uintptr_t hak_list_end[2];
-
-void hak_sizeclass_init(void) {
-    unsigned c = 1;
-    for (size_t i = 0; i <= (HAK_SMALL_MAX >> 4); i++) {
-        size_t n = i << 4;
-        while (hak_class_size[c] < n)
-            c++;
-        hak_tables.size_class[i] = (uint8_t)c;
-    }
-}
 
 unsigned hak_class_for_aligned(size_t n, size_t align) {
     if (align > HAK_PAGE_SIZE || n > HAK_SMALL_MAX)
