@@ -176,74 +176,6 @@ HAK_HIDDEN extern hak_tables_t hak_tables;
 HAK_HIDDEN extern const uint8_t hak_size_class[HAK_SMALL_MAX + 1];
 HAK_INLINE unsigned hak_class_of(size_t n) { return hak_size_class[n]; }
 
-/*
- * A free small block, wherever it waits, starts with two words.  Word 0
- * is its link, the next block of its list (or the list's end), XOR the
- * process's secret key_link; word 1 is a check word, (word 0 + key_check)
- * XOR the block's own address.  Read through a dangling pointer, a free
- * block shows neither a heap nor a library address, and its words copied
- * to another block do not check there.  A write through a dangling
- * pointer to either word, or a 1-8 byte overflow of the block before it
- * into word 0, breaks the check: the block is reported, its link never
- * followed.  The two secrets come from the OS at init (hak_keys_init).
- *
- * A block is in one of two states, both marked (their check holds).
- * Cached: in a thread cache, the transfer cache, or a list passed between
- * frontend and backend (hak_block_link).  Kept: in a backend's own lists
- * (hak_block_keep, hak_block_kept), where the link's bit 0, which no block
- * address has, is set.  malloc checks the block it hands out; free checks
- * that the block is not marked, so a second free is caught at the call,
- * wherever the block waits; a backend that takes a block back checks that
- * it is cached and keeps it, so a block handed back twice is caught however
- * the lists were damaged.  Whoever hands a block to a program clears its
- * link (the check word left is no address, and fails: the link it was
- * made for is gone); whoever links one into a list writes both.
- */
-/* The end of a thread-cache bin, and of every list of free blocks passed
- * between frontend and backend: a read-only pair of zero words, which
- * fails the check (hak_keys_init sees to it), so malloc's fast path needs
- * no test for an empty bin.  (A backend's own lists may end with NULL.) */
-HAK_HIDDEN extern const uintptr_t hak_list_end[2];
-#define HAK_LIST_END ((void *)hak_list_end)
-HAK_INLINE uintptr_t hak_block_check_word(const void *p, uintptr_t word0) {
-    return (word0 + hak_tables.key_check) ^ (uintptr_t)p;
-}
-HAK_INLINE bool hak_block_marked(const void *p) {
-    const uintptr_t *w = p;
-    return hak_block_check_word(p, w[0]) == w[1];
-}
-/* The link of p: only once p itself was checked, and p cached. */
-HAK_INLINE void *hak_block_next(const void *p) {
-    return (void *)(((const uintptr_t *)p)[0] ^ hak_tables.key_link);
-}
-HAK_INLINE bool hak_block_kept(const void *p) {
-    return hak_block_marked(p) && ((uintptr_t)hak_block_next(p) & 1);
-}
-/* The link of p, kept: only once p itself was checked. */
-HAK_INLINE void *hak_block_kept_next(const void *p) {
-    return (void *)((uintptr_t)hak_block_next(p) & ~(uintptr_t)1);
-}
-/* Clears p's link for the program (its check word, now stale, fails). */
-HAK_INLINE void hak_block_unmark(void *p) { ((uintptr_t *)p)[0] = 0; }
-HAK_INLINE bool hak_block_cached(const void *p) {
-    return hak_block_marked(p) && !((uintptr_t)hak_block_next(p) & 1);
-}
-/* Writes both words of p for a link with its state bit. */
-HAK_INLINE void hak_block_set(void *p, uintptr_t link) {
-    uintptr_t *w = p;
-    w[0] = link ^ hak_tables.key_link;
-    w[1] = hak_block_check_word(p, w[0]);
-}
-/* Sets p's link, cached. */
-HAK_INLINE void hak_block_link(void *p, void *next) { hak_block_set(p, (uintptr_t)next); }
-/* Sets p's link, kept by a backend. */
-HAK_INLINE void hak_block_keep(void *p, void *next) { hak_block_set(p, (uintptr_t)next | 1); }
-/* Marks p cached and puts it in front of list; returns p, the new list. */
-HAK_INLINE void *hak_block_push(void *p, void *list) {
-    hak_block_link(p, list);
-    return p;
-}
-
 /* The natural alignment of blocks of class c: the largest power of two that
  * divides its size, at most one page.  Every backend honours it. */
 HAK_INLINE size_t hak_class_align(unsigned c) {
@@ -304,19 +236,6 @@ HAK_INLINE hak_chunk_t *hak_chunk_of(uintptr_t a) {
 HAK_INLINE unsigned hak_page_code(uintptr_t a) {
     return hak_chunk_of(a)->page_code[(a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)];
 }
-
-/* Whether q may be a free block of class c found through a link: aligned,
- * in a chunk HAKMEM maps, on a page serving class c, so that its words
- * can be read without a fault.  The check every walk of a list makes
- * before it follows a link, short of the backend's own, exact one (the
- * block's start in its slab or span). */
-HAK_INLINE bool hak_block_in_class(const void *q, unsigned c) {
-    uintptr_t a = (uintptr_t)q;
-    return (a & (HAK_MIN_ALIGN - 1)) == 0 && hak_chunk_owned(a) && hak_page_code(a) == c;
-}
-/* Reports a list of free blocks that a walk found damaged at p (why says
- * how) and aborts; nothing is followed or re-marked. */
-HAK_HIDDEN __attribute__((noreturn, cold)) void hak_list_corrupt(const void *p, const char *why);
 
 /*
  * The small-block window.  Slab chunks are placed, when the OS lets us, in
@@ -393,10 +312,9 @@ HAK_HIDDEN void *hak_os_map_at(void *addr, size_t size, int *err);
 HAK_HIDDEN uint64_t hak_os_set_limit(uint64_t bytes);
 HAK_HIDDEN uint64_t hak_os_limit(void);
 HAK_HIDDEN bool hak_os_limit_refused(void);
-/* Sets the free-list secrets of hak_tables from the OS's random bytes
- * (getrandom(2), or the kernel's AT_RANDOM if that fails); once, at init,
- * before any block is free. */
-HAK_HIDDEN void hak_keys_init(void);
+/* Two words of the OS's random bytes (getrandom(2), or the kernel's
+ * AT_RANDOM stirred with the clock if that fails). */
+HAK_HIDDEN void hak_os_random(uintptr_t key[2]);
 /* Gives the pages back to the OS; they read as zero afterwards. */
 HAK_HIDDEN void hak_os_purge(void *p, size_t size);
 /* Makes the pages a guard (on: no access) or ordinary memory again; false
@@ -450,6 +368,9 @@ HAK_HIDDEN void hak_log(const char *fmt, ...) __attribute__((format(printf, 1, 2
 HAK_HIDDEN __attribute__((noreturn, cold)) void hak_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Formats into buf (always NUL-terminated); returns the length written. */
+/* Reports a pointer handed to who ("free()", ...) that is not the start of
+ * a block HAKMEM handed out, and aborts. */
+HAK_HIDDEN __attribute__((noreturn, cold)) void hak_invalid_block(const char *who, const void *p);
 HAK_HIDDEN size_t hak_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 HAK_HIDDEN size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -780,7 +780,7 @@ void hak_large_free(void *p) {
     hak_lock(&large_lock);
     if ((a & (HAK_PAGE_SIZE - 1)) != 0 || c->page_code[pos] != HAK_CODE_LARGE) {
         hak_unlock(&large_lock);
-        hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+        hak_invalid_block("free()", p);
     }
     guard(p, false);
     uint64_t now = hak_os_now_ms();

@@ -16,7 +16,7 @@
  * hak_class_align(c), and is passed between frontend and backend as a
  * list ended by HAK_LIST_END, of exactly the count passed with it, every
  * block cached and linked to the next (hak_block_push, hak_block_next in
- * internal.h).  A backend holds its blocks kept (hak_block_keep), or cached
+ * pool/freelist.h).  A backend holds its blocks kept (hak_block_keep), or cached
  * in lists of known length that a refill may take whole, unread: the
  * thread cache checks each block as malloc takes it.  It checks each block
  * before it follows its link: one handed to flush with hak_block_flushed,
@@ -43,6 +43,7 @@
 #define HAK_BACKEND_H
 
 #include "internal.h"
+#include "pool/freelist.h"
 
 /* Why an allocation failed (the ACE trace causes; hakmem.h has the values). */
 typedef enum hak_fail {
@@ -109,59 +110,6 @@ typedef struct hak_backend {
     void (*fork_prepare)(void);
     void (*fork_release)(void);
 } hak_backend_t;
-
-/* Whether p is the start of one of the blocks of size bytes laid out from
- * start up to (not including) limit: the check a backend makes on every
- * block handed back, which the fast path cannot afford, so that interior
- * and stale pointers never reach a free list.  magic is
- * hak_block_magic(size); offsets below 2^20 and sizes up to 2^16 keep the
- * reciprocal's quotient exact. */
-HAK_INLINE uint64_t hak_block_magic(size_t size) { return ((uint64_t)1 << 40) / size + 1; }
-HAK_INLINE bool hak_block_at(const char *start, const char *limit, const void *p, size_t size,
-                             uint64_t magic) {
-    uint64_t off = (uint64_t)((const char *)p - start);
-    return (const char *)p >= start && (const char *)p < limit &&
-           ((off * magic) >> 40) * size == off;
-}
-
-/* The link of p, the next block of a list handed to flush, once p is
- * checked: in memory of class c (hak_block_in_class), cached, not kept (a
- * block the backend already has back was freed twice).  The backend still
- * checks that p is a block it handed out. */
-HAK_INLINE void *hak_block_flushed(const void *p, unsigned c) {
-    if (!hak_block_in_class(p, c))
-        hak_list_corrupt(p, "flush: a link to no block of its class");
-    if (!hak_block_cached(p))
-        hak_list_corrupt(p, hak_block_kept(p) ? "flush: a block freed twice"
-                                              : "flush: a block written after its free");
-    return hak_block_next(p);
-}
-
-/* A refill carves never-used blocks (writing each, so making its pages
- * resident) HAK_CARVE_BYTES, or HAK_CARVE_BLOCKS blocks, at a time at most:
- * memory becomes resident as it is used, not a bin's capacity ahead. */
-#define HAK_CARVE_BYTES 4096
-#define HAK_CARVE_BLOCKS 4
-HAK_INLINE size_t hak_carve_bytes(size_t size) {
-    return HAK_CARVE_BYTES > HAK_CARVE_BLOCKS * size ? HAK_CARVE_BYTES : HAK_CARVE_BLOCKS * size;
-}
-
-/* Carves at most max never-used blocks of size bytes, those starting from
- * *bump up to stop (a block boundary or further), onto *list, and moves
- * *bump past them; returns how many.  The highest goes on first, so the
- * list hands them out in rising address order: a program that walks its
- * blocks in the order it got them then walks memory forwards, as hardware
- * prefetchers expect (falling order cost a third more time reading them). */
-HAK_INLINE unsigned hak_carve(char **bump, const char *stop, size_t size, unsigned max,
-                              void **list) {
-    size_t n = stop > *bump ? ((size_t)(stop - *bump) + size - 1) / size : 0;
-    if (n > max)
-        n = max;
-    for (size_t i = n; i-- > 0;)
-        *list = hak_block_push(*bump + i * size, *list);
-    *bump += n * size;
-    return (unsigned)n;
-}
 
 /* The backends (backends.def), and the one named name or NULL (init.c). */
 #define HAK_BACKEND(name, vtable) HAK_HIDDEN extern const hak_backend_t vtable;

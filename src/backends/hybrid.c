@@ -101,7 +101,6 @@ static hak_boost_t boost;
 
 static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
-static uint64_t class_magic[HAK_NCODES];
 
 static hy_chunk_t *chunk_of(const void *p) { return (hy_chunk_t *)hak_chunk_of((uintptr_t)p); }
 static unsigned run_index(const hy_run_t *r) { return (unsigned)(r - chunk_of(r)->runs); }
@@ -297,15 +296,14 @@ static void span_release(hy_class_t *k, hy_run_t *r) {
 /* Whether p is the start of a block of class c that span r handed out
  * (class lock held). */
 static bool block_ok(const hy_run_t *r, unsigned c, const void *p) {
-    size_t size = hak_class_size[c];
-    return r->state != HY_RUN_FREE && r->cls == c &&
-           hak_block_at(r->end - (size_t)r->capacity * size, r->bump, p, size, class_magic[c]);
+    hak_span_t a = hak_span(c, r->end, r->capacity, r->bump);
+    return r->state != HY_RUN_FREE && r->cls == c && hak_span_has(&a, p);
 }
 
 /* A block handed back must be the start of a block its span handed out. */
 static void check_block(const hy_run_t *r, unsigned c, const void *p) {
     if (!block_ok(r, c, p))
-        hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+        hak_invalid_block("free()", p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,7 +314,6 @@ static int hy_init(void) {
         size_t need = (size_t)hak_class_size[c] * HY_MIN_BLOCKS;
         unsigned units = (unsigned)((need + HAK_UNIT_SIZE - 1) >> HAK_UNIT_SHIFT);
         span_units[c] = units < HY_MAX_UNITS ? units : HY_MAX_UNITS;
-        class_magic[c] = hak_block_magic(hak_class_size[c]);
     }
     return 0;
 }

@@ -107,16 +107,11 @@ typedef struct ss_slab {
     uint8_t cls, units, list;
 } ss_slab_t;
 
-/* The remote list is one word: the head pointer in the low 48 bits and the
- * number of blocks on the list above them, so the owner learns how many it
- * drained without walking the list.  Its blocks are cached and it ends
- * with HAK_LIST_END, as a thread cache's lists: the owner takes it whole
- * into its local list, and a refill hands that over whole. */
-#define REMOTE_PTR_BITS 48
-#define REMOTE_PTR_MASK (((uint64_t)1 << REMOTE_PTR_BITS) - 1)
-#define REMOTE_PTR(w) ((void *)(uintptr_t)((w) & REMOTE_PTR_MASK))
-#define REMOTE_COUNT(w) ((unsigned)((w) >> REMOTE_PTR_BITS))
-_Static_assert(HAK_VA_BITS <= REMOTE_PTR_BITS, "pointers fit the remote word");
+/* The remote list is one packed word (hak_pack): its head and the number
+ * of blocks on it, so the owner learns how many it drained without walking
+ * the list.  Its blocks are cached and it ends with HAK_LIST_END, as a
+ * thread cache's lists: the owner takes it whole into its local list, and
+ * a refill hands that over whole. */
 
 typedef struct ss_region {
     hak_chunk_t base;
@@ -184,7 +179,6 @@ static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
 /* Held by a thread collecting for another heap's owner, by a trim, and by
  * fork. */
 static hak_lock_t collect_lock = HAK_LOCK_INIT;
-static uint64_t class_magic[HAK_NCODES]; /* hak_block_magic of the class size */
 
 /* Where slabs of each class were last released.  Their units are free for
  * any class, but a class that needs a slab again takes one of these first
@@ -368,7 +362,7 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-    HAK_ASSERT(s->capacity < ((uint32_t)1 << (64 - REMOTE_PTR_BITS)));
+    HAK_ASSERT(s->capacity < ((uint32_t)1 << (64 - HAK_PACK_PTR_BITS)));
     s->used = 0;
     s->cls = (uint8_t)c;
     s->units = (uint8_t)n;
@@ -438,36 +432,23 @@ static char *slab_bump(const ss_slab_t *s) {
     return atomic_load_explicit(&s->bump, memory_order_relaxed);
 }
 
-/* The blocks slab s handed out so far, as hak_block_at (backend.h) takes
- * them. */
-typedef struct ss_span {
-    const char *start, *limit;
-    size_t size;
-    uint64_t magic;
-} ss_span_t;
-
-static ss_span_t slab_span(const ss_slab_t *s) {
-    size_t size = hak_class_size[s->cls];
-    return (ss_span_t){s->end - (size_t)s->capacity * size, slab_bump(s), size,
-                       class_magic[s->cls]};
-}
-
-static bool span_has(const ss_span_t *a, const void *p) {
-    return hak_block_at(a->start, a->limit, p, a->size, a->magic);
+/* The blocks slab s handed out so far. */
+static hak_span_t slab_span(const ss_slab_t *s) {
+    return hak_span(s->cls, s->end, s->capacity, slab_bump(s));
 }
 
 /* Whether p, reached through a link of one of a slab's lists, is a free
  * block that the slab (a, its span) handed out: if not, the list is
  * reported. */
-static void free_check(const ss_span_t *a, const void *p, const char *why) {
-    if (!span_has(a, p) || !hak_block_cached(p))
+static void free_check(const hak_span_t *a, const void *p, const char *why) {
+    if (!hak_span_has(a, p) || !hak_block_cached(p))
         hak_list_corrupt(p, why);
 }
 
 /* The k-th block (k >= 1) of the list from p, of slab s, each checked
  * before its link is followed. */
 static void *list_walk(const ss_slab_t *s, void *p, unsigned k, const char *why) {
-    ss_span_t a = slab_span(s);
+    hak_span_t a = slab_span(s);
     for (;;) {
         free_check(&a, p, why);
         if (--k == 0)
@@ -483,10 +464,10 @@ static unsigned slab_drain(ss_slab_t *s) {
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
         return 0;
     uint64_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
-    unsigned n = REMOTE_COUNT(w);
+    unsigned n = hak_pack_count(w);
     if (w == 0)
         return 0;
-    void *list = REMOTE_PTR(w);
+    void *list = hak_pack_list(w);
     ss_list_t *o = &s->older;
     if (o->n > 0) {
         void *tail = list_walk(s, list, n, "remote frees: a block written after its free");
@@ -771,8 +752,8 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
     do {
-        hak_block_link(last, old != 0 ? REMOTE_PTR(old) : HAK_LIST_END);
-        w = (uint64_t)(uintptr_t)first | (uint64_t)(REMOTE_COUNT(old) + n) << REMOTE_PTR_BITS;
+        hak_block_link(last, old != 0 ? hak_pack_list(old) : HAK_LIST_END);
+        w = hak_pack(first, hak_pack_count(old) + n);
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
     _Atomic uint32_t *pending = owner != NULL ? &owner->pending[c] : &orphan_pending[c];
@@ -793,12 +774,12 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
     while (count > 0) {
         void *next = hak_block_flushed(p, c);
         ss_slab_t *s = slab_of(p);
-        ss_span_t a = slab_span(s);
-        if (!span_has(&a, p))
-            hak_fatal("free(): invalid pointer: %p (not the start of a block)", p);
+        hak_span_t a = slab_span(s);
+        if (!hak_span_has(&a, p))
+            hak_invalid_block("free()", p);
         void *last = p;
         unsigned n = 1;
-        while (n < count && hak_block_in_class(next, c) && span_has(&a, next)) {
+        while (n < count && hak_block_in_class(next, c) && hak_span_has(&a, next)) {
             void *after = hak_block_flushed(next, c);
             last = next;
             next = after;
@@ -847,7 +828,7 @@ static void slab_purge_free(ss_slab_t *s) {
     size_t size = hak_class_size[s->cls];
     uintptr_t page = HAK_PAGE_SIZE - 1;
     if (size > HAK_PAGE_SIZE) {
-        ss_span_t a = slab_span(s);
+        hak_span_t a = slab_span(s);
         const ss_list_t *lists[2] = {&s->recent, &s->older};
         for (int i = 0; i < 2; i++) {
             void *p = lists[i]->head;
@@ -903,8 +884,8 @@ static bool ss_owns_block(const void *p, unsigned c) {
     const ss_slab_t *s = slab_of(p);
     if (s->cls != c)
         return false;
-    ss_span_t a = slab_span(s);
-    return span_has(&a, p);
+    hak_span_t a = slab_span(s);
+    return hak_span_has(&a, p);
 }
 
 static int ss_init(void) {
@@ -913,7 +894,6 @@ static int ss_init(void) {
         unsigned units = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
         class_units[c] = units < SS_MAX_UNITS ? units : SS_MAX_UNITS;
         class_blocks[c] = (unsigned)(((size_t)class_units[c] << SS_UNIT_SHIFT) / hak_class_size[c]);
-        class_magic[c] = hak_block_magic(hak_class_size[c]);
     }
     return 0;
 }

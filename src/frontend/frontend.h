@@ -16,6 +16,7 @@
 
 #include "ace/ace.h"
 #include "internal.h"
+#include "pool/freelist.h"
 #include "prof/prof.h"
 
 #include <malloc.h>

@@ -290,7 +290,7 @@ enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, const char *who
         return HAK_PTR_LARGE;
     if (c == HAK_CODE_LARGE || c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0 ||
         (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c)))
-        hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
+        hak_invalid_block(who, p);
     *cls = c;
     return HAK_PTR_SMALL;
 }

@@ -5,6 +5,7 @@
  * HAK_CODE_LARGE are not classes: their size is 0.
  */
 #include "internal.h"
+#include "pool/freelist.h"
 
 /* Every class as X(code, smallest request, largest request = its size):
  * sixteen 16 bytes apart, then eight per doubling of b. */
@@ -25,6 +26,8 @@
 
 #define CLASS_SIZE(c, lo, hi) [c] = (hi),
 const uint32_t hak_class_size[HAK_NCODES] = {HAK_CLASSES(CLASS_SIZE)};
+#define CLASS_MAGIC(c, lo, hi) [c] = ((uint64_t)1 << 40) / (hi) + 1,
+const uint64_t hak_class_magic[HAK_NCODES] = {HAK_CLASSES(CLASS_MAGIC)};
 
 /* Constant, so that it is in the library's read-only pages, shared by every
  * process, read in only where the program's sizes fall. */
@@ -36,7 +39,6 @@ _Static_assert(73 + 7 == HAK_NCLASSES, "class count");
 /* The window's unit codes are set by hak_chunk_set_units; the secrets by
  * hak_keys_init. */
 hak_tables_t hak_tables;
-const uintptr_t hak_list_end[2];
 
 unsigned hak_class_for_aligned(size_t n, size_t align) {
     if (align > HAK_PAGE_SIZE || n > HAK_SMALL_MAX)

@@ -24,12 +24,10 @@
  * bigger before it drained) goes to the backend. */
 #define XFER_SLOTS 2
 
-/* A slot is one word: a batch's first block in the low bits and its length
- * above them, 0 when empty.  Put moves a slot from 0, get back to 0, each
- * with one compare-and-swap: no lock, so nothing for fork to take, and a
- * word that comes back holds a whole batch again (no ABA hazard). */
-#define XFER_PTR_BITS 48
-_Static_assert(HAK_VA_BITS <= XFER_PTR_BITS, "block addresses fit a slot");
+/* A slot is one packed word (hak_pack): a batch and its length, 0 when
+ * empty.  Put moves a slot from 0, get back to 0, each with one
+ * compare-and-swap: no lock, so nothing for fork to take, and a word that
+ * comes back holds a whole batch again (no ABA hazard). */
 
 typedef struct xfer {
     _Alignas(64) _Atomic uint64_t slot[XFER_SLOTS];
@@ -40,7 +38,7 @@ static xfer_t xfer[HAK_NCODES];
 bool hak_xfer_put(unsigned c, void *list, unsigned n) {
     if ((size_t)n * hak_class_size[c] > ACE_DRAIN_BIN_BYTES)
         return false;
-    uint64_t w = (uint64_t)(uintptr_t)list | (uint64_t)n << XFER_PTR_BITS;
+    uint64_t w = hak_pack(list, n);
     for (unsigned i = 0; i < XFER_SLOTS; i++) {
         uint64_t empty = 0;
         if (atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed) == 0 &&
@@ -54,12 +52,12 @@ bool hak_xfer_put(unsigned c, void *list, unsigned n) {
 unsigned hak_xfer_get(unsigned c, unsigned max, void **list) {
     for (unsigned i = 0; i < XFER_SLOTS; i++) {
         uint64_t w = atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed);
-        unsigned n = (unsigned)(w >> XFER_PTR_BITS);
+        unsigned n = hak_pack_count(w);
         if (w == 0 || n > max ||
             !atomic_compare_exchange_strong_explicit(&xfer[c].slot[i], &w, 0, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
-        *list = (void *)(uintptr_t)(w & (((uint64_t)1 << XFER_PTR_BITS) - 1));
+        *list = hak_pack_list(w);
         atomic_fetch_add_explicit(&hak_stat_transfers, 1, memory_order_relaxed);
         return n;
     }
@@ -83,7 +81,6 @@ bool hak_xfer_release(void) {
 unsigned hak_xfer_held(unsigned c) {
     unsigned n = 0;
     for (unsigned i = 0; i < XFER_SLOTS; i++)
-        n += (unsigned)(atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed) >>
-                        XFER_PTR_BITS);
+        n += hak_pack_count(atomic_load_explicit(&xfer[c].slot[i], memory_order_relaxed));
     return n;
 }

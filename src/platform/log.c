@@ -160,6 +160,6 @@ void hak_fatal(const char *fmt, ...) {
     abort();
 }
 
-void hak_list_corrupt(const void *p, const char *why) {
-    hak_fatal("corrupted free list: %p (%s)", p, why);
+void hak_invalid_block(const char *who, const void *p) {
+    hak_fatal("%s: invalid pointer: %p (not the start of a block)", who, p);
 }

@@ -137,10 +137,10 @@ void hak_os_purge(void *p, size_t size) {
     errno = saved;
 }
 
-void hak_keys_init(void) {
-    uintptr_t key[2] = {0, 0};
-    ssize_t got = getrandom(key, sizeof key, GRND_NONBLOCK);
-    if (got != (ssize_t)sizeof key) {
+void hak_os_random(uintptr_t key[2]) {
+    key[0] = key[1] = 0;
+    ssize_t got = getrandom(key, 2 * sizeof key[0], GRND_NONBLOCK);
+    if (got != (ssize_t)2 * sizeof key[0]) {
         /* No entropy yet (early boot) or no getrandom: the kernel's
          * AT_RANDOM bytes, stirred with the clock and the stack's address
          * (the two words glibc takes from them are its own secrets). */
@@ -154,13 +154,6 @@ void hak_keys_init(void) {
             key[i] = x ^ (x >> 29);
         }
     }
-    /* A zero link key would leave plain pointers in free blocks, and the
-     * list end's zero words must fail both checks. */
-    key[0] |= (uintptr_t)1 << 63;
-    if (key[1] == (uintptr_t)hak_list_end || key[1] == ~(uintptr_t)hak_list_end)
-        key[1] ^= 2;
-    hak_tables.key_link = key[0];
-    hak_tables.key_check = key[1];
 }
 
 _Atomic uint64_t hak_os_test_clock;
