@@ -1,74 +1,50 @@
 /*
- * hybrid.c - the hybrid backend: page runs with coalescing and best-fit
- * reuse under central per-class lists.
+ * hybrid.c - the hybrid backend: spans of whole units from the unit pool
+ * under central per-class lists.
  *
- * Chunks of 2 MiB are cut into runs of whole 64 KiB units (unit 0 holds the
- * header; a unit is the granule of the frontend's window table).  Every run
- * is either free, on the page heap's list for its length, or a span serving
- * one class.  A new span takes the shortest free run that holds it, and the
- * rest of that run stays free; a span that empties goes back at once and
- * merges with the free runs on either side, so free space coalesces without
- * a sweep and a long run is there for the next long span.
- *
- * A class keeps its spans with blocks to give, those holding freed blocks
- * and those with only never-used ones, behind a lock shared by every thread
- * (one of 32, each serving the classes 32 apart).  Refill and flush take
- * that lock; a block freed by another thread costs what a local one does,
- * with no remote queue, no owner and nothing to adopt when a thread exits.
- * (The superslab backend makes the other choice: per-thread heaps without
- * locks.)  A refill takes freed blocks first and never-used ones only when
- * it found none, so fewer pages ever become resident.  A class keeps one
- * empty span for its next refill; any other empty span goes back.
- *
- * Free runs that held data stay mapped within the ACE's budget, and are
- * taken first; beyond the budget they are purged down to half of it at
- * once.  Up to HY_EMPTY_CHUNKS empty chunks stay mapped; more are unmapped.
- * As in superslab, units taken back that were purged after use raise the
- * budget (the ACE's boost, ace.h), so that a workload that frees and
- * allocates the same memory in cycles does not fault it in again each
- * time, until free memory stays over the plain budget for the purge delay.
+ * A span is a run of 64 KiB units of the unit pool (src/pool) serving one
+ * class.  A class keeps its spans with blocks to give, those holding freed
+ * blocks and those with only never-used ones, behind a lock shared by
+ * every thread (one of 32, each serving the classes 32 apart).  Refill and
+ * flush take that lock; a block freed by another thread costs what a local
+ * one does, with no remote queue, no owner and nothing to adopt when a
+ * thread exits.  (The superslab backend makes the other choice: per-thread
+ * heaps without locks.)  A refill takes freed blocks first and never-used
+ * ones only when it found none, so fewer pages ever become resident.  A
+ * class keeps one empty span for its next refill; any other empty span
+ * goes back to the pool at once, which keeps free units within the ACE's
+ * budget and returns them when idle.
  */
 #include "backends/backend.h"
 #include "ace/ace.h"
+#include "pool/pool.h"
 
 #include <string.h>
 
-#define HY_BACKEND_ID 2
-#define HY_UNITS ((unsigned)HAK_CHUNK_UNITS)
-#define HY_FREE_UNITS (HY_UNITS - 1) /* all but the header's */
-/* A span holds at least HY_MIN_BLOCKS blocks, within HY_MAX_UNITS units. */
+/* A span holds at least HY_MIN_BLOCKS blocks (within HAK_POOL_MAX_UNITS
+ * units). */
 #define HY_MIN_BLOCKS 32
-#define HY_MAX_UNITS 8
-#define HY_EMPTY_CHUNKS 16
 
-/* A run is free or a span (under heap_lock); a span is on one of its
- * class's lists, or on none when it has no block to give (under the class
- * lock).  Two fields, so that neither lock guards a byte the other writes. */
-enum { HY_RUN_FREE, HY_RUN_SPAN };
+/* A span is on one of its class's lists, or on none when it has no block
+ * to give (under the class lock).  cls is 0 once it went back to the pool. */
 enum { HY_LIST_NONE, HY_LIST_FREED, HY_LIST_FRESH };
 
-/* A run, described at its first unit. */
+/* A span, described at its first unit. */
 typedef struct hy_run {
-    void *free;                 /* span: freed blocks, NULL-terminated */
-    char *bump, *end;           /* span: never-used blocks */
-    struct hy_run *next, *prev; /* free run: its length list; span: freed or fresh */
-    uint32_t used;              /* span: blocks out (caches and program) */
+    void *free;                 /* freed blocks, NULL-terminated */
+    char *bump, *end;           /* never-used blocks */
+    struct hy_run *next, *prev; /* on freed or fresh */
+    uint32_t used;              /* blocks out (caches and program) */
     uint32_t capacity;
-    uint8_t cls;   /* span: its class */
+    uint8_t cls;   /* its class; 0 when free */
     uint8_t units; /* length */
-    uint8_t state; /* HY_RUN_* */
-    uint8_t list;  /* span: HY_LIST_* */
-    uint8_t dirty; /* free run: on a list of runs holding data */
+    uint8_t list;  /* HY_LIST_* */
 } hy_run_t;
 
+/* A chunk of the unit pool, with the span of each run at its first unit. */
 typedef struct hy_chunk {
-    hak_chunk_t base;
-    hy_run_t runs[HY_UNITS];  /* at each run's first unit */
-    uint8_t first[HY_UNITS];  /* for each unit, its run's first unit */
-    uint32_t dirty;           /* free units holding data */
-    uint32_t purged;          /* free units purged after use */
-    unsigned free_units;
-    struct hy_chunk *next, *prev; /* every chunk */
+    hak_pool_chunk_t pool;
+    hy_run_t runs[HAK_POOL_UNITS];
 } hy_chunk_t;
 
 _Static_assert(sizeof(hy_chunk_t) <= HAK_PAGE_SIZE, "chunk header fits page 0");
@@ -90,166 +66,13 @@ typedef struct hy_lock {
 static hy_lock_t class_locks[HY_LOCKS] = {[0 ... HY_LOCKS - 1] = {HAK_LOCK_INIT}};
 static hak_lock_t *class_lock(unsigned c) { return &class_locks[c % HY_LOCKS].lock; }
 
-/* The page heap (heap_lock): free runs by length, those holding data
- * first; every chunk; the dirty bytes and their budget (set by the ACE). */
-static hak_lock_t heap_lock = HAK_LOCK_INIT;
-static hy_run_t *free_runs[2][HY_UNITS]; /* [1]: dirty */
-static hy_chunk_t *chunks;
-static unsigned empty_chunks;
-static size_t dirty_bytes, budget_bytes;
-static hak_boost_t boost;
-
+static hak_pool_t pool = HAK_POOL_INIT;
 static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
 
 static hy_chunk_t *chunk_of(const void *p) { return (hy_chunk_t *)hak_chunk_of((uintptr_t)p); }
 static unsigned run_index(const hy_run_t *r) { return (unsigned)(r - chunk_of(r)->runs); }
-static char *run_start(const hy_run_t *r) {
-    return (char *)chunk_of(r) + ((size_t)run_index(r) << HAK_UNIT_SHIFT);
-}
-static uint32_t unit_bits(unsigned first, unsigned n) { return ((1u << n) - 1) << first; }
-
-static hy_run_t *run_of(const void *p) {
-    hy_chunk_t *ch = chunk_of(p);
-    return &ch->runs[ch->first[((uintptr_t)p >> HAK_UNIT_SHIFT) & (HY_UNITS - 1)]];
-}
-
-/* ------------------------------------------------------------------ */
-/* The page heap (heap_lock held)                                      */
-
-static void free_push(hy_chunk_t *ch, unsigned first, unsigned n) {
-    hy_run_t *r = &ch->runs[first];
-    memset(&ch->first[first], (int)first, n);
-    r->state = HY_RUN_FREE;
-    r->units = (uint8_t)n;
-    r->dirty = (ch->dirty & unit_bits(first, n)) != 0;
-    HAK_DLIST_PUSH(&free_runs[r->dirty][n], r);
-}
-
-static void free_unlink(hy_run_t *r) { HAK_DLIST_UNLINK(&free_runs[r->dirty][r->units], r); }
-
-/* Purges the free units of ch that hold data, neighbours in one madvise;
- * its free runs move to the clean lists. */
-static void chunk_purge(hy_chunk_t *ch) {
-    for (unsigned u = 1; u < HY_UNITS;) {
-        if (!(ch->dirty >> u & 1)) {
-            u++;
-            continue;
-        }
-        unsigned e = u;
-        while (e < HY_UNITS && (ch->dirty >> e & 1))
-            e++;
-        hak_os_purge((char *)ch + ((size_t)u << HAK_UNIT_SHIFT), (size_t)(e - u) << HAK_UNIT_SHIFT);
-        u = e;
-    }
-    dirty_bytes -= (size_t)__builtin_popcount(ch->dirty) << HAK_UNIT_SHIFT;
-    ch->purged |= ch->dirty;
-    ch->dirty = 0;
-    for (unsigned u = 1; u < HY_UNITS; u += ch->runs[u].units) {
-        hy_run_t *r = &ch->runs[u];
-        if (r->state == HY_RUN_FREE && r->dirty) {
-            free_unlink(r);
-            free_push(ch, u, r->units);
-        }
-    }
-}
-
-static void purge_down(size_t target) {
-    for (hy_chunk_t *ch = chunks; ch && dirty_bytes > target; ch = ch->next)
-        if (ch->dirty)
-            chunk_purge(ch);
-}
-
-/* Keeps dirty memory within the budget, and the boost while it lasts. */
-static void heap_purge(void) {
-    size_t keep = hak_ace_boost_budget(&boost, dirty_bytes, budget_bytes);
-    if (dirty_bytes > keep)
-        purge_down(keep / 2);
-}
-
-static void chunk_drop(hy_chunk_t *ch) {
-    free_unlink(&ch->runs[1]);
-    HAK_DLIST_UNLINK(&chunks, ch);
-    dirty_bytes -= (size_t)__builtin_popcount(ch->dirty) << HAK_UNIT_SHIFT;
-    hak_chunk_unmap(&ch->base);
-}
-
-static hy_chunk_t *chunk_new(void) {
-    hy_chunk_t *ch = (hy_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, HY_BACKEND_ID);
-    if (ch == NULL)
-        return NULL;
-    ch->runs[0].units = 1; /* the header, never free */
-    ch->runs[0].state = HY_RUN_SPAN;
-    ch->free_units = HY_FREE_UNITS;
-    HAK_DLIST_PUSH(&chunks, ch);
-    empty_chunks++;
-    free_push(ch, 1, HY_FREE_UNITS);
-    return ch;
-}
-
-/* Takes n units, best fit: the shortest free run that holds them, one
- * holding data before a clean one; the rest of it stays free. */
-static hy_run_t *units_take(unsigned n) {
-    hy_run_t *r = NULL;
-    hak_lock(&heap_lock);
-    for (unsigned len = n; r == NULL && len < HY_UNITS; len++)
-        r = free_runs[1][len] ? free_runs[1][len] : free_runs[0][len];
-    if (r == NULL) {
-        hy_chunk_t *ch = chunk_new();
-        if (ch == NULL) {
-            hak_unlock(&heap_lock);
-            return NULL;
-        }
-        r = &ch->runs[1];
-    }
-    hy_chunk_t *ch = chunk_of(r);
-    unsigned first = run_index(r), len = r->units;
-    free_unlink(r);
-    if (ch->free_units == HY_FREE_UNITS)
-        empty_chunks--;
-    ch->free_units -= n;
-    uint32_t bits = unit_bits(first, n);
-    dirty_bytes -= (size_t)__builtin_popcount(ch->dirty & bits) << HAK_UNIT_SHIFT;
-    hak_ace_boost_took(&boost, (size_t)__builtin_popcount(ch->purged & bits) << HAK_UNIT_SHIFT);
-    ch->dirty &= ~bits;
-    ch->purged &= ~bits;
-    if (len > n)
-        free_push(ch, first + n, len - n);
-    memset(&ch->first[first], (int)first, n);
-    r->units = (uint8_t)n;
-    r->state = HY_RUN_SPAN;
-    hak_unlock(&heap_lock);
-    return r;
-}
-
-/* Gives the units of r back, merged with the free runs beside them. */
-static void units_give(hy_run_t *r) {
-    hy_chunk_t *ch = chunk_of(r);
-    unsigned first = run_index(r), n = r->units;
-    hak_lock(&heap_lock);
-    ch->dirty |= unit_bits(first, n);
-    dirty_bytes += (size_t)n << HAK_UNIT_SHIFT;
-    ch->free_units += n;
-    hy_run_t *left = &ch->runs[ch->first[first - 1]];
-    if (left->state == HY_RUN_FREE) {
-        free_unlink(left);
-        n += first - run_index(left);
-        first = run_index(left);
-    }
-    if (first + n < HY_UNITS && ch->runs[first + n].state == HY_RUN_FREE) {
-        hy_run_t *right = &ch->runs[first + n];
-        free_unlink(right);
-        n += right->units;
-    }
-    free_push(ch, first, n);
-    if (ch->free_units == HY_FREE_UNITS &&
-        empty_chunks++ >= HY_EMPTY_CHUNKS + boost.bytes / HAK_CHUNK_SIZE) {
-        empty_chunks--;
-        chunk_drop(ch);
-    }
-    heap_purge();
-    hak_unlock(&heap_lock);
-}
+static hy_run_t *run_of(const void *p) { return &chunk_of(p)->runs[hak_pool_first(p)]; }
 
 /* ------------------------------------------------------------------ */
 /* Spans (their class's lock held)                                     */
@@ -268,13 +91,16 @@ static void span_list(hy_class_t *k, hy_run_t *r, uint8_t list) {
 }
 
 static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
-    hy_run_t *r = units_take(span_units[c]);
-    if (r == NULL) {
+    unsigned first;
+    hy_chunk_t *ch = (hy_chunk_t *)hak_pool_take(&pool, c, span_units[c], &first);
+    if (ch == NULL) {
         *cause = hak_map_fail_cause();
         return NULL;
     }
+    hy_run_t *r = &ch->runs[first];
     size_t size = hak_class_size[c];
-    char *start = run_start(r);
+    char *start = hak_pool_unit(&ch->pool, first);
+    r->units = (uint8_t)span_units[c];
     r->free = NULL;
     r->capacity = (uint32_t)(((size_t)r->units << HAK_UNIT_SHIFT) / size);
     r->bump = start;
@@ -282,22 +108,22 @@ static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     r->used = 0;
     r->cls = (uint8_t)c;
     r->list = HY_LIST_NONE;
-    hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, c);
     span_list(&classes[c], r, HY_LIST_FRESH);
     return r;
 }
 
 static void span_release(hy_class_t *k, hy_run_t *r) {
+    unsigned c = r->cls;
     span_list(k, r, HY_LIST_NONE);
-    hak_chunk_set_units(&chunk_of(r)->base, run_index(r), r->units, HAK_CODE_NONE);
-    units_give(r);
+    r->cls = 0;
+    hak_pool_give(&pool, &chunk_of(r)->pool, run_index(r), r->units, c);
 }
 
 /* Whether p is the start of a block of class c that span r handed out
  * (class lock held). */
 static bool block_ok(const hy_run_t *r, unsigned c, const void *p) {
     hak_span_t a = hak_span(c, r->end, r->capacity, r->bump);
-    return r->state != HY_RUN_FREE && r->cls == c && hak_span_has(&a, p);
+    return r->cls == c && hak_span_has(&a, p);
 }
 
 /* A block handed back must be the start of a block its span handed out. */
@@ -310,19 +136,12 @@ static void check_block(const hy_run_t *r, unsigned c, const void *p) {
 /* The contract                                                        */
 
 static int hy_init(void) {
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        size_t need = (size_t)hak_class_size[c] * HY_MIN_BLOCKS;
-        unsigned units = (unsigned)((need + HAK_UNIT_SIZE - 1) >> HAK_UNIT_SHIFT);
-        span_units[c] = units < HY_MAX_UNITS ? units : HY_MAX_UNITS;
-    }
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        span_units[c] = hak_pool_class_units(c, HY_MIN_BLOCKS);
     return 0;
 }
 
-static void hy_set_budget(const hak_budget_t *b) {
-    hak_lock(&heap_lock);
-    budget_bytes = b->cached_bytes;
-    hak_unlock(&heap_lock);
-}
+static void hy_set_budget(const hak_budget_t *b) { hak_pool_set_budget(&pool, b->cached_bytes); }
 
 static void *hy_thread_init(void) { return NULL; }
 static void hy_thread_exit(void *state) { (void)state; }
@@ -413,39 +232,27 @@ static bool hy_trim(size_t pad) {
             }
         hak_unlock(class_lock(c));
     }
-    hak_lock(&heap_lock);
-    for (hy_chunk_t *ch = chunks, *next; ch; ch = next) {
-        next = ch->next;
-        if (ch->free_units == HY_FREE_UNITS) {
-            chunk_drop(ch);
-            empty_chunks--;
-            released = true;
-        }
-    }
-    boost = (hak_boost_t){0};
-    if (dirty_bytes > pad) {
-        purge_down(pad);
+    if (hak_pool_trim(&pool, pad))
         released = true;
-    }
-    hak_unlock(&heap_lock);
     return released;
 }
 
 static void hy_decay(void) {
-    hak_lock(&heap_lock);
-    heap_purge();
-    hak_unlock(&heap_lock);
+    uint64_t next = UINT64_MAX;
+    hak_pool_decay(&pool, hak_os_now_ms(), &next);
+    if (next != UINT64_MAX)
+        hak_ace_purge_at(next);
 }
 
-/* The class locks in order, then the page heap's (the order refill and
- * flush take them in: one class lock, then the heap's). */
+/* The class locks in order, then the pool's (the order refill and flush
+ * take them in: one class lock, then the pool's). */
 static void hy_fork_prepare(void) {
     for (unsigned i = 0; i < HY_LOCKS; i++)
         hak_lock(&class_locks[i].lock);
-    hak_lock(&heap_lock);
+    hak_pool_fork_prepare(&pool);
 }
 static void hy_fork_release(void) {
-    hak_unlock(&heap_lock);
+    hak_pool_fork_release(&pool);
     for (unsigned i = HY_LOCKS; i-- > 0;)
         hak_unlock(&class_locks[i].lock);
 }

@@ -1,8 +1,8 @@
 /*
  * superslab.c - the SuperSlab backend.
  *
- * Regions are 2 MiB chunks cut into 32 units of 64 KiB; unit 0 holds the
- * header (only its first page is ever touched).  A slab is one or more
+ * Regions are the unit pool's 2 MiB chunks of 32 units of 64 KiB; unit 0
+ * holds the header (only its first page is ever touched).  A slab is one or more
  * contiguous units serving one class; slabs of one region may serve
  * different classes, and a slab that empties goes back to the region at
  * once, free for any class (the old HAKMEM kept one class per region and
@@ -37,44 +37,31 @@
  * down share one heap under a lock.
  *
  * A refill takes freed blocks (local, then remote, then those of partial
- * slabs) before fresh memory, so fewer pages ever become resident; a class
- * that needs a new slab first takes back, if still free, the units where
- * it last released one.  Every block handed back is checked to be the
- * start of a block its slab gave out.
+ * slabs) before fresh memory, so fewer pages ever become resident.  Slabs
+ * are runs of units of the unit pool (src/pool), which keeps the free
+ * units within the ACE's budget, takes back for a class where it last
+ * released one, and returns free units when idle.  Every block handed back
+ * is checked to be the start of a block its slab gave out.
  *
- * Free units stay cached (dirty) within the ACE's budget; beyond it they
- * are purged down to half the budget at once, so that a program that frees
- * a lot finds its RSS down without waiting for a later call.  (The large
- * path waits for the ACE's purge clock: its caches count mapped, mostly
- * untouched, bytes.)  Up to SS_EMPTY_REGIONS empty regions stay mapped;
- * more are unmapped.  But a workload that frees and allocates the same
- * memory in cycles would fault every page back in after each purge: the
- * units a slab takes back purged after use raise the budget by as much
- * (the boost), and the raise lasts until free memory stays over the plain
- * budget for the ACE's purge delay.  What stays free and unused for the
- * delay goes back when idle (idle_return): a heap whose owner made no call
- * for that long gives back its empty slabs and its slabs' free pages, and
- * the pool its free units.
+ * What stays free and unused for the purge delay goes back when idle
+ * (idle_return): a heap whose owner made no call for that long gives back
+ * its empty slabs and its slabs' free pages, and the pool its free units.
  *
  * When no memory can be mapped, a heap takes over a slab of the class with
  * free blocks from another (slab_steal).
  */
 #include "backends/backend.h"
 #include "ace/ace.h"
+#include "pool/pool.h"
 
 #include <string.h>
 
-#define SS_UNIT_SHIFT HAK_UNIT_SHIFT
-#define SS_UNIT HAK_UNIT_SIZE
-#define SS_UNITS ((unsigned)HAK_CHUNK_UNITS)
-#define SS_ALL_UNITS 0xfffffffeu /* every unit but the header's */
-/* A slab holds at least SS_MIN_BLOCKS blocks, within SS_MAX_UNITS units:
- * slabs of big blocks that held only a few would empty, and go back to the
- * pool, at almost every flush. */
+#define SS_UNITS HAK_POOL_UNITS
+/* A slab holds at least SS_MIN_BLOCKS blocks (within HAK_POOL_MAX_UNITS
+ * units): slabs of big blocks that held only a few would empty, and go
+ * back to the pool, at almost every flush. */
 #define SS_MIN_BLOCKS 16
 #define SS_SCAN 8 /* full slabs looked at per search for remote frees */
-#define SS_MAX_UNITS 8
-#define SS_BACKEND_ID 0
 
 enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
 
@@ -113,14 +100,10 @@ typedef struct ss_slab {
  * thread cache's lists: the owner takes it whole into its local list, and
  * a refill hands that over whole. */
 
+/* A chunk of the unit pool, with the slab of each run at its first unit. */
 typedef struct ss_region {
-    hak_chunk_t base;
-    ss_slab_t slabs[SS_UNITS];   /* at each slab's first unit */
-    uint8_t unit_first[SS_UNITS];/* for each unit, its slab's first unit */
-    uint32_t free_units;         /* 1 = free */
-    uint32_t dirty_units;        /* free and holding data */
-    uint32_t purged_units;       /* free, and purged after use */
-    struct ss_region *next, *prev;
+    hak_pool_chunk_t pool;
+    ss_slab_t slabs[SS_UNITS];
 } ss_region_t;
 
 _Static_assert(sizeof(ss_region_t) <= HAK_PAGE_SIZE, "region header fits page 0");
@@ -144,57 +127,30 @@ typedef struct ss_heap {
     ss_class_t cls[HAK_NCODES];
     _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet drained, about */
     struct ss_heap *next_free;
-    struct ss_heap *next_all; /* every heap ever made (pool_lock) */
-    /* Idle return (ss_decay): backend calls of the owner, their count at
-     * the look that last saw it change and when that was, and whether free
+    struct ss_heap *next_all; /* every heap ever made (heaps_lock) */
+    /* Idle return (ss_decay): the owner's backend calls, and whether free
      * memory may lie in its slabs since the last look that returned it
-     * (all under lock). */
-    uint64_t calls, calls_seen, seen_at;
+     * (both under lock). */
+    hak_idle_t calls;
     bool dirty;
 } ss_heap_t;
 
-/* The pool: regions with free units, cached empty regions, orphans. */
-static hak_lock_t pool_lock = HAK_LOCK_INIT;
-static ss_region_t *avail;         /* regions with at least one free unit */
+/* The unit pool, and the heaps and orphans (heaps_lock). */
+static hak_pool_t pool = HAK_POOL_INIT;
+static hak_lock_t heaps_lock = HAK_LOCK_INIT;
 static ss_slab_t *orphans[HAK_NCODES];
 /* Blocks freed into orphans of each class since their last collection,
  * about (orphans_collect). */
 static _Atomic uint32_t orphan_pending[HAK_NCODES];
-static size_t dirty_bytes, budget_bytes; /* budget: set by the ACE at init */
-/* Free memory kept beyond the budget while the workload cycles: what a
- * slab took back that was purged after use raises it (ace.h). */
-static hak_boost_t boost;
-/* Empty regions stay mapped (purged beyond the budget: address space
- * only), up to this many, so a workload that swings does not unmap and
- * map again; trim unmaps them. */
-#define SS_EMPTY_REGIONS 32
-static unsigned empty_regions;
-/* Idle return (ss_decay): slab acquisitions and releases, their count at
- * the look that last saw it change and when that was, and whether dirty
- * free units were left since the last look that purged them (pool_lock). */
-static uint64_t pool_events, pool_events_seen, pool_seen_at;
-static bool pool_armed;
 static unsigned class_units[HAK_NCODES];
 static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
 /* Held by a thread collecting for another heap's owner, by a trim, and by
  * fork. */
 static hak_lock_t collect_lock = HAK_LOCK_INIT;
 
-/* Where slabs of each class were last released.  Their units are free for
- * any class, but a class that needs a slab again takes one of these first
- * when it is still free: same block boundaries, so the pages the program
- * already touched serve again instead of new ones becoming resident. */
-#define SS_HINTS 4
-typedef struct ss_hint {
-    ss_region_t *region;
-    unsigned first;
-} ss_hint_t;
-static ss_hint_t hints[HAK_NCODES][SS_HINTS];
-static unsigned hint_next[HAK_NCODES];
-
 /* The heap of threads already torn down. */
 static ss_heap_t shared_heap = {.lock = HAK_LOCK_INIT};
-static ss_heap_t *free_heaps; /* of exited threads (pool_lock) */
+static ss_heap_t *free_heaps; /* of exited threads */
 static ss_heap_t *all_heaps = &shared_heap;
 
 /* ------------------------------------------------------------------ */
@@ -233,132 +189,31 @@ static void set_owner(ss_slab_t *s, ss_heap_t *h) {
     atomic_store_explicit(&s->owner, h, memory_order_relaxed);
 }
 
-static void region_unlink(ss_region_t *r) { HAK_DLIST_UNLINK(&avail, r); }
-static void region_push(ss_region_t *r) { HAK_DLIST_PUSH(&avail, r); }
-
-/* Marks free memory left for idle return (idle_return) in *armed, and arms
- * the purge clock for it the first time since the last return. */
-static void idle_arm(bool *armed) {
-    if (*armed || hak_opt.purge_delay == 0)
-        return;
-    *armed = true;
-    hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
-}
-
 /* ------------------------------------------------------------------ */
-/* The pool (pool_lock held)                                           */
+/* Slabs from the pool                                                 */
 
 static ss_region_t *region_of(const void *p) { return (ss_region_t *)hak_chunk_of((uintptr_t)p); }
 
 static ss_slab_t *slab_of(const void *p) {
     ss_region_t *r = region_of(p);
-    unsigned u = (unsigned)(((uintptr_t)p >> SS_UNIT_SHIFT) & (SS_UNITS - 1));
-    return &r->slabs[r->unit_first[u]];
-}
-
-/* First run of n free units in mask, or -1. */
-static int units_find(uint32_t mask, unsigned n) {
-    uint32_t m = mask;
-    for (unsigned i = 1; i < n; i++)
-        m &= mask >> i;
-    return m ? __builtin_ctz(m) : -1;
-}
-
-static uint32_t units_bits(unsigned first, unsigned n) { return ((1u << n) - 1) << first; }
-
-static void units_purge(ss_region_t *r, uint32_t bits) {
-    for (unsigned u = 0; u < SS_UNITS; u++) {
-        if (!(bits >> u & 1))
-            continue;
-        unsigned e = u;
-        while (e < SS_UNITS && (bits >> e & 1))
-            e++;
-        hak_os_purge((char *)r + ((size_t)u << SS_UNIT_SHIFT), (size_t)(e - u) << SS_UNIT_SHIFT);
-        dirty_bytes -= (size_t)(e - u) << SS_UNIT_SHIFT;
-        u = e;
-    }
-    r->dirty_units &= ~bits;
-    r->purged_units |= bits;
-}
-
-static ss_region_t *region_new(void) {
-    ss_region_t *r = (ss_region_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, SS_BACKEND_ID);
-    if (r == NULL)
-        return NULL;
-    r->free_units = SS_ALL_UNITS;
-    region_push(r);
-    empty_regions++;
-    return r;
-}
-
-/* A hinted place for a slab of class c whose units are all still free. */
-static ss_region_t *hint_take(unsigned c, unsigned n, int *first) {
-    for (unsigned i = 0; i < SS_HINTS; i++) {
-        ss_hint_t *h = &hints[c][(hint_next[c] - 1 - i) % SS_HINTS];
-        if (h->region == NULL)
-            continue;
-        uint32_t bits = units_bits(h->first, n);
-        ss_region_t *r = h->region;
-        h->region = NULL;
-        if ((r->free_units & bits) == bits) {
-            *first = (int)h->first;
-            return r;
-        }
-    }
-    return NULL;
-}
-
-/* Forgets the hints into a region about to be unmapped. */
-static void hints_drop(const ss_region_t *r) {
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-        for (unsigned i = 0; i < SS_HINTS; i++)
-            if (hints[c][i].region == r)
-                hints[c][i].region = NULL;
+    return &r->slabs[hak_pool_first(p)];
 }
 
 static void list_init(ss_list_t *l) { *l = (ss_list_t){HAK_LIST_END, NULL, 0}; }
 
 static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
-    unsigned n = class_units[c];
-    ss_region_t *r;
-    int first = -1;
-    hak_lock(&pool_lock);
-    r = hint_take(c, n, &first);
-    for (ss_region_t *q = avail; r == NULL && q; q = q->next)
-        if ((first = units_find(q->free_units, n)) >= 0)
-            r = q;
+    unsigned n = class_units[c], first;
+    ss_region_t *r = (ss_region_t *)hak_pool_take(&pool, c, n, &first);
     if (r == NULL) {
-        r = region_new();
-        if (r == NULL) {
-            hak_unlock(&pool_lock);
-            *cause = hak_map_fail_cause();
-            return NULL;
-        }
-        first = 1;
+        *cause = hak_map_fail_cause();
+        return NULL;
     }
-    uint32_t bits = units_bits((unsigned)first, n);
-    pool_events++;
-    if (r->free_units == SS_ALL_UNITS)
-        empty_regions--;
-    dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units & bits) << SS_UNIT_SHIFT;
-    hak_ace_boost_took(&boost, (size_t)__builtin_popcount(r->purged_units & bits) << SS_UNIT_SHIFT);
-    r->dirty_units &= ~bits;
-    r->purged_units &= ~bits;
-    r->free_units &= ~bits;
-    if (r->free_units == 0)
-        region_unlink(r);
-    hak_unlock(&pool_lock);
-
     ss_slab_t *s = &r->slabs[first];
     size_t size = hak_class_size[c];
-    char *start = (char *)r + ((size_t)first << SS_UNIT_SHIFT);
-    char *end = start + ((size_t)n << SS_UNIT_SHIFT);
-    for (unsigned u = (unsigned)first; u < (unsigned)first + n; u++)
-        r->unit_first[u] = (uint8_t)first;
-    hak_chunk_set_units(&r->base, (unsigned)first, n, c);
+    char *start = hak_pool_unit(&r->pool, first);
     list_init(&s->recent);
     list_init(&s->older);
-    s->capacity = (uint16_t)((size_t)(end - start) / size);
+    s->capacity = (uint16_t)(((size_t)n << HAK_UNIT_SHIFT) / size);
     atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
@@ -371,58 +226,11 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     return s;
 }
 
-/* Unmaps an empty region (pool_lock held). */
-static void region_drop(ss_region_t *r) {
-    region_unlink(r);
-    dirty_bytes -= (size_t)__builtin_popcount(r->dirty_units) << SS_UNIT_SHIFT;
-    hints_drop(r);
-    hak_chunk_unmap(&r->base);
-}
-
-/* Purges free units, a region at a time so that neighbours coalesce into
- * one madvise, until at most target bytes are dirty.  Purging down to half
- * the budget, not to the budget, leaves room for the next releases before
- * any more system calls (pool_lock held). */
-static void purge_down(size_t target) {
-    for (ss_region_t *r = avail; r && dirty_bytes > target; r = r->next)
-        if (r->dirty_units)
-            units_purge(r, r->dirty_units);
-}
-
-/* Keeps dirty memory within the budget, and the boost while it lasts
- * (pool_lock held). */
-static void pool_purge(void) {
-    size_t keep = hak_ace_boost_budget(&boost, dirty_bytes, budget_bytes);
-    if (dirty_bytes > keep)
-        purge_down(keep / 2);
-}
-
-/* Gives a slab whose blocks are all back to its region. */
+/* Gives a slab whose blocks are all back to the pool. */
 static void slab_release(ss_slab_t *s) {
     ss_region_t *r = region_of(s);
-    unsigned first = (unsigned)(s - r->slabs);
-    hak_chunk_set_units(&r->base, first, s->units, HAK_CODE_NONE);
     set_owner(s, NULL);
-    uint32_t bits = units_bits(first, s->units);
-    hak_lock(&pool_lock);
-    pool_events++;
-    idle_arm(&pool_armed);
-    hints[s->cls][hint_next[s->cls]++ % SS_HINTS] = (ss_hint_t){r, first};
-    if (r->free_units == 0)
-        region_push(r);
-    r->free_units |= bits;
-    r->dirty_units |= bits;
-    dirty_bytes += (size_t)s->units << SS_UNIT_SHIFT;
-    if (r->free_units == SS_ALL_UNITS) {
-        if (empty_regions >= SS_EMPTY_REGIONS + boost.bytes / HAK_CHUNK_SIZE) {
-            region_drop(r);
-            hak_unlock(&pool_lock);
-            return;
-        }
-        empty_regions++;
-    }
-    pool_purge();
-    hak_unlock(&pool_lock);
+    hak_pool_give(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls);
 }
 
 /* ------------------------------------------------------------------ */
@@ -494,9 +302,9 @@ static bool slab_has_local(const ss_slab_t *s) { return slab_nfree(s) > 0 || sla
  * thread cache still holds of the slab comes back as remote frees.  Its
  * pending count keeps what it counted for the slab: a wrong hint only. */
 static ss_slab_t *slab_steal(ss_heap_t *h, unsigned c) {
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     ss_heap_t *heaps = all_heaps;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     for (ss_heap_t *o = heaps; o != NULL; o = o->next_all) {
         if (o == h || !hak_trylock(&o->lock))
             continue;
@@ -540,11 +348,11 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
         s = s->next;
     }
     k->scan = s;
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     s = orphans[c];
     if (s)
         slab_unlink(&orphans[c], s);
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     if (s) {
         set_owner(s, h);
         slab_drain(s);
@@ -843,8 +651,7 @@ static void slab_purge_free(ss_slab_t *s) {
     }
     ss_region_t *r = region_of(s);
     uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
-    uintptr_t hi =
-        (uintptr_t)r + ((size_t)(s - r->slabs) + s->units) * SS_UNIT; /* its units' end */
+    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, (unsigned)(s - r->slabs) + s->units);
     if (hi > lo)
         hak_os_purge((void *)lo, hi - lo);
 }
@@ -857,10 +664,10 @@ static void slab_purge_free(ss_slab_t *s) {
  * that no thread adopts (the newest go first) and all that memory freed. */
 static void orphans_collect(unsigned c, bool purge) {
     atomic_store_explicit(&orphan_pending[c], 0, memory_order_relaxed);
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     ss_slab_t *list = orphans[c];
     orphans[c] = NULL;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     for (ss_slab_t *o = list, *next; o != NULL; o = next) {
         next = o->next;
         o->list = SS_LIST_NONE;
@@ -871,9 +678,9 @@ static void orphans_collect(unsigned c, bool purge) {
         }
         if (purge)
             slab_purge_free(o);
-        hak_lock(&pool_lock);
+        hak_lock(&heaps_lock);
         slab_push(&orphans[c], o, SS_LIST_ORPHAN);
-        hak_unlock(&pool_lock);
+        hak_unlock(&heaps_lock);
     }
 }
 
@@ -890,35 +697,29 @@ static bool ss_owns_block(const void *p, unsigned c) {
 
 static int ss_init(void) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        size_t need = (size_t)hak_class_size[c] * SS_MIN_BLOCKS;
-        unsigned units = (unsigned)((need + SS_UNIT - 1) >> SS_UNIT_SHIFT);
-        class_units[c] = units < SS_MAX_UNITS ? units : SS_MAX_UNITS;
-        class_blocks[c] = (unsigned)(((size_t)class_units[c] << SS_UNIT_SHIFT) / hak_class_size[c]);
+        class_units[c] = hak_pool_class_units(c, SS_MIN_BLOCKS);
+        class_blocks[c] = (unsigned)(((size_t)class_units[c] << HAK_UNIT_SHIFT) / hak_class_size[c]);
     }
     return 0;
 }
 
-static void ss_set_budget(const hak_budget_t *b) {
-    hak_lock(&pool_lock);
-    budget_bytes = b->cached_bytes;
-    hak_unlock(&pool_lock);
-}
+static void ss_set_budget(const hak_budget_t *b) { hak_pool_set_budget(&pool, b->cached_bytes); }
 
 static void *ss_thread_init(void) {
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     ss_heap_t *h = free_heaps;
     if (h != NULL)
         free_heaps = h->next_free;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     if (h == NULL) {
         h = hak_meta_alloc(sizeof(ss_heap_t));
         if (h == NULL)
             return NULL;
         h->lock = (hak_lock_t)HAK_LOCK_INIT;
-        hak_lock(&pool_lock);
+        hak_lock(&heaps_lock);
         h->next_all = all_heaps;
         all_heaps = h;
-        hak_unlock(&pool_lock);
+        hak_unlock(&heaps_lock);
         return h;
     }
     /* Its lists were emptied at its last thread's exit (a collector may
@@ -951,23 +752,23 @@ static void ss_thread_exit(void *state) {
                 continue;
             }
             set_owner(s, NULL);
-            hak_lock(&pool_lock);
+            hak_lock(&heaps_lock);
             slab_push(&orphans[c], s, SS_LIST_ORPHAN);
-            hak_unlock(&pool_lock);
+            hak_unlock(&heaps_lock);
         }
     }
     hak_unlock(&h->lock);
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     h->next_free = free_heaps;
     free_heaps = h;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
 }
 
 static unsigned ss_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
                           hak_fail_t *cause) {
     ss_heap_t *h = state != NULL ? state : &shared_heap;
     hak_lock(&h->lock);
-    h->calls++;
+    h->calls.count++;
     unsigned got = heap_refill(h, c, want, max, list, cause);
     hak_unlock(&h->lock);
     return got;
@@ -978,8 +779,8 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     bool orphaned = false;
     if (h != NULL) {
         hak_lock(&h->lock);
-        h->calls++;
-        idle_arm(&h->dirty);
+        h->calls.count++;
+        hak_idle_arm(&h->dirty);
         busy = heap_flush(h, c, list, n, &orphaned);
         hak_unlock(&h->lock);
     } else {
@@ -996,13 +797,12 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
 }
 
 static bool ss_trim(size_t pad) {
-    bool released = false;
     /* First every heap whose owner is not in a call now gives back its
      * slabs that other threads emptied. */
     hak_lock(&collect_lock);
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     ss_heap_t *heaps = all_heaps;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock))
             continue;
@@ -1014,22 +814,7 @@ static bool ss_trim(size_t pad) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         orphans_collect(c, false);
     hak_unlock(&collect_lock);
-    hak_lock(&pool_lock);
-    for (ss_region_t *r = avail, *next; r; r = next) {
-        next = r->next;
-        if (r->free_units == SS_ALL_UNITS) {
-            region_drop(r);
-            empty_regions--;
-            released = true;
-        }
-    }
-    boost = (hak_boost_t){0};
-    if (dirty_bytes > pad) {
-        purge_down(pad);
-        released = true;
-    }
-    hak_unlock(&pool_lock);
-    return released;
+    return hak_pool_trim(&pool, pad);
 }
 
 /* Gives back what heap h holds free, its owner idle: empty slabs to the
@@ -1062,36 +847,22 @@ static void heap_purge_free(ss_heap_t *h) {
  * again.  With a delay of 0 nothing is idle: a look at every slow path, or
  * a purge thread that never sleeps, would cost more than it returns.
  */
-static bool idle_for(uint64_t *count, uint64_t *seen, uint64_t *seen_at, uint64_t now,
-                     uint64_t *next) {
-    if (*count != *seen) {
-        *seen = *count;
-        *seen_at = now;
-    } else if (now - *seen_at >= hak_opt.purge_delay) {
-        return true;
-    }
-    if (*seen_at + hak_opt.purge_delay < *next)
-        *next = *seen_at + hak_opt.purge_delay;
-    return false;
-}
-
-static void idle_return(void) {
+static void idle_return(uint64_t now, uint64_t *next) {
     if (hak_opt.purge_delay == 0)
         return;
-    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
     if (!hak_trylock(&collect_lock)) { /* a trim or a fork: later */
-        hak_ace_purge_at(now + hak_opt.purge_delay);
+        *next = now + hak_opt.purge_delay;
         return;
     }
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
     ss_heap_t *heaps = all_heaps;
-    hak_unlock(&pool_lock);
+    hak_unlock(&heaps_lock);
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock)) {
-            next = now + hak_opt.purge_delay;
+            *next = now + hak_opt.purge_delay;
             continue;
         }
-        if (h->dirty && idle_for(&h->calls, &h->calls_seen, &h->seen_at, now, &next)) {
+        if (h->dirty && hak_idle_check(&h->calls, now, next)) {
             heap_purge_free(h);
             h->dirty = false;
         }
@@ -1101,31 +872,25 @@ static void idle_return(void) {
         if (atomic_load_explicit(&orphan_pending[c], memory_order_relaxed) != 0)
             orphans_collect(c, true);
     hak_unlock(&collect_lock);
-    hak_lock(&pool_lock);
-    if (pool_armed && idle_for(&pool_events, &pool_events_seen, &pool_seen_at, now, &next)) {
-        boost = (hak_boost_t){0};
-        purge_down(0);
-        pool_armed = false;
-    }
-    hak_unlock(&pool_lock);
-    if (next != UINT64_MAX)
-        hak_ace_purge_at(next);
 }
 
 static void ss_decay(void) {
-    hak_lock(&pool_lock);
-    pool_purge();
-    hak_unlock(&pool_lock);
-    idle_return();
+    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
+    idle_return(now, &next);
+    hak_pool_decay(&pool, now, &next);
+    if (next != UINT64_MAX)
+        hak_ace_purge_at(next);
 }
 
 static void ss_fork_prepare(void) {
     hak_lock(&collect_lock);
     hak_lock(&shared_heap.lock);
-    hak_lock(&pool_lock);
+    hak_lock(&heaps_lock);
+    hak_pool_fork_prepare(&pool);
 }
 static void ss_fork_release(void) {
-    hak_unlock(&pool_lock);
+    hak_pool_fork_release(&pool);
+    hak_unlock(&heaps_lock);
     hak_unlock(&shared_heap.lock);
     hak_unlock(&collect_lock);
 }

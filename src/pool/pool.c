@@ -1,0 +1,227 @@
+/*
+ * pool.c - the unit pool (pool.h).  Units are tracked in three bit masks
+ * per chunk, so free neighbours coalesce by themselves and a purge covers
+ * each stretch of neighbours with one madvise.  Free units that held data
+ * stay dirty within the ACE's budget; beyond it they are purged down to
+ * half the budget at once, so that a program that frees a lot finds its RSS
+ * down without waiting, and the next gives cost no system call.  But a
+ * workload that frees and takes the same memory in cycles would fault every
+ * page back in after each purge: units taken back purged after use raise
+ * the budget by as much (the boost, ace.h), and the raise lasts until free
+ * memory stays over the plain budget for the purge delay.  Free units that
+ * stay unused for the purge delay go back when idle (hak_pool_decay).
+ */
+#include "pool/pool.h"
+
+static uint32_t units_bits(unsigned first, unsigned n) { return ((1u << n) - 1) << first; }
+static size_t units_bytes(uint32_t bits) {
+    return (size_t)__builtin_popcount(bits) << HAK_UNIT_SHIFT;
+}
+
+/* First run of n free units in mask, or -1. */
+static int units_find(uint32_t mask, unsigned n) {
+    uint32_t m = mask;
+    for (unsigned i = 1; i < n; i++)
+        m &= mask >> i;
+    return m ? __builtin_ctz(m) : -1;
+}
+
+bool hak_idle_check(hak_idle_t *t, uint64_t now, uint64_t *next) {
+    if (t->count != t->seen) {
+        t->seen = t->count;
+        t->seen_at = now;
+    } else if (now - t->seen_at >= hak_opt.purge_delay) {
+        return true;
+    }
+    if (t->seen_at + hak_opt.purge_delay < *next)
+        *next = t->seen_at + hak_opt.purge_delay;
+    return false;
+}
+
+void hak_idle_arm(bool *armed) {
+    if (*armed || hak_opt.purge_delay == 0)
+        return;
+    *armed = true;
+    hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+}
+
+/* ------------------------------------------------------------------ */
+/* Under the pool's lock                                               */
+
+/* Purges the units of bits in ch, neighbours in one madvise. */
+static void units_purge(hak_pool_t *pl, hak_pool_chunk_t *ch, uint32_t bits) {
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (!(bits >> u & 1))
+            continue;
+        unsigned e = u;
+        while (e < HAK_POOL_UNITS && (bits >> e & 1))
+            e++;
+        hak_os_purge(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT);
+        u = e;
+    }
+    pl->dirty_bytes -= units_bytes(bits);
+    ch->dirty_units &= ~bits;
+    ch->purged_units |= bits;
+}
+
+/* Purges free units, a chunk at a time, until at most target bytes are
+ * dirty.  Purging down to half the budget, not to the budget, leaves room
+ * for the next gives before any more system calls. */
+static void purge_down(hak_pool_t *pl, size_t target) {
+    for (hak_pool_chunk_t *ch = pl->avail; ch && pl->dirty_bytes > target; ch = ch->next)
+        if (ch->dirty_units)
+            units_purge(pl, ch, ch->dirty_units);
+}
+
+/* Keeps dirty memory within the budget, and the boost while it lasts. */
+static void pool_purge(hak_pool_t *pl) {
+    size_t keep = hak_ace_boost_budget(&pl->boost, pl->dirty_bytes, pl->budget_bytes);
+    if (pl->dirty_bytes > keep)
+        purge_down(pl, keep / 2);
+}
+
+static hak_pool_chunk_t *chunk_new(hak_pool_t *pl) {
+    hak_pool_chunk_t *ch =
+        (hak_pool_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 0);
+    if (ch == NULL)
+        return NULL;
+    ch->free_units = HAK_POOL_ALL_UNITS;
+    HAK_DLIST_PUSH(&pl->avail, ch);
+    pl->empty_chunks++;
+    return ch;
+}
+
+/* Forgets the hints into a chunk about to be unmapped. */
+static void hints_drop(hak_pool_t *pl, const hak_pool_chunk_t *ch) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        for (unsigned i = 0; i < HAK_POOL_HINTS; i++)
+            if (pl->hints[c][i].chunk == ch)
+                pl->hints[c][i].chunk = NULL;
+}
+
+/* Unmaps an empty chunk. */
+static void chunk_drop(hak_pool_t *pl, hak_pool_chunk_t *ch) {
+    HAK_DLIST_UNLINK(&pl->avail, ch);
+    pl->dirty_bytes -= units_bytes(ch->dirty_units);
+    hints_drop(pl, ch);
+    hak_chunk_unmap(&ch->base);
+}
+
+/* A hinted run of n units for class c that is all still free. */
+static hak_pool_chunk_t *hint_take(hak_pool_t *pl, unsigned c, unsigned n, int *first) {
+    for (unsigned i = 0; i < HAK_POOL_HINTS; i++) {
+        hak_pool_hint_t *h = &pl->hints[c][(pl->hint_next[c] - 1 - i) % HAK_POOL_HINTS];
+        hak_pool_chunk_t *ch = h->chunk;
+        if (ch == NULL)
+            continue;
+        uint32_t bits = units_bits(h->first, n);
+        h->chunk = NULL;
+        if ((ch->free_units & bits) == bits) {
+            *first = (int)h->first;
+            return ch;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The pool's calls                                                    */
+
+hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned *first) {
+    int at = -1;
+    hak_lock(&pl->lock);
+    hak_pool_chunk_t *ch = hint_take(pl, c, n, &at);
+    for (hak_pool_chunk_t *q = pl->avail; ch == NULL && q; q = q->next)
+        if ((at = units_find(q->free_units, n)) >= 0)
+            ch = q;
+    if (ch == NULL) {
+        ch = chunk_new(pl);
+        if (ch == NULL) {
+            hak_unlock(&pl->lock);
+            return NULL;
+        }
+        at = 1;
+    }
+    uint32_t bits = units_bits((unsigned)at, n);
+    pl->idle.count++;
+    if (ch->free_units == HAK_POOL_ALL_UNITS)
+        pl->empty_chunks--;
+    pl->dirty_bytes -= units_bytes(ch->dirty_units & bits);
+    hak_ace_boost_took(&pl->boost, units_bytes(ch->purged_units & bits));
+    ch->dirty_units &= ~bits;
+    ch->purged_units &= ~bits;
+    ch->free_units &= ~bits;
+    if (ch->free_units == 0)
+        HAK_DLIST_UNLINK(&pl->avail, ch);
+    hak_unlock(&pl->lock);
+    /* The units are the caller's now: their records need no lock. */
+    for (unsigned u = (unsigned)at; u < (unsigned)at + n; u++)
+        ch->first[u] = (uint8_t)at;
+    hak_chunk_set_units(&ch->base, (unsigned)at, n, c);
+    *first = (unsigned)at;
+    return ch;
+}
+
+void hak_pool_give(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c) {
+    hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
+    uint32_t bits = units_bits(first, n);
+    hak_lock(&pl->lock);
+    pl->idle.count++;
+    hak_idle_arm(&pl->armed);
+    pl->hints[c][pl->hint_next[c]++ % HAK_POOL_HINTS] = (hak_pool_hint_t){ch, first};
+    if (ch->free_units == 0)
+        HAK_DLIST_PUSH(&pl->avail, ch);
+    ch->free_units |= bits;
+    ch->dirty_units |= bits;
+    pl->dirty_bytes += (size_t)n << HAK_UNIT_SHIFT;
+    if (ch->free_units == HAK_POOL_ALL_UNITS) {
+        if (pl->empty_chunks >= HAK_POOL_EMPTY_CHUNKS + pl->boost.bytes / HAK_CHUNK_SIZE) {
+            chunk_drop(pl, ch);
+            hak_unlock(&pl->lock);
+            return;
+        }
+        pl->empty_chunks++;
+    }
+    pool_purge(pl);
+    hak_unlock(&pl->lock);
+}
+
+void hak_pool_set_budget(hak_pool_t *pl, size_t bytes) {
+    hak_lock(&pl->lock);
+    pl->budget_bytes = bytes;
+    hak_unlock(&pl->lock);
+}
+
+bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
+    bool released = false;
+    hak_lock(&pl->lock);
+    for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
+        next = ch->next;
+        if (ch->free_units == HAK_POOL_ALL_UNITS) {
+            chunk_drop(pl, ch);
+            pl->empty_chunks--;
+            released = true;
+        }
+    }
+    pl->boost = (hak_boost_t){0};
+    if (pl->dirty_bytes > pad) {
+        purge_down(pl, pad);
+        released = true;
+    }
+    hak_unlock(&pl->lock);
+    return released;
+}
+
+void hak_pool_decay(hak_pool_t *pl, uint64_t now, uint64_t *next) {
+    hak_lock(&pl->lock);
+    pool_purge(pl);
+    if (hak_opt.purge_delay != 0 && pl->armed && hak_idle_check(&pl->idle, now, next)) {
+        pl->boost = (hak_boost_t){0};
+        purge_down(pl, 0);
+        pl->armed = false;
+    }
+    hak_unlock(&pl->lock);
+}
+
+void hak_pool_fork_prepare(hak_pool_t *pl) { hak_lock(&pl->lock); }
+void hak_pool_fork_release(hak_pool_t *pl) { hak_unlock(&pl->lock); }

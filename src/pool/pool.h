@@ -1,0 +1,112 @@
+/*
+ * pool.h - the unit pool under the backends: 2 MiB chunks cut into 64 KiB
+ * units, the records of which units are free, which of those hold data and
+ * which were purged after use, the empty-chunk cache, coalesced purging
+ * within a budget (and the ACE's boost while a workload cycles), idle
+ * return of free units, and each class's geometry.  A backend takes runs of
+ * whole units for its slabs or spans and gives them back when they empty;
+ * what it keeps of its own (heaps, lists, owners) lives in the records it
+ * adds after the pool's in each chunk header.
+ *
+ * A pool is an instance (hak_pool_t), one per backend, since the chunk
+ * header after hak_pool_chunk_t is the backend's: a chunk never serves two
+ * backends.  Its lock is the innermost the backend takes.
+ */
+#ifndef HAK_POOL_H
+#define HAK_POOL_H
+
+#include "ace/ace.h"
+#include "internal.h"
+
+#define HAK_POOL_UNITS ((unsigned)HAK_CHUNK_UNITS)
+#define HAK_POOL_ALL_UNITS 0xfffffffeu /* every unit but the header's */
+/* A slab or span spans at most this many units. */
+#define HAK_POOL_MAX_UNITS 8
+/* Empty chunks stay mapped (purged beyond the budget: address space only),
+ * up to this many and one more per 2 MiB of boost, so a workload that
+ * swings does not unmap and map again; a trim unmaps them. */
+#define HAK_POOL_EMPTY_CHUNKS 32
+/* Where runs of each class were last given back: their units are free for
+ * any class, but a class that takes a run again gets one of these first
+ * when it is still free (same block boundaries, so the pages the program
+ * already touched serve again instead of new ones becoming resident). */
+#define HAK_POOL_HINTS 4
+
+/* The pool's part of a chunk header; the backend's records follow. */
+typedef struct hak_pool_chunk {
+    hak_chunk_t base;
+    uint8_t first[HAK_POOL_UNITS]; /* for each taken unit, its run's first */
+    uint32_t free_units;           /* 1 = free */
+    uint32_t dirty_units;          /* free and holding data */
+    uint32_t purged_units;         /* free, and purged after use */
+    struct hak_pool_chunk *next, *prev; /* on avail: has a free unit */
+} hak_pool_chunk_t;
+
+/* Idle return: a count of events, its value at the look that last saw it
+ * change and when that was.  hak_idle_check says whether it stayed the same
+ * for the purge delay, and lowers *next to when it would have. */
+typedef struct hak_idle {
+    uint64_t count, seen, seen_at;
+} hak_idle_t;
+HAK_HIDDEN bool hak_idle_check(hak_idle_t *t, uint64_t now, uint64_t *next);
+/* Marks free memory left for idle return in *armed, and arms the purge
+ * clock for it the first time since the last return. */
+HAK_HIDDEN void hak_idle_arm(bool *armed);
+
+typedef struct hak_pool_hint {
+    hak_pool_chunk_t *chunk;
+    unsigned first;
+} hak_pool_hint_t;
+
+typedef struct hak_pool {
+    hak_lock_t lock;
+    hak_pool_chunk_t *avail;
+    unsigned empty_chunks;
+    size_t dirty_bytes, budget_bytes; /* budget: the ACE's (set_budget) */
+    hak_boost_t boost;
+    hak_idle_t idle; /* counts takes and gives */
+    bool armed;      /* dirty free units left since the last idle return */
+    hak_pool_hint_t hints[HAK_NCODES][HAK_POOL_HINTS];
+    unsigned hint_next[HAK_NCODES];
+} hak_pool_t;
+#define HAK_POOL_INIT {.lock = HAK_LOCK_INIT}
+
+/* The first unit of the run that holds p, in its chunk's records (only
+ * meaningful while the run is taken). */
+HAK_INLINE unsigned hak_pool_first(const void *p) {
+    const hak_pool_chunk_t *ch = (const hak_pool_chunk_t *)hak_chunk_of((uintptr_t)p);
+    return ch->first[((uintptr_t)p >> HAK_UNIT_SHIFT) & (HAK_POOL_UNITS - 1)];
+}
+HAK_INLINE char *hak_pool_unit(hak_pool_chunk_t *ch, unsigned u) {
+    return (char *)ch + ((size_t)u << HAK_UNIT_SHIFT);
+}
+
+/* Units for a slab of class c: enough for min_blocks blocks, at most
+ * HAK_POOL_MAX_UNITS. */
+HAK_INLINE unsigned hak_pool_class_units(unsigned c, unsigned min_blocks) {
+    size_t need = (size_t)hak_class_size[c] * min_blocks;
+    unsigned units = (unsigned)((need + HAK_UNIT_SIZE - 1) >> HAK_UNIT_SHIFT);
+    return units < HAK_POOL_MAX_UNITS ? units : HAK_POOL_MAX_UNITS;
+}
+
+/* Takes a run of n units for class c (a hinted one if still free, else the
+ * first that fits, else in a new chunk) and marks them c; its chunk, with
+ * *first set, or NULL with errno ENOMEM when no chunk could be mapped. */
+HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n,
+                                           unsigned *first);
+/* Gives back the n units from first of ch, which served class c and hold
+ * no live block any more; they stay dirty within the budget. */
+HAK_HIDDEN void hak_pool_give(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
+                              unsigned c);
+HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
+/* Unmaps the empty chunks and purges free units down to pad dirty bytes,
+ * the boost dropped; whether anything went. */
+HAK_HIDDEN bool hak_pool_trim(hak_pool_t *pl, size_t pad);
+/* At the purge clock's deadline: dirty free units within the budget and
+ * boost, and all of them once no run came or went for the purge delay
+ * (*next lowered to when that would be, if not yet). */
+HAK_HIDDEN void hak_pool_decay(hak_pool_t *pl, uint64_t now, uint64_t *next);
+HAK_HIDDEN void hak_pool_fork_prepare(hak_pool_t *pl);
+HAK_HIDDEN void hak_pool_fork_release(hak_pool_t *pl);
+
+#endif /* HAK_POOL_H */
