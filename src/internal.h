@@ -214,9 +214,7 @@ typedef struct hak_chunk {
      * free fast path indexes the chunk base directly. */
     uint8_t page_code[HAK_CHUNK_PAGES];
     uint32_t magic;
-    uint8_t kind;    /* enum hak_chunk_kind */
-    uint8_t backend; /* index of the backend that owns it, for checks */
-    uint16_t reserved;
+    uint8_t kind; /* enum hak_chunk_kind */
     size_t map_size; /* bytes mapped from this header on */
     struct hak_chunk *all_next, *all_prev; /* every chunk mapped (chunk.c) */
 } hak_chunk_t;
@@ -256,7 +254,7 @@ HAK_HIDDEN extern uintptr_t hak_window_base;
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised
  * and registered in the map; a slab chunk of HAK_CHUNK_SIZE goes in the
  * window when it can.  Returns NULL with errno = ENOMEM when the OS refuses. */
-HAK_HIDDEN hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend);
+HAK_HIDDEN hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind);
 /* Unregisters and unmaps a chunk. */
 HAK_HIDDEN void hak_chunk_unmap(hak_chunk_t *c);
 /* The large path's spare memory: a chunk that forget unregisters (no

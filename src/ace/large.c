@@ -410,11 +410,11 @@ static bool runs_trim_tails(void) {
  * mapped (it may be what stands between us and RLIMIT_AS), every spare
  * first, and tries once more each time. */
 static hak_chunk_t *chunk_new(size_t size, unsigned kind) {
-    hak_chunk_t *c = hak_chunk_map_new(size, kind, 0);
+    hak_chunk_t *c = hak_chunk_map_new(size, kind);
     if (c == NULL && spares_drop())
-        c = hak_chunk_map_new(size, kind, 0);
+        c = hak_chunk_map_new(size, kind);
     if (c == NULL && runs_trim_tails())
-        c = hak_chunk_map_new(size, kind, 0);
+        c = hak_chunk_map_new(size, kind);
     return c;
 }
 

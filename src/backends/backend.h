@@ -3,14 +3,16 @@
  * frontend reaches it only on its slow path, through one const
  * hak_backend_t, and never asks which backend it is talking to.
  *
- * Memory.  A backend gets memory as chunks (hak_chunk_map_new) and cuts
- * them in 64 KiB units, unit 0 holding the chunk header.  When units start
- * serving blocks of class c it marks them with hak_chunk_set_units(.., c),
- * and with HAK_CODE_NONE when they stop; that sets the chunk's page_code[]
- * and the window's unit table, which the frontend reads without a lock to
- * route free().  They are written only while no live block lies there.
- * (A backend that writes page_code[] alone is still correct: its frees then
- * all take the slow path.)
+ * Memory.  A backend takes runs of 64 KiB units from a unit pool of its
+ * own (pool/pool.h: a hak_pool_t, whose chunk header its records extend),
+ * which marks the units with the class code while they serve it
+ * (hak_chunk_set_units: the chunk's page_code[] and the window's unit
+ * table, which the frontend reads without a lock to route free()), and
+ * gives them back when they hold no live block; the pool keeps free units
+ * within the budget and returns them when idle.  (A backend may map its
+ * own chunks with hak_chunk_map_new and mark their units itself; one that
+ * writes page_code[] alone is still correct: its frees then all take the
+ * slow path.)
  *
  * Blocks.  A block of class c is hak_class_size[c] bytes, aligned to
  * hak_class_align(c), and is passed between frontend and backend as a

@@ -1,15 +1,13 @@
 /*
  * legacy.c - the reference backend: the simplest correct design, kept so
  * the others can be tested against it.  One lock; per class a free list and
- * a bump range in the class's newest slab.  Slabs are cut from 2 MiB chunks
- * in 64 KiB units (unit 0 holds the chunk header) and stay with their class for the life of the process:
- * small-block memory is reused, never returned to the OS.
+ * a bump range in the class's newest slab.  Slabs are runs of units taken
+ * from the unit pool (src/pool) and stay with their class for the life of
+ * the process: small-block memory is reused, never returned to the OS.
  */
 #include "backends/backend.h"
+#include "pool/pool.h"
 
-#define LEG_UNIT_SHIFT HAK_UNIT_SHIFT
-#define LEG_UNIT HAK_UNIT_SIZE
-#define LEG_UNITS HAK_CHUNK_UNITS
 #define LEG_MIN_BLOCKS 8
 
 typedef struct leg_class {
@@ -19,8 +17,7 @@ typedef struct leg_class {
 
 static hak_lock_t leg_lock = HAK_LOCK_INIT;
 static leg_class_t leg_classes[HAK_NCODES];
-static hak_chunk_t *leg_chunk; /* chunk slabs are being cut from */
-static unsigned leg_next_unit;  /* its first uncut unit */
+static hak_pool_t leg_pool = HAK_POOL_INIT;
 
 static int leg_init(void) { return 0; }
 static void *leg_thread_init(void) { return NULL; }
@@ -29,21 +26,15 @@ static void leg_thread_exit(void *state) { (void)state; }
 /* A new slab for class c: enough whole units for LEG_MIN_BLOCKS blocks. */
 static bool leg_new_slab(unsigned c, hak_fail_t *cause) {
     size_t size = hak_class_size[c];
-    unsigned units = (unsigned)((size * LEG_MIN_BLOCKS + LEG_UNIT - 1) >> LEG_UNIT_SHIFT);
-    if (leg_chunk == NULL || leg_next_unit + units > LEG_UNITS) {
-        leg_chunk = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 1);
-        if (leg_chunk == NULL) {
-            *cause = hak_map_fail_cause();
-            return false;
-        }
-        leg_next_unit = 1;
+    unsigned units = hak_pool_class_units(c, LEG_MIN_BLOCKS), first;
+    hak_pool_chunk_t *ch = hak_pool_take(&leg_pool, c, units, &first);
+    if (ch == NULL) {
+        *cause = hak_map_fail_cause();
+        return false;
     }
-    char *start = (char *)leg_chunk + ((size_t)leg_next_unit << LEG_UNIT_SHIFT);
-    size_t bytes = (size_t)units << LEG_UNIT_SHIFT;
-    hak_chunk_set_units(leg_chunk, leg_next_unit, units, c);
-    leg_next_unit += units;
+    char *start = hak_pool_unit(ch, first);
     leg_classes[c].bump = start;
-    leg_classes[c].end = start + bytes / size * size;
+    leg_classes[c].end = start + (((size_t)units << HAK_UNIT_SHIFT) / size) * size;
     return true;
 }
 
@@ -98,8 +89,14 @@ static bool leg_trim(size_t pad) {
     return false;
 }
 
-static void leg_fork_prepare(void) { hak_lock(&leg_lock); }
-static void leg_fork_release(void) { hak_unlock(&leg_lock); }
+static void leg_fork_prepare(void) {
+    hak_lock(&leg_lock);
+    hak_pool_fork_prepare(&leg_pool);
+}
+static void leg_fork_release(void) {
+    hak_pool_fork_release(&leg_pool);
+    hak_unlock(&leg_lock);
+}
 
 const hak_backend_t hak_backend_legacy = {
     .name = "legacy",

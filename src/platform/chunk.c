@@ -162,7 +162,7 @@ static void window_release(uintptr_t a) {
     hak_unlock(&window_lock);
 }
 
-hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
+hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind) {
     size = (size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
     hak_chunk_t *c = NULL;
     if (kind == HAK_CHUNK_SLABS && size == HAK_CHUNK_SIZE)
@@ -181,7 +181,6 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind, unsigned backend) {
     /* Fresh anonymous memory is zero: only the non-zero fields are set. */
     c->magic = HAK_CHUNK_MAGIC;
     c->kind = (uint8_t)kind;
-    c->backend = (uint8_t)backend;
     c->map_size = size;
     hak_chunk_track(c, true);
     map_set((uintptr_t)c, true);

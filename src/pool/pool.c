@@ -82,7 +82,7 @@ static void pool_purge(hak_pool_t *pl) {
 
 static hak_pool_chunk_t *chunk_new(hak_pool_t *pl) {
     hak_pool_chunk_t *ch =
-        (hak_pool_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 0);
+        (hak_pool_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS);
     if (ch == NULL)
         return NULL;
     ch->free_units = HAK_POOL_ALL_UNITS;

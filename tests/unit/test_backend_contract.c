@@ -53,7 +53,7 @@ static bool on_mock_thread(void) {
 static bool mock_carve(unsigned c) {
     size_t size = hak_class_size[c];
     if (heap.chunk == NULL || heap.next_page + SLAB_PAGES > HAK_CHUNK_PAGES) {
-        heap.chunk = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 0);
+        heap.chunk = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS);
         if (heap.chunk == NULL)
             return false;
         heap.next_page = 1; /* page 0 holds the header */

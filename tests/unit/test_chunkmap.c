@@ -47,7 +47,7 @@ START_TEST(test_blocks_owned) {
 END_TEST
 
 START_TEST(test_map_new_and_unmap) {
-    hak_chunk_t *c = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS, 0);
+    hak_chunk_t *c = hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS);
     ck_assert_ptr_nonnull(c);
     uintptr_t a = (uintptr_t)c;
     ck_assert_uint_eq(a & HAK_CHUNK_MASK, 0);
@@ -63,7 +63,7 @@ START_TEST(test_map_new_and_unmap) {
     ck_assert(!hak_chunk_owned(a));
 
     /* A size that is not a multiple of a chunk is rounded to pages. */
-    c = hak_chunk_map_new(HAK_CHUNK_SIZE + 100, HAK_CHUNK_HUGE, 0);
+    c = hak_chunk_map_new(HAK_CHUNK_SIZE + 100, HAK_CHUNK_HUGE);
     ck_assert_ptr_nonnull(c);
     ck_assert_uint_eq(c->map_size, HAK_CHUNK_SIZE + HAK_PAGE_SIZE);
     ck_assert(hak_chunk_owned((uintptr_t)c));
