@@ -4,9 +4,9 @@
  * answers "is this pointer ours" in O(1), and the prototypes of the
  * platform layer (OS memory, locks, options, non-allocating diagnostics).
  *
- * Layering is one-way: frontend -> ace -> backend contract <- backends, and
- * everything may use this header.  Cross-file prototypes are grouped by the
- * file that defines them.
+ * It is the platform layer's header, the lowest of the layers src/README
+ * lists; every layer may use it, and it names nothing of a layer above.
+ * Cross-file prototypes are grouped by the file that defines them.
  */
 #ifndef HAK_INTERNAL_H
 #define HAK_INTERNAL_H
@@ -157,6 +157,9 @@ HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
 #define HAK_NBINS HAK_GROUP_BIN(HAK_NGROUPS)
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
+/* Per class, the reciprocal hak_block_at (pool/freelist.h) takes: 2^40 /
+ * size + 1. */
+HAK_HIDDEN extern const uint64_t hak_class_magic[HAK_NCODES];
 
 /* What the fast paths read: the free-list secrets (below) and the class
  * code of each window unit (described below), in one object addressed from
@@ -321,7 +324,7 @@ HAK_HIDDEN bool hak_os_guard(void *p, size_t size, bool on);
 /* Milliseconds of a coarse monotonic clock (a vDSO read, no system call);
  * never 0.  The purge clock reads it.  A unit test drives it instead: while
  * hak_os_test_clock is not 0, that is the time, and it moves only when the
- * test moves it (then hak_ace_clock_moved wakes the purge thread). */
+ * test moves it (then hak_purge_clock_moved wakes the purge thread). */
 HAK_HIDDEN uint64_t hak_os_now_ms(void);
 HAK_HIDDEN extern _Atomic uint64_t hak_os_test_clock;
 
@@ -333,7 +336,7 @@ HAK_HIDDEN extern hak_os_stats_t hak_os_stats;
 
 /* ------------------------------------------------------------------ */
 /* Locks.  Plain mutexes; fork handling takes every one before fork and
- * releases them after, in the parent and the child (frontend/malloc.c). */
+ * releases them after, in the parent and the child (frontend/init.c). */
 
 typedef pthread_mutex_t hak_lock_t;
 /* Adaptive where the C library has it (glibc): a contended lock spins a
@@ -376,6 +379,23 @@ HAK_HIDDEN size_t hak_format_str(char *buf, size_t cap, const char *fmt, ...)
 HAK_HIDDEN const char *hak_errno_name(int err, char *buf, size_t cap);
 /* Writes all of buf to fd; 0 or -1 with errno. */
 HAK_HIDDEN int hak_write_all(int fd, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Allocation failures                                                 */
+
+/* Why an allocation failed (the ACE trace causes; hakmem.h has the values). */
+typedef enum hak_fail {
+    HAK_FAIL_NONE = 0,
+    HAK_FAIL_THRESHOLD = HAK_FAILURE_THRESHOLD,
+    HAK_FAIL_EXHAUSTION = HAK_FAILURE_EXHAUSTION,
+    HAK_FAIL_MAPFAIL = HAK_FAILURE_MAPFAIL,
+} hak_fail_t;
+
+/* Why the mapping this thread asked for last was refused: the heap limit
+ * (Exhaustion: the heap may not grow) or the OS (MapFail). */
+HAK_INLINE hak_fail_t hak_map_fail_cause(void) {
+    return hak_os_limit_refused() ? HAK_FAIL_EXHAUSTION : HAK_FAIL_MAPFAIL;
+}
 
 /* ------------------------------------------------------------------ */
 /* Options (platform/options.c, table in platform/options.def)         */

@@ -20,7 +20,7 @@ static inline void hak_test_clock_freeze(void) {
 /* Moves the frozen clock ms milliseconds on and wakes the purge thread. */
 static inline void hak_test_clock_advance(uint64_t ms) {
     atomic_fetch_add(&hak_os_test_clock, ms);
-    hak_ace_clock_moved();
+    hak_purge_clock_moved();
 }
 
 /* Waits until *counter is no longer before; false after 120 s of real time,

@@ -1,5 +1,5 @@
 /*
- * ace.c - thread-cache sizing and failure tracing.
+ * ace.c - thread-cache sizing and the budgets of free memory kept cached.
  *
  * A bin starts small, so a thread that touches a class once holds little.
  * A bin whose thread keeps allocating from it (it misses on malloc again
@@ -29,9 +29,6 @@
  */
 #include "ace/ace.h"
 
-#include <signal.h>
-#include <time.h>
-
 /* Free memory kept mapped: the backend's is all touched, and a program that
  * frees a lot should see RSS fall (to within 8 MiB); the large path's is
  * mostly untouched address space, and waits for the purge clock too. */
@@ -41,7 +38,6 @@
 /* A bin's bound: [0] for any, [1] for a cycling one. */
 static uint16_t ace_max_cap[2][HAK_NCODES];
 static uint16_t ace_drain_cap[HAK_NCODES];
-static _Atomic uint64_t ace_deadline; /* ms; 0 while nothing is over budget */
 static const hak_backend_t *ace_backend;
 _Static_assert(ACE_MIN_CAP >= 2 && ACE_START_CAP >= ACE_MIN_CAP,
                "half a capacity is at least one block");
@@ -55,91 +51,6 @@ static uint16_t bound(size_t bytes, size_t max, unsigned cls) {
     return (uint16_t)cap;
 }
 
-/* The purge thread: purger_lock guards its sleep; purger_wake tells it the
- * deadline moved earlier.  Lock order: the large path's lock, or the
- * backend's pool lock or a heap's lock (superslab's purge clock), then
- * this. */
-static hak_lock_t purger_lock = HAK_LOCK_INIT;
-static pthread_cond_t purger_wake;
-static _Atomic bool purger_started;
-
-/* Sleeps until the deadline (or, with none, until one is armed), then does
- * what hak_ace_tick does for a slow path. */
-static void *purger_main(void *arg) {
-    (void)arg;
-    hak_lock(&purger_lock);
-    for (;;) {
-        uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
-        uint64_t now = hak_os_now_ms();
-        if (d == 0) {
-            pthread_cond_wait(&purger_wake, &purger_lock);
-        } else if (now < d) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + (d - now) * 1000000u;
-            ts.tv_sec += (time_t)(ns / 1000000000u);
-            ts.tv_nsec = (long)(ns % 1000000000u);
-            pthread_cond_timedwait(&purger_wake, &purger_lock, &ts);
-        } else {
-            hak_unlock(&purger_lock);
-            hak_ace_tick();
-            hak_lock(&purger_lock);
-        }
-    }
-    return NULL;
-}
-
-/* At process start, and again in a fork's child, where no thread waits. */
-static void purger_init(void) {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&purger_wake, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-static void purger_start(void) {
-    /* No signal of the program's lands on it; it cannot be joined. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    if (pthread_create(&t, &a, purger_main, NULL) == 0)
-        pthread_setname_np(t, "hakmem-purge");
-    else
-        hak_log("HAKMEM_PURGE_THREAD: cannot start the purge thread; purging at allocator calls");
-    pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-void hak_ace_purger_poke(void) {
-    if (HAK_LIKELY(!hak_opt.purge_thread) ||
-        atomic_load_explicit(&purger_started, memory_order_relaxed) ||
-        atomic_load_explicit(&ace_deadline, memory_order_relaxed) == 0)
-        return;
-    bool no = false;
-    if (atomic_compare_exchange_strong_explicit(&purger_started, &no, true, memory_order_relaxed,
-                                                memory_order_relaxed))
-        purger_start();
-}
-
-void hak_ace_clock_moved(void) {
-    hak_lock(&purger_lock);
-    pthread_cond_signal(&purger_wake);
-    hak_unlock(&purger_lock);
-}
-
-void hak_ace_fork_prepare(void) { hak_lock(&purger_lock); }
-void hak_ace_fork_release(void) { hak_unlock(&purger_lock); }
-void hak_ace_fork_child(void) {
-    /* The thread did not follow: the next poke starts another. */
-    atomic_store_explicit(&purger_started, false, memory_order_relaxed);
-    purger_init();
-}
-
 void hak_ace_init(const hak_backend_t *backend) {
     ace_backend = backend;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
@@ -148,7 +59,6 @@ void hak_ace_init(const hak_backend_t *backend) {
         ace_drain_cap[c] = bound(ACE_DRAIN_BIN_BYTES, ACE_DRAIN_MAX_CAP, c);
     }
     hak_ace_set_cached(ACE_BACKEND_CACHED_BYTES, ACE_LARGE_CACHED_BYTES);
-    purger_init();
 }
 
 void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes) {
@@ -219,94 +129,4 @@ unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls, size_
     }
     ace_grow(k, room, cls, ace_drain_cap[cls], grown);
     return k->cap;
-}
-
-static void ace_arm(uint64_t at) {
-    uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
-    while ((d == 0 || at < d) &&
-           !atomic_compare_exchange_weak_explicit(&ace_deadline, &d, at, memory_order_relaxed,
-                                                  memory_order_relaxed))
-        ;
-    if ((d == 0 || at < d) && atomic_load_explicit(&purger_started, memory_order_relaxed)) {
-        hak_lock(&purger_lock);
-        pthread_cond_signal(&purger_wake);
-        hak_unlock(&purger_lock);
-    }
-}
-
-bool hak_ace_purge_due(uint64_t *over_since, size_t dirty, size_t budget) {
-    if (dirty <= budget) {
-        *over_since = 0;
-        return false;
-    }
-    if (hak_opt.purge_delay == 0)
-        return true;
-    uint64_t now = hak_os_now_ms();
-    if (*over_since == 0)
-        *over_since = now;
-    if (now - *over_since >= hak_opt.purge_delay) {
-        *over_since = 0;
-        return true;
-    }
-    ace_arm(*over_since + hak_opt.purge_delay);
-    return false;
-}
-
-void hak_ace_purge_at(uint64_t at) { ace_arm(at); }
-
-void hak_ace_tick(void) {
-    uint64_t d = atomic_load_explicit(&ace_deadline, memory_order_relaxed);
-    if (HAK_LIKELY(d == 0) || hak_os_now_ms() < d)
-        return;
-    /* One thread does the work; a subsystem not yet due arms again. */
-    if (!atomic_compare_exchange_strong_explicit(&ace_deadline, &d, 0, memory_order_relaxed,
-                                                 memory_order_relaxed))
-        return;
-    hak_large_decay();
-    if (ace_backend != NULL && ace_backend->decay != NULL)
-        ace_backend->decay();
-}
-
-const char *hak_ace_cause_name(hak_fail_t cause) {
-    switch (cause) {
-    case HAK_FAIL_THRESHOLD:
-        return "Threshold";
-    case HAK_FAIL_EXHAUSTION:
-        return "Exhaustion";
-    case HAK_FAIL_MAPFAIL:
-        return "MapFail";
-    default:
-        return "None";
-    }
-}
-
-static _Atomic(hak_failure_hook_t) ace_hook;
-static __thread bool ace_in_hook __attribute__((tls_model("initial-exec")));
-
-HAK_EXPORT hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn) {
-    return atomic_exchange_explicit(&ace_hook, fn, memory_order_acq_rel);
-}
-
-void hak_ace_trace_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
-    if (HAK_UNLIKELY(hak_opt.ace_trace)) {
-        static const char *const paths[] = {"transfer", "backend", "large", "release"};
-        char list[64] = "none";
-        size_t len = 0;
-        for (unsigned i = 0; i < sizeof paths / sizeof paths[0]; i++)
-            if (tried >> i & 1)
-                len +=
-                    hak_format_str(list + len, sizeof list - len, "%s%s", len ? "," : "", paths[i]);
-        hak_log("ace: allocation failed: cause=%s size=%zu align=%zu tried=%s",
-                hak_ace_cause_name(cause), size, align, list);
-    }
-    hak_failure_hook_t fn = atomic_load_explicit(&ace_hook, memory_order_acquire);
-    if (fn != NULL && !ace_in_hook) {
-        hak_failure_t f = {.size = size,
-                           .alignment = align,
-                           .cause = (int)cause,
-                           .cause_name = hak_ace_cause_name(cause)};
-        ace_in_hook = true;
-        fn(&f);
-        ace_in_hook = false;
-    }
 }

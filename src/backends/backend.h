@@ -47,20 +47,6 @@
 #include "internal.h"
 #include "pool/freelist.h"
 
-/* Why an allocation failed (the ACE trace causes; hakmem.h has the values). */
-typedef enum hak_fail {
-    HAK_FAIL_NONE = 0,
-    HAK_FAIL_THRESHOLD = HAK_FAILURE_THRESHOLD,
-    HAK_FAIL_EXHAUSTION = HAK_FAILURE_EXHAUSTION,
-    HAK_FAIL_MAPFAIL = HAK_FAILURE_MAPFAIL,
-} hak_fail_t;
-
-/* Why the mapping this thread asked for last was refused: the heap limit
- * (Exhaustion: the heap may not grow) or the OS (MapFail). */
-HAK_INLINE hak_fail_t hak_map_fail_cause(void) {
-    return hak_os_limit_refused() ? HAK_FAIL_EXHAUSTION : HAK_FAIL_MAPFAIL;
-}
-
 /* Capability bits. */
 #define HAK_CAP_RETURNS_SMALL 1u /* gives empty small-block memory back to the OS */
 #define HAK_CAP_THREAD_LOCAL 2u  /* per-thread heaps: refill/flush take no lock */
@@ -106,8 +92,8 @@ typedef struct hak_backend {
     /* Returns cached free memory to the OS, keeping at most pad bytes;
      * whether it returned any. */
     bool (*trim)(size_t pad);
-    /* Optional: called when the ACE's purge clock (hak_ace_purge_due) runs
-     * out, for a backend that keeps memory waiting on it. */
+    /* Optional: registered with the purge clock (platform/purge.h) at
+     * init and called when its deadline runs out. */
     void (*decay)(void);
     void (*fork_prepare)(void);
     void (*fork_release)(void);

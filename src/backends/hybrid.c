@@ -16,7 +16,6 @@
  * budget and returns them when idle.
  */
 #include "backends/backend.h"
-#include "ace/ace.h"
 #include "pool/pool.h"
 
 #include <string.h>
@@ -207,7 +206,7 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
         hak_list_corrupt(p, "flush: a list longer than its count");
     hak_unlock(class_lock(c));
     /* Starting the purge thread allocates: only with no lock held. */
-    hak_ace_purger_poke();
+    hak_purger_poke();
 }
 
 static bool hy_owns_block(const void *p, unsigned c) {
@@ -241,7 +240,7 @@ static void hy_decay(void) {
     uint64_t next = UINT64_MAX;
     hak_pool_decay(&pool, hak_os_now_ms(), &next);
     if (next != UINT64_MAX)
-        hak_ace_purge_at(next);
+        hak_purge_at(next);
 }
 
 /* The class locks in order, then the pool's (the order refill and flush

@@ -51,7 +51,6 @@
  * free blocks from another (slab_steal).
  */
 #include "backends/backend.h"
-#include "ace/ace.h"
 #include "pool/pool.h"
 
 #include <string.h>
@@ -793,7 +792,7 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
         hak_unlock(&collect_lock);
     }
     /* Starting the purge thread allocates: only with no lock held. */
-    hak_ace_purger_poke();
+    hak_purger_poke();
 }
 
 static bool ss_trim(size_t pad) {
@@ -879,7 +878,7 @@ static void ss_decay(void) {
     idle_return(now, &next);
     hak_pool_decay(&pool, now, &next);
     if (next != UINT64_MAX)
-        hak_ace_purge_at(next);
+        hak_purge_at(next);
 }
 
 static void ss_fork_prepare(void) {

@@ -17,10 +17,28 @@
 #include "ace/ace.h"
 #include "internal.h"
 #include "pool/freelist.h"
+#include "platform/purge.h"
+#include "large/large.h"
 #include "prof/prof.h"
 
 #include <malloc.h>
 #include <stdio.h>
+
+/* fail.c */
+/* The paths an allocation tried before it failed, as the trace names them:
+ * the transfer cache (no batch of the class), the backend (its free
+ * blocks, those other threads freed into their slabs, fresh memory), the
+ * large path (its spare memory, a new mapping), and a release of all the
+ * free memory kept mapped, after which the same was asked again. */
+#define HAK_TRIED_TRANSFER 1u
+#define HAK_TRIED_BACKEND 2u
+#define HAK_TRIED_LARGE 4u
+#define HAK_TRIED_RELEASE 8u
+/* Reports an allocation failure: a trace line without allocating when
+ * tracing is on, and to the failure hook when one is set (the caller holds
+ * no lock: the hook may allocate). */
+HAK_HIDDEN void hak_fail_trace(hak_fail_t cause, size_t size, size_t align, unsigned tried);
+HAK_HIDDEN const char *hak_fail_cause_name(hak_fail_t cause);
 
 /* A thread's counters, written by it alone (hak_count), read by any
  * (hak_stats_collect) with relaxed atomic accesses.  Per class: blocks
@@ -158,7 +176,7 @@ HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
  * gave any. */
 HAK_HIDDEN bool hak_release_cached(size_t pad);
 /* Counts, traces and reports (errno ENOMEM) an allocation failure, after
- * the paths in tried (HAK_TRIED_*, ace.h). */
+ * the paths in tried (HAK_TRIED_*, above). */
 HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
 /* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
 HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);

@@ -59,6 +59,10 @@ static void init_locked(void) {
         hak_log("HAKMEM_SECURE=1: backend %s keeps no block bounds; free() checks as by default",
                 b->name);
     hak_ace_init(b);
+    hak_purge_init();
+    hak_purge_register(hak_large_decay);
+    if (b->decay != NULL)
+        hak_purge_register(b->decay);
     hak_stats_output_init();
     hak_thread_key_init();
     hak_prof_init();
@@ -117,7 +121,7 @@ static void fork_prepare(void) {
     hak_lock(&hak_threads_lock);
     hak_backend->fork_prepare();
     hak_large_fork_prepare();
-    hak_ace_fork_prepare();
+    hak_purge_fork_prepare();
     hak_meta_fork_prepare();
     hak_chunk_fork_prepare();
 }
@@ -125,7 +129,7 @@ static void fork_prepare(void) {
 static void fork_release(void) {
     hak_chunk_fork_release();
     hak_meta_fork_release();
-    hak_ace_fork_release();
+    hak_purge_fork_release();
     hak_large_fork_release();
     hak_backend->fork_release();
     hak_unlock(&hak_threads_lock);
@@ -134,7 +138,7 @@ static void fork_release(void) {
 
 static void fork_child(void) {
     fork_release();
-    hak_ace_fork_child();
+    hak_purge_fork_child();
     hak_threads_fork_child();
 }
 

@@ -54,7 +54,7 @@ void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
 
 void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
     atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
-    hak_ace_trace_fail(cause, size, align, tried);
+    hak_fail_trace(cause, size, align, tried);
     errno = ENOMEM;
 }
 
@@ -196,7 +196,7 @@ static void *small_alloc(unsigned c, size_t n) {
                 return NULL;
             }
             hak_count(&t->stats.cls[c].refills, 1);
-            hak_ace_tick();
+            hak_purge_tick();
         }
         if (prof)
             t->prof.left[c] -= (uint64_t)got * hak_class_size[c];

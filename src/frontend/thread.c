@@ -75,7 +75,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, hak_bin_t b, unsigned n, bool
     hak_count(&t->stats.cls[c].flushes, 1);
     if (!pass || !hak_xfer_put(c, list, n))
         hak_flush(t, c, list, n);
-    hak_ace_tick();
+    hak_purge_tick();
 }
 
 static void groups_sort(hak_thread_t *t) {

@@ -96,9 +96,6 @@ HAK_INLINE bool hak_block_in_class(const void *q, unsigned c) {
  * how) and aborts; nothing is followed or re-marked. */
 HAK_HIDDEN __attribute__((noreturn, cold)) void hak_list_corrupt(const void *p, const char *why);
 
-/* Per class, the reciprocal hak_block_at takes: 2^40 / size + 1. */
-HAK_HIDDEN extern const uint64_t hak_class_magic[HAK_NCODES];
-
 /* Whether p is the start of one of the blocks of size bytes laid out from
  * start up to (not including) limit: the check a backend makes on every
  * block handed back, which the fast path cannot afford, so that interior

@@ -42,7 +42,7 @@ void hak_idle_arm(bool *armed) {
     if (*armed || hak_opt.purge_delay == 0)
         return;
     *armed = true;
-    hak_ace_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
+    hak_purge_at(hak_os_now_ms() + hak_opt.purge_delay);
 }
 
 /* ------------------------------------------------------------------ */
@@ -75,7 +75,7 @@ static void purge_down(hak_pool_t *pl, size_t target) {
 
 /* Keeps dirty memory within the budget, and the boost while it lasts. */
 static void pool_purge(hak_pool_t *pl) {
-    size_t keep = hak_ace_boost_budget(&pl->boost, pl->dirty_bytes, pl->budget_bytes);
+    size_t keep = hak_boost_budget(&pl->boost, pl->dirty_bytes, pl->budget_bytes);
     if (pl->dirty_bytes > keep)
         purge_down(pl, keep / 2);
 }
@@ -147,7 +147,7 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     if (ch->free_units == HAK_POOL_ALL_UNITS)
         pl->empty_chunks--;
     pl->dirty_bytes -= units_bytes(ch->dirty_units & bits);
-    hak_ace_boost_took(&pl->boost, units_bytes(ch->purged_units & bits));
+    hak_boost_took(&pl->boost, units_bytes(ch->purged_units & bits));
     ch->dirty_units &= ~bits;
     ch->purged_units &= ~bits;
     ch->free_units &= ~bits;

@@ -15,8 +15,8 @@
 #ifndef HAK_POOL_H
 #define HAK_POOL_H
 
-#include "ace/ace.h"
 #include "internal.h"
+#include "platform/purge.h"
 
 #define HAK_POOL_UNITS ((unsigned)HAK_CHUNK_UNITS)
 #define HAK_POOL_ALL_UNITS 0xfffffffeu /* every unit but the header's */

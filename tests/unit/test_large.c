@@ -1,4 +1,4 @@
-/* Unit: the large-block path (ace/large.c): alignment, usable size, zeroing, far blocks. */
+/* Unit: the large-block path (large/large.c): alignment, usable size, zeroing, far blocks. */
 #include "internal.h"
 #include "frontend/frontend.h"
 #include "ace/ace.h"
@@ -120,9 +120,9 @@ START_TEST(test_threshold_failure) {
     hak_fail_t cause = HAK_FAIL_NONE;
     ck_assert_ptr_null(hak_large_alloc(SIZE_MAX - HAK_PAGE_SIZE, 0, false, &cause));
     ck_assert_int_ne(cause, HAK_FAIL_NONE);
-    ck_assert_str_eq(hak_ace_cause_name(HAK_FAIL_THRESHOLD), "Threshold");
-    ck_assert_str_eq(hak_ace_cause_name(HAK_FAIL_EXHAUSTION), "Exhaustion");
-    ck_assert_str_eq(hak_ace_cause_name(HAK_FAIL_MAPFAIL), "MapFail");
+    ck_assert_str_eq(hak_fail_cause_name(HAK_FAIL_THRESHOLD), "Threshold");
+    ck_assert_str_eq(hak_fail_cause_name(HAK_FAIL_EXHAUSTION), "Exhaustion");
+    ck_assert_str_eq(hak_fail_cause_name(HAK_FAIL_MAPFAIL), "MapFail");
 }
 END_TEST
 

@@ -56,7 +56,7 @@ static void churn_small(void) {
  * purge. */
 static void wait_and_tick(uint32_t delay) {
     hak_test_clock_advance(delay + 1);
-    hak_ace_tick();
+    hak_purge_tick();
 }
 
 START_TEST(test_large_at_once_without_delay) {
@@ -80,7 +80,7 @@ START_TEST(test_large_waits_for_the_delay) {
     uint64_t u1 = munmaps(); /* mapping chunks may unmap the slack of an aligned map */
     churn_large();           /* the cached blocks are reused: no system call */
     churn_large();
-    hak_ace_tick();          /* the deadline is an hour away */
+    hak_purge_tick();          /* the deadline is an hour away */
     ck_assert_uint_eq(madvises(), m1);
     ck_assert_uint_eq(munmaps(), u1);
     ck_assert(hak_trim(0)); /* trim does not wait */
@@ -149,7 +149,7 @@ START_TEST(test_small_idle_returns) {
     churn_idle(); /* within the delay */
     size_t r0 = hak_chunk_resident();
     hak_test_clock_advance(600);
-    hak_ace_tick(); /* the first flush's deadline */
+    hak_purge_tick(); /* the first flush's deadline */
     size_t r1 = hak_chunk_resident();
     HAK_CHECK_MSG(r1 + ((size_t)1 << 20) >= r0, "cycling: resident %zu, then %zu", r0, r1);
     wait_and_tick(1000);

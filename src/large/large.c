@@ -25,7 +25,7 @@
  *
  * Memory goes back to the OS (purged: its pages dropped, the mapping kept,
  * so it reads as zero) once it stayed free for the purge delay
- * (hak_ace_purge_at), and at once, oldest first, beyond the ACE's budget
+ * (hak_purge_at), and at once, oldest first, beyond the ACE's budget
  * plus a boost.  A program that takes memory back, faulting it in anew,
  * within the purge delay after some went for the budget cycles through
  * more than the budget: the boost becomes what it has live, and shrinks by
@@ -37,7 +37,8 @@
  * One lock guards it all: the path is taken for blocks above 64 KiB,
  * whose use costs far more than the lock.
  */
-#include "ace/ace.h"
+#include "large/large.h"
+#include "platform/purge.h"
 
 #include <string.h>
 
@@ -365,7 +366,7 @@ static void purge_aged(uint64_t now) {
         aged_regretted = false;
     }
     if (next != UINT64_MAX)
-        hak_ace_purge_at(next);
+        hak_purge_at(next);
 }
 
 void hak_large_decay(void) {
@@ -378,7 +379,7 @@ void hak_large_decay(void) {
 static void freed(uint64_t now) {
     keep_within_budget(now);
     if (hak_opt.purge_delay > 0)
-        hak_ace_purge_at(now + delay());
+        hak_purge_at(now + delay());
 }
 
 /* Unmaps the free pages at the end of every run chunk in use: address
@@ -790,7 +791,7 @@ void hak_large_free(void *p) {
         extent_free((extent_t *)c, now);
     freed(now);
     hak_unlock(&large_lock);
-    hak_ace_purger_poke();
+    hak_purger_poke();
 }
 
 size_t hak_large_usable(const void *p) { return block_bytes(p) - guard_bytes(); }

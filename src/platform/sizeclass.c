@@ -5,7 +5,6 @@
  * HAK_CODE_LARGE are not classes: their size is 0.
  */
 #include "internal.h"
-#include "pool/freelist.h"
 
 /* Every class as X(code, smallest request, largest request = its size):
  * sixteen 16 bytes apart, then eight per doubling of b. */

@@ -1,0 +1,152 @@
+/*
+ * purge.c - the purge clock and the purge thread (purge.h): one deadline
+ * for every client that keeps free memory waiting, and the decay calls of
+ * those clients when it runs out.
+ */
+#include "platform/purge.h"
+
+#include <signal.h>
+#include <time.h>
+
+static _Atomic uint64_t deadline; /* ms; 0 while nothing waits */
+
+/* The clients' decay calls, registered at init (before any thread but the
+ * first runs: read without a lock). */
+#define PURGE_CLIENTS 4
+static void (*clients[PURGE_CLIENTS])(void);
+static unsigned nclients;
+
+/* The purge thread: purger_lock guards its sleep; purger_wake tells it the
+ * deadline moved earlier.  Lock order: the large path's lock, or a unit
+ * pool's or a superslab heap's, then this. */
+static hak_lock_t purger_lock = HAK_LOCK_INIT;
+static pthread_cond_t purger_wake;
+static _Atomic bool purger_started;
+
+/* Sleeps until the deadline (or, with none, until one is armed), then does
+ * what hak_purge_tick does for a slow path. */
+static void *purger_main(void *arg) {
+    (void)arg;
+    hak_lock(&purger_lock);
+    for (;;) {
+        uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
+        uint64_t now = hak_os_now_ms();
+        if (d == 0) {
+            pthread_cond_wait(&purger_wake, &purger_lock);
+        } else if (now < d) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + (d - now) * 1000000u;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            pthread_cond_timedwait(&purger_wake, &purger_lock, &ts);
+        } else {
+            hak_unlock(&purger_lock);
+            hak_purge_tick();
+            hak_lock(&purger_lock);
+        }
+    }
+    return NULL;
+}
+
+/* At process start, and again in a fork's child, where no thread waits. */
+void hak_purge_init(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&purger_wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void purger_start(void) {
+    /* No signal of the program's lands on it; it cannot be joined. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &a, purger_main, NULL) == 0)
+        pthread_setname_np(t, "hakmem-purge");
+    else
+        hak_log("HAKMEM_PURGE_THREAD: cannot start the purge thread; purging at allocator calls");
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void hak_purger_poke(void) {
+    if (HAK_LIKELY(!hak_opt.purge_thread) ||
+        atomic_load_explicit(&purger_started, memory_order_relaxed) ||
+        atomic_load_explicit(&deadline, memory_order_relaxed) == 0)
+        return;
+    bool no = false;
+    if (atomic_compare_exchange_strong_explicit(&purger_started, &no, true, memory_order_relaxed,
+                                                memory_order_relaxed))
+        purger_start();
+}
+
+void hak_purge_clock_moved(void) {
+    hak_lock(&purger_lock);
+    pthread_cond_signal(&purger_wake);
+    hak_unlock(&purger_lock);
+}
+
+void hak_purge_fork_prepare(void) { hak_lock(&purger_lock); }
+void hak_purge_fork_release(void) { hak_unlock(&purger_lock); }
+void hak_purge_fork_child(void) {
+    /* The thread did not follow: the next poke starts another. */
+    atomic_store_explicit(&purger_started, false, memory_order_relaxed);
+    hak_purge_init();
+}
+
+void hak_purge_at(uint64_t at) {
+    uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
+    while ((d == 0 || at < d) &&
+           !atomic_compare_exchange_weak_explicit(&deadline, &d, at, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    if ((d == 0 || at < d) && atomic_load_explicit(&purger_started, memory_order_relaxed)) {
+        hak_lock(&purger_lock);
+        pthread_cond_signal(&purger_wake);
+        hak_unlock(&purger_lock);
+    }
+}
+
+bool hak_purge_due(uint64_t *over_since, size_t dirty, size_t budget) {
+    if (dirty <= budget) {
+        *over_since = 0;
+        return false;
+    }
+    if (hak_opt.purge_delay == 0)
+        return true;
+    uint64_t now = hak_os_now_ms();
+    if (*over_since == 0)
+        *over_since = now;
+    if (now - *over_since >= hak_opt.purge_delay) {
+        *over_since = 0;
+        return true;
+    }
+    hak_purge_at(*over_since + hak_opt.purge_delay);
+    return false;
+}
+
+void hak_purge_register(void (*decay)(void)) {
+    for (unsigned i = 0; i < nclients; i++)
+        if (clients[i] == decay)
+            return;
+    if (nclients < PURGE_CLIENTS)
+        clients[nclients++] = decay;
+}
+
+void hak_purge_tick(void) {
+    uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
+    if (HAK_LIKELY(d == 0) || hak_os_now_ms() < d)
+        return;
+    /* One thread does the work; a client not yet due arms again. */
+    if (!atomic_compare_exchange_strong_explicit(&deadline, &d, 0, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    for (unsigned i = 0; i < nclients; i++)
+        clients[i]();
+}

@@ -1,0 +1,71 @@
+/*
+ * purge.h - the purge clock: one deadline, in milliseconds of hak_os_now_ms,
+ * for every part of HAKMEM that keeps free memory waiting before it goes
+ * back to the OS (the large path, the unit pools, superslab's idle heaps).
+ * Each registers its decay call at init (hak_purge_register); when the
+ * deadline runs out, the next slow path (hak_purge_tick) or the purge
+ * thread calls them all, and a client not yet due arms the clock again.
+ *
+ * The large path keeps each piece of free memory mapped and dirty until it
+ * stayed free for HAKMEM_PURGE_DELAY milliseconds, so a workload that frees
+ * and allocates big blocks again soon pays no system call and no page
+ * fault, and asks for a call when the oldest piece is due (hak_purge_at).
+ * A pool asks at its own events, with its lock held and *over_since its own
+ * (0 while within budget): hak_purge_due's true means "purge now"; when it
+ * is not yet time, the clock is armed for then.  With a delay of 0 the
+ * answer is always "now".  (A pool purges a one-time free at once: what it
+ * caches is touched memory, which a program that frees a lot expects to
+ * see leave its RSS at once.  It waits on the clock only for what a cycling
+ * workload showed it takes back, the boost below; the large path likewise
+ * beyond its budget.)
+ */
+#ifndef HAK_PURGE_H
+#define HAK_PURGE_H
+
+#include "internal.h"
+
+/* At process start, and again in a fork's child. */
+HAK_HIDDEN void hak_purge_init(void);
+HAK_HIDDEN void hak_purge_register(void (*decay)(void));
+HAK_HIDDEN bool hak_purge_due(uint64_t *over_since, size_t dirty, size_t budget);
+/* Arms the deadline for at, if that is earlier than the one armed. */
+HAK_HIDDEN void hak_purge_at(uint64_t at);
+/* From the frontend's slow paths: the decay calls, once the deadline ran out. */
+HAK_HIDDEN void hak_purge_tick(void);
+
+/* A pool's raise of its budget while the workload cycles (its lock held):
+ * what it takes back that was purged after use (a page fault each page,
+ * for nothing) raises it (hak_boost_took), up to HAK_BOOST_MAX; once dirty
+ * memory stays over the plain budget for the purge delay it drops to 0,
+ * and the excess goes (hak_boost_budget: the dirty bytes the pool may keep
+ * now).  A trim clears it.  HAKMEM_ACE=0 keeps it at 0. */
+#define HAK_BOOST_MAX ((size_t)256 << 20)
+typedef struct hak_boost {
+    size_t bytes;
+    uint64_t since; /* hak_purge_due's */
+} hak_boost_t;
+HAK_INLINE void hak_boost_took(hak_boost_t *b, size_t purged) {
+    if (!hak_opt.ace)
+        return;
+    b->bytes = b->bytes + purged < HAK_BOOST_MAX ? b->bytes + purged : HAK_BOOST_MAX;
+}
+HAK_INLINE size_t hak_boost_budget(hak_boost_t *b, size_t dirty, size_t budget) {
+    if (b->bytes > 0 && hak_purge_due(&b->since, dirty, budget))
+        b->bytes = 0;
+    return budget + b->bytes;
+}
+
+/* With HAKMEM_PURGE_THREAD, a thread of its own honours the deadline even
+ * when no slow path runs: the large path after each free, and the backends
+ * after each flush, poke it holding no lock (starting it allocates), which
+ * starts it the first time a deadline is armed.  The fork hooks keep its
+ * lock consistent (taken after the large path's and the backend's), and
+ * the child starts a new thread when it needs one. */
+HAK_HIDDEN void hak_purger_poke(void);
+/* A unit test moved hak_os_test_clock: the purge thread looks again. */
+HAK_HIDDEN void hak_purge_clock_moved(void);
+HAK_HIDDEN void hak_purge_fork_prepare(void);
+HAK_HIDDEN void hak_purge_fork_release(void);
+HAK_HIDDEN void hak_purge_fork_child(void);
+
+#endif /* HAK_PURGE_H */
