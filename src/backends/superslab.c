@@ -1,29 +1,29 @@
 /*
  * superslab.c - the SuperSlab backend.
  *
- * Regions are the unit pool's 2 MiB chunks of 32 units of 64 KiB; unit 0
- * holds the header (only its first page is ever touched).  A slab is one or more
- * contiguous units serving one class; slabs of one region may serve
- * different classes, and a slab that empties goes back to the region at
- * once, free for any class (the old HAKMEM kept one class per region and
+ * Memory comes from the unit pool: 2 MiB chunks of 32 units of 64 KiB;
+ * unit 0 holds the header (only its first page is ever touched).  A slab is one or more
+ * contiguous units serving one class; slabs of one chunk may serve
+ * different classes, and a slab that empties goes back to the pool at
+ * once, free for any class (the old HAKMEM kept one class per chunk and
  * churned through mmap/munmap).
  *
  * Each slab has one owning thread heap.  The owner allocates from the slab's
  * local free list and bump range and takes local frees back without any
  * atomic.  Other threads push the blocks they free onto the slab's atomic
  * remote list, and count them in the owner heap's pending count for the
- * class; the owner drains a slab when it runs short.  Before a refill takes
+ * class; the owner collects them from a slab when it runs short.  Before a refill takes
  * fresh memory, a pending count worth the walk (a quarter of the class's
- * full slabs or more) makes the owner drain all its full slabs of the
+ * full slabs or more) makes the owner collect all its full slabs of the
  * class: a producer whose blocks a consumer frees reuses them instead of
  * growing.  used counts the blocks out of the slab (held by a thread cache,
  * by the program or on the remote list), so it is exact without sweeping:
  * the flush that brings it to zero releases the slab.
  *
- * An owner that makes no call drains nothing, so the thread whose flush
+ * An owner that makes no call collects nothing, so the thread whose flush
  * brings a heap's pending count to a slab's worth (and to a quarter of its
  * full slabs) collects for it: under the heap's lock, which the owner holds
- * in every backend call (never on the fast path), it drains the heap's
+ * in every backend call (never on the fast path), it collects the heap's
  * slabs of the class and gives back those that are empty.  It only tries
  * the lock: a busy owner collects by itself.  A trim does the same for
  * every heap and class, and for the orphans of exited threads.  Without this, 100 MB that one
@@ -94,18 +94,18 @@ typedef struct ss_slab {
 } ss_slab_t;
 
 /* The remote list is one packed word (hak_pack): its head and the number
- * of blocks on it, so the owner learns how many it drained without walking
+ * of blocks on it, so the owner learns how many it collected without walking
  * the list.  Its blocks are cached and it ends with HAK_LIST_END, as a
  * thread cache's lists: the owner takes it whole into its local list, and
  * a refill hands that over whole. */
 
 /* A chunk of the unit pool, with the slab of each run at its first unit. */
-typedef struct ss_region {
+typedef struct ss_chunk {
     hak_pool_chunk_t pool;
     ss_slab_t slabs[SS_UNITS];
-} ss_region_t;
+} ss_chunk_t;
 
-_Static_assert(sizeof(ss_region_t) <= HAK_PAGE_SIZE, "region header fits page 0");
+_Static_assert(sizeof(ss_chunk_t) <= HAK_PAGE_SIZE, "chunk header fits page 0");
 
 typedef struct ss_class {
     ss_slab_t *active, *partial, *full;
@@ -124,7 +124,7 @@ typedef struct ss_class {
 typedef struct ss_heap {
     hak_lock_t lock;
     ss_class_t cls[HAK_NCODES];
-    _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet drained, about */
+    _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet collected, about */
     struct ss_heap *next_free;
     struct ss_heap *next_all; /* every heap ever made (heaps_lock) */
     /* Idle return (ss_decay): the owner's backend calls, and whether free
@@ -191,10 +191,10 @@ static void set_owner(ss_slab_t *s, ss_heap_t *h) {
 /* ------------------------------------------------------------------ */
 /* Slabs from the pool                                                 */
 
-static ss_region_t *region_of(const void *p) { return (ss_region_t *)hak_chunk_of((uintptr_t)p); }
+static ss_chunk_t *chunk_of(const void *p) { return (ss_chunk_t *)hak_chunk_of((uintptr_t)p); }
 
 static ss_slab_t *slab_of(const void *p) {
-    ss_region_t *r = region_of(p);
+    ss_chunk_t *r = chunk_of(p);
     return &r->slabs[hak_pool_first(p)];
 }
 
@@ -202,7 +202,7 @@ static void list_init(ss_list_t *l) { *l = (ss_list_t){HAK_LIST_END, NULL, 0}; }
 
 static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
     unsigned n = class_units[c], first;
-    ss_region_t *r = (ss_region_t *)hak_pool_take(&pool, c, n, &first);
+    ss_chunk_t *r = (ss_chunk_t *)hak_pool_take(&pool, c, n, &first);
     if (r == NULL) {
         *cause = hak_map_fail_cause();
         return NULL;
@@ -227,9 +227,9 @@ static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
 
 /* Gives a slab whose blocks are all back to the pool. */
 static void slab_release(ss_slab_t *s) {
-    ss_region_t *r = region_of(s);
+    ss_chunk_t *r = chunk_of(s);
     set_owner(s, NULL);
-    hak_pool_give(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls);
+    hak_pool_release(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls);
 }
 
 /* ------------------------------------------------------------------ */
@@ -267,7 +267,7 @@ static void *list_walk(const ss_slab_t *s, void *p, unsigned k, const char *why)
 /* Moves the remote list to the older local one; returns how many came.
  * Into an empty list it goes whole, unread (its tail unknown); in front of
  * blocks it is walked to its tail. */
-static unsigned slab_drain(ss_slab_t *s) {
+static unsigned slab_collect(ss_slab_t *s) {
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
         return 0;
     uint64_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
@@ -310,11 +310,11 @@ static ss_slab_t *slab_steal(ss_heap_t *h, unsigned c) {
         ss_class_t *k = &o->cls[c];
         ss_slab_t *s = k->partial;
         for (ss_slab_t *f = k->full; s == NULL && f != NULL; f = f->next)
-            if (slab_drain(f))
+            if (slab_collect(f))
                 s = f;
         if (s != NULL)
             heap_unlink(o, s);
-        else if (k->active != NULL && (slab_has_local(k->active) || slab_drain(k->active))) {
+        else if (k->active != NULL && (slab_has_local(k->active) || slab_collect(k->active))) {
             s = k->active;
             k->active = NULL;
         }
@@ -340,7 +340,7 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
      * rescan them all each time. */
     s = k->scan ? k->scan : k->full;
     for (unsigned i = 0; s && i < SS_SCAN; i++) {
-        if (slab_drain(s)) {
+        if (slab_collect(s)) {
             heap_unlink(h, s);
             return s;
         }
@@ -354,7 +354,7 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     hak_unlock(&heaps_lock);
     if (s) {
         set_owner(s, h);
-        slab_drain(s);
+        slab_collect(s);
         return s;
     }
     s = slab_acquire(c, cause);
@@ -415,7 +415,7 @@ static unsigned pop_free(ss_slab_t *s, unsigned n, unsigned max, void **head) {
  * of their blocks to be worth the walk (pending counts them, roughly; a
  * block counted makes at most four slabs looked at).  The slabs that got
  * blocks back go to partial, but for a second empty one, which goes back to
- * the region.  Returns whether any block came back. */
+ * the pool.  Returns whether any block came back. */
 static bool heap_collect(ss_heap_t *h, unsigned c) {
     ss_class_t *k = &h->cls[c];
     uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
@@ -425,7 +425,7 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
     bool found = false;
     for (ss_slab_t *s = k->full, *next; s; s = next) {
         next = s->next;
-        if (!slab_drain(s))
+        if (!slab_collect(s))
             continue;
         heap_unlink(h, s);
         if (s->used == 0 && found) {
@@ -440,11 +440,11 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
 
 /* Drains every slab of class c in h (for a trim): each that is empty goes
  * back to the pool; a full one that got blocks back goes to partial. */
-static void heap_reclaim(ss_heap_t *h, unsigned c) {
+static void heap_collect_all(ss_heap_t *h, unsigned c) {
     ss_class_t *k = &h->cls[c];
     atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
     if (k->active != NULL) {
-        slab_drain(k->active);
+        slab_collect(k->active);
         if (k->active->used == 0) {
             slab_release(k->active);
             k->active = NULL;
@@ -453,7 +453,7 @@ static void heap_reclaim(ss_heap_t *h, unsigned c) {
     for (int full = 0; full < 2; full++)
         for (ss_slab_t *s = full ? k->full : k->partial, *next; s; s = next) {
             next = s->next;
-            if (!slab_drain(s) && s->used != 0)
+            if (!slab_collect(s) && s->used != 0)
                 continue;
             heap_unlink(h, s);
             if (s->used == 0)
@@ -479,7 +479,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
             k->active = s;
         }
         got += pop_free(s, want - got, max - got, &head);
-        if (got < want && slab_drain(s))
+        if (got < want && slab_collect(s))
             got += pop_free(s, want - got, max - got, &head);
         /* Reuse blocks freed into partial slabs before touching fresh
          * memory of this one: fewer pages ever become resident. */
@@ -552,7 +552,7 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
 
 /* Pushes the chain first..last of n blocks onto s's remote list and counts
  * them in the pending count of owner (s->owner, read before: once the
- * blocks are on the list, s itself may be drained and released at once),
+ * blocks are on the list, s itself may be collected and released at once),
  * or of the orphans of the class when it has none.  Returns whether they
  * now have a slab's worth of blocks pending. */
 static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
@@ -610,7 +610,7 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
 }
 
 /* Collects what other threads freed into the slabs of class c of a heap
- * whose owner may make no call for a long time: drained slabs that are
+ * whose owner may make no call for a long time: collected slabs that are
  * empty go back to the pool.  Takes collect_lock (so that fork never copies
  * a heap half-collected by another thread), then the heap's lock, both only
  * if free: a busy owner collects by itself. */
@@ -620,7 +620,7 @@ static void foreign_collect(ss_heap_t *h, unsigned c) {
     if (hak_trylock(&h->lock)) {
         uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
         if ((size_t)pending * 4 >= h->cls[c].nfull)
-            heap_reclaim(h, c);
+            heap_collect_all(h, c);
         hak_unlock(&h->lock);
     }
     hak_unlock(&collect_lock);
@@ -629,7 +629,7 @@ static void foreign_collect(ss_heap_t *h, unsigned c) {
 /* Purges the pages of slab s that hold no live block and no link: those
  * inside its free blocks, past the words any check reads of them, and those
  * past its bump pointer (h, its owner, locked, or s off every list;
- * remote frees drained). */
+ * remote frees collected). */
 #define SS_FREE_KEEP 64 /* bytes of a free block its checks read */
 static void slab_purge_free(ss_slab_t *s) {
     size_t size = hak_class_size[s->cls];
@@ -648,7 +648,7 @@ static void slab_purge_free(ss_slab_t *s) {
             }
         }
     }
-    ss_region_t *r = region_of(s);
+    ss_chunk_t *r = chunk_of(s);
     uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
     uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, (unsigned)(s - r->slabs) + s->units);
     if (hi > lo)
@@ -670,7 +670,7 @@ static void orphans_collect(unsigned c, bool purge) {
     for (ss_slab_t *o = list, *next; o != NULL; o = next) {
         next = o->next;
         o->list = SS_LIST_NONE;
-        slab_drain(o);
+        slab_collect(o);
         if (o->used == 0) {
             slab_release(o);
             continue;
@@ -745,7 +745,7 @@ static void ss_thread_exit(void *state) {
         }
         while ((s = k->partial) || (s = k->full)) {
             heap_unlink(h, s);
-            slab_drain(s);
+            slab_collect(s);
             if (s->used == 0) {
                 slab_release(s);
                 continue;
@@ -806,7 +806,7 @@ static bool ss_trim(size_t pad) {
         if (!hak_trylock(&h->lock))
             continue;
         for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-            heap_reclaim(h, c);
+            heap_collect_all(h, c);
         hak_unlock(&h->lock);
     }
     /* Then orphans that other threads emptied. */
@@ -820,7 +820,7 @@ static bool ss_trim(size_t pad) {
  * pool, the free pages of the others to the OS (h locked). */
 static void heap_purge_free(ss_heap_t *h) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        heap_reclaim(h, c);
+        heap_collect_all(h, c);
         ss_class_t *k = &h->cls[c];
         if (k->active != NULL)
             slab_purge_free(k->active);

@@ -129,6 +129,6 @@ int hak_impl_trim(size_t pad) {
     hak_ensure_init();
     hak_thread_t *t = hak_tls;
     if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
-        hak_thread_drain(t);
-    return hak_release_cached(pad);
+        hak_thread_flush(t);
+    return hak_trim_cached(pad);
 }

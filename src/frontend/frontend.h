@@ -28,12 +28,12 @@
 /* The paths an allocation tried before it failed, as the trace names them:
  * the transfer cache (no batch of the class), the backend (its free
  * blocks, those other threads freed into their slabs, fresh memory), the
- * large path (its spare memory, a new mapping), and a release of all the
+ * large path (its spare memory, a new mapping), and a trim of all the
  * free memory kept mapped, after which the same was asked again. */
 #define HAK_TRIED_TRANSFER 1u
 #define HAK_TRIED_BACKEND 2u
 #define HAK_TRIED_LARGE 4u
-#define HAK_TRIED_RELEASE 8u
+#define HAK_TRIED_TRIM 8u
 /* Reports an allocation failure: a trace line without allocating when
  * tracing is on, and to the failure hook when one is set (the caller holds
  * no lock: the hook may allocate). */
@@ -147,7 +147,7 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* Gives back everything the calling thread (t) caches. */
-HAK_HIDDEN void hak_thread_drain(hak_thread_t *t);
+HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);
 /* Sorts the blocks of the calling thread's group bin of class c (t's;
  * internal.h, HAK_SHADOW_GROUP) into the shadow bins of their classes. */
 HAK_HIDDEN void hak_thread_group_sort(hak_thread_t *t, unsigned c);
@@ -174,7 +174,7 @@ HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
 /* Gives the transfer cache's batches and the cached free memory of the
  * backend and the large path back, keeping pad bytes of each; true if it
  * gave any. */
-HAK_HIDDEN bool hak_release_cached(size_t pad);
+HAK_HIDDEN bool hak_trim_cached(size_t pad);
 /* Counts, traces and reports (errno ENOMEM) an allocation failure, after
  * the paths in tried (HAK_TRIED_*, above). */
 HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
@@ -228,7 +228,7 @@ HAK_HIDDEN int hak_impl_mallopt(int param, int value);
  * any. */
 HAK_HIDDEN bool hak_xfer_put(unsigned c, void *list, unsigned n);
 HAK_HIDDEN unsigned hak_xfer_get(unsigned c, unsigned max, void **list);
-HAK_HIDDEN bool hak_xfer_release(void);
+HAK_HIDDEN bool hak_xfer_flush(void);
 
 /* How many blocks of class c wait in the transfer cache now. */
 HAK_HIDDEN unsigned hak_xfer_held(unsigned c);

@@ -13,8 +13,8 @@
 /* Hands the transfer cache's batches to the backend, and gives the memory
  * the backend and the large path cache (free but mapped) back to the OS,
  * keeping at most pad bytes of each; true if it did any. */
-bool hak_release_cached(size_t pad) {
-    bool released = hak_xfer_release();
+bool hak_trim_cached(size_t pad) {
+    bool released = hak_xfer_flush();
     released |= hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;
@@ -36,8 +36,8 @@ static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, unsigned max,
     void *bstate = t ? t->bstate : NULL;
     *tried |= HAK_TRIED_BACKEND;
     unsigned got = hak_backend->refill(bstate, c, want, max, list, cause);
-    if (got == 0 && map_refused(*cause) && hak_release_cached(0)) {
-        *tried |= HAK_TRIED_RELEASE;
+    if (got == 0 && map_refused(*cause) && hak_trim_cached(0)) {
+        *tried |= HAK_TRIED_TRIM;
         got = hak_backend->refill(bstate, c, want, max, list, cause);
     }
     if (got > 0)
@@ -222,8 +222,8 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
     if (n <= PTRDIFF_MAX && align <= ((size_t)PTRDIFF_MAX >> 1) && (limit == 0 || n <= limit)) {
         tried = HAK_TRIED_LARGE;
         p = hak_large_alloc(n, align, zero, &cause);
-        if (p == NULL && map_refused(cause) && hak_release_cached(0)) {
-            tried |= HAK_TRIED_RELEASE;
+        if (p == NULL && map_refused(cause) && hak_trim_cached(0)) {
+            tried |= HAK_TRIED_TRIM;
             p = hak_large_alloc(n, align, zero, &cause);
         }
     }

@@ -297,7 +297,7 @@ void hak_quarantine_check_exit(void) {
 }
 
 /* Empties the quarantine of t (the calling thread's) into its cache. */
-static void quarantine_drain(hak_thread_t *t) {
+static void quarantine_flush(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine;
     while (q != NULL && q->len > 0) {
         unsigned c = q->cls[q->head];
@@ -307,7 +307,7 @@ static void quarantine_drain(hak_thread_t *t) {
 
 static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
-    quarantine_drain(t);
+    quarantine_flush(t);
     cache_flush_all(t);
     hak_tls = HAK_THREAD_DEAD;
     for (unsigned b = 0; b < HAK_NBINS; b++) {
@@ -332,8 +332,8 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
         cache_push(t, c, p);
 }
 
-void hak_thread_drain(hak_thread_t *t) {
-    quarantine_drain(t);
+void hak_thread_flush(hak_thread_t *t) {
+    quarantine_flush(t);
     cache_flush_all(t);
 }
 

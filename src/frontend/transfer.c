@@ -64,7 +64,7 @@ unsigned hak_xfer_get(unsigned c, unsigned max, void **list) {
     return 0;
 }
 
-bool hak_xfer_release(void) {
+bool hak_xfer_flush(void) {
     bool any = false;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         void *list;

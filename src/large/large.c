@@ -234,7 +234,7 @@ static void spare_remove(unsigned i) {
 }
 
 /* Unmaps spare i. */
-static void spare_drop(unsigned i) {
+static void spare_unmap(unsigned i) {
     spare_t x = spares[i];
     spare_remove(i);
     if (x.rc != NULL)
@@ -243,10 +243,10 @@ static void spare_drop(unsigned i) {
 }
 
 /* Unmaps every spare; true if there was any. */
-static bool spares_drop(void) {
+static bool spares_unmap(void) {
     bool any = nspares > 0;
     while (nspares > 0)
-        spare_drop(nspares - 1);
+        spare_unmap(nspares - 1);
     return any;
 }
 
@@ -258,7 +258,7 @@ static unsigned spare_insert(spare_t x) {
         for (unsigned i = 1; i < nspares; i++)
             if (spares[i].freed_at < spares[old].freed_at)
                 old = i;
-        spare_drop(old);
+        spare_unmap(old);
     }
     if (x.rc != NULL)
         x.rc->spare = (int)nspares;
@@ -412,7 +412,7 @@ static bool runs_trim_tails(void) {
  * first, and tries once more each time. */
 static hak_chunk_t *chunk_new(size_t size, unsigned kind) {
     hak_chunk_t *c = hak_chunk_map_new(size, kind);
-    if (c == NULL && spares_drop())
+    if (c == NULL && spares_unmap())
         c = hak_chunk_map_new(size, kind);
     if (c == NULL && runs_trim_tails())
         c = hak_chunk_map_new(size, kind);
@@ -892,7 +892,7 @@ bool hak_large_trim(size_t pad) {
     bool released = false;
     hak_lock(&large_lock);
     if (cached_bytes > pad)
-        released = spares_drop();
+        released = spares_unmap();
     for (run_chunk_t *rc = runs; rc && cached_bytes > pad; rc = rc->next)
         released |= runs_purge(rc) > 0;
     boost_bytes = 0;

@@ -92,7 +92,7 @@ static hak_pool_chunk_t *chunk_new(hak_pool_t *pl) {
 }
 
 /* Forgets the hints into a chunk about to be unmapped. */
-static void hints_drop(hak_pool_t *pl, const hak_pool_chunk_t *ch) {
+static void hints_forget(hak_pool_t *pl, const hak_pool_chunk_t *ch) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         for (unsigned i = 0; i < HAK_POOL_HINTS; i++)
             if (pl->hints[c][i].chunk == ch)
@@ -100,10 +100,10 @@ static void hints_drop(hak_pool_t *pl, const hak_pool_chunk_t *ch) {
 }
 
 /* Unmaps an empty chunk. */
-static void chunk_drop(hak_pool_t *pl, hak_pool_chunk_t *ch) {
+static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     HAK_DLIST_UNLINK(&pl->avail, ch);
     pl->dirty_bytes -= units_bytes(ch->dirty_units);
-    hints_drop(pl, ch);
+    hints_forget(pl, ch);
     hak_chunk_unmap(&ch->base);
 }
 
@@ -162,7 +162,7 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     return ch;
 }
 
-void hak_pool_give(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c) {
+void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, n);
     hak_lock(&pl->lock);
@@ -176,7 +176,7 @@ void hak_pool_give(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigne
     pl->dirty_bytes += (size_t)n << HAK_UNIT_SHIFT;
     if (ch->free_units == HAK_POOL_ALL_UNITS) {
         if (pl->empty_chunks >= HAK_POOL_EMPTY_CHUNKS + pl->boost.bytes / HAK_CHUNK_SIZE) {
-            chunk_drop(pl, ch);
+            chunk_unmap(pl, ch);
             hak_unlock(&pl->lock);
             return;
         }
@@ -198,7 +198,7 @@ bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
         next = ch->next;
         if (ch->free_units == HAK_POOL_ALL_UNITS) {
-            chunk_drop(pl, ch);
+            chunk_unmap(pl, ch);
             pl->empty_chunks--;
             released = true;
         }

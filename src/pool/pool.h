@@ -96,7 +96,7 @@ HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned 
                                            unsigned *first);
 /* Gives back the n units from first of ch, which served class c and hold
  * no live block any more; they stay dirty within the budget. */
-HAK_HIDDEN void hak_pool_give(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
+HAK_HIDDEN void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
                               unsigned c);
 HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
 /* Unmaps the empty chunks and purges free units down to pad dirty bytes,
