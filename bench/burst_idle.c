@@ -29,23 +29,20 @@
 
 static void *blocks[MAX_BLOCKS];
 
-static void sleep_ms(unsigned long long ms)
-{
+static void sleep_ms(unsigned long long ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
 
 /* 16 B .. 256 KiB: an octave [2^k, 2^(k+1)) at random, capped at the top. */
-static size_t draw_size(uint32_t *x)
-{
+static size_t draw_size(uint32_t *x) {
     unsigned shift = MIN_SHIFT + bench_xorshift32(x) % (MAX_SHIFT - MIN_SHIFT);
     size_t n = ((size_t)1 << shift) + bench_xorshift32(x) % ((size_t)1 << shift);
     return n > ((size_t)1 << MAX_SHIFT) ? (size_t)1 << MAX_SHIFT : n;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long bursts = bench_arg_u64(argc, argv, 1, 10ULL);
     unsigned long long pause = bench_arg_u64(argc, argv, 2, 1000ULL);
     unsigned long long hold = bench_arg_u64(argc, argv, 3, 100ULL);

@@ -44,8 +44,7 @@ struct worker {
  * in 5 picks go to the first fifth; the pick is uniform in the range left.
  * So 26 % of the steps land on 0.0064 % of the slots and 26 % of the
  * slots see 0.0064 % of the steps. */
-static uint32_t pick_slot(uint32_t *x, uint32_t n)
-{
+static uint32_t pick_slot(uint32_t *x, uint32_t n) {
     uint32_t r = bench_xorshift32(x);
     uint32_t lo = 0, len = n;
     for (int level = 0; level < PARETO_LEVELS; level++, r /= 5) {
@@ -61,8 +60,7 @@ static uint32_t pick_slot(uint32_t *x, uint32_t n)
 }
 
 /* A new block for slot i. */
-static void place(struct worker *w, uint32_t *x, uint32_t i)
-{
+static void place(struct worker *w, uint32_t *x, uint32_t i) {
     uint32_t r = bench_xorshift32(x);
     /* The lowest set bit of a uniform draw is bit k with probability
      * 2^-(k+1); the bit of the top octave caps it. */
@@ -78,14 +76,12 @@ static void place(struct worker *w, uint32_t *x, uint32_t i)
     w->tag[i] = r;
 }
 
-static void drop(struct worker *w, uint32_t i)
-{
+static void drop(struct worker *w, uint32_t i) {
     bench_check_fill(w->block[i], w->size[i], w->tag[i], "churn");
     free(w->block[i]);
 }
 
-static void *run(void *arg)
-{
+static void *run(void *arg) {
     struct worker *w = arg;
     uint32_t x = w->seed;
 
@@ -102,8 +98,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long steps = bench_arg_u64(argc, argv, 1, 4000000ULL);
     unsigned long long nthreads = bench_arg_u64(argc, argv, 2, 1);
     unsigned long long slots = bench_arg_u64(argc, argv, 3, 131072);
@@ -144,10 +139,8 @@ int main(int argc, char **argv)
     double secs = bench_now() - t0;
 
     char extra[64];
-    snprintf(extra, sizeof extra, " threads=%llu max_size=%llu", nthreads,
-             max_size);
-    bench_report("churn", (long long)slots,
-                 nthreads * 2ULL * (slots + steps), secs, extra);
+    snprintf(extra, sizeof extra, " threads=%llu max_size=%llu", nthreads, max_size);
+    bench_report("churn", (long long)slots, nthreads * 2ULL * (slots + steps), secs, extra);
 
     for (unsigned long long t = 0; t < nthreads; t++) {
         free(ws[t].block);

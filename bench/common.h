@@ -44,8 +44,7 @@
 #include <unistd.h>
 
 /* Print a message to stderr and exit with status 2. */
-static inline void bench_die(const char *fmt, ...)
-{
+static inline void bench_die(const char *fmt, ...) {
     va_list ap;
     fputs("bench: error: ", stderr);
     va_start(ap, fmt);
@@ -56,15 +55,12 @@ static inline void bench_die(const char *fmt, ...)
 }
 
 /* Abort the run when an allocation failed. */
-static inline void bench_oom(size_t size)
-{
-    bench_die("allocation of %zu bytes failed (errno=%d: %s)", size, errno,
-              strerror(errno));
+static inline void bench_oom(size_t size) {
+    bench_die("allocation of %zu bytes failed (errno=%d: %s)", size, errno, strerror(errno));
 }
 
 /* Seconds from CLOCK_MONOTONIC. */
-static inline double bench_now(void)
-{
+static inline double bench_now(void) {
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         bench_die("clock_gettime(CLOCK_MONOTONIC) failed");
@@ -72,8 +68,7 @@ static inline double bench_now(void)
 }
 
 /* 32-bit xorshift (13, 17, 5).  The state must never be 0. */
-static inline uint32_t bench_xorshift32(uint32_t *state)
-{
+static inline uint32_t bench_xorshift32(uint32_t *state) {
     uint32_t x = *state;
     x ^= x << 13;
     x ^= x >> 17;
@@ -84,24 +79,21 @@ static inline uint32_t bench_xorshift32(uint32_t *state)
 
 /* The xorshift32 state of stream n of several drawn from one seed (one per
  * thread, or per thread and round): a different start for each n, never 0. */
-static inline uint32_t bench_stream_seed(uint32_t seed, unsigned long long n)
-{
+static inline uint32_t bench_stream_seed(uint32_t seed, unsigned long long n) {
     uint32_t s = seed ^ (uint32_t)(n * 2654435761u);
     return s != 0 ? s : 1;
 }
 
 /* Parse argv[i] as an unsigned integer, or return dflt if absent. */
 static inline unsigned long long bench_arg_u64(int argc, char **argv, int i,
-                                               unsigned long long dflt)
-{
+                                               unsigned long long dflt) {
     if (i >= argc)
         return dflt;
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(argv[i], &end, 0);
     if (errno != 0 || end == argv[i] || *end != '\0' || argv[i][0] == '-')
-        bench_die("argument %d ('%s') is not a non-negative integer", i,
-                  argv[i]);
+        bench_die("argument %d ('%s') is not a non-negative integer", i, argv[i]);
     return v;
 }
 
@@ -111,8 +103,7 @@ static inline unsigned long long bench_arg_u64(int argc, char **argv, int i,
  * Returns the executable's own path if malloc is linked statically into it,
  * or "unknown" if it cannot be determined.
  */
-static inline const char *bench_malloc_from(void)
-{
+static inline const char *bench_malloc_from(void) {
     void *sym = dlsym(RTLD_DEFAULT, "malloc");
     Dl_info info;
     if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL ||
@@ -122,8 +113,7 @@ static inline const char *bench_malloc_from(void)
 }
 
 /* Active HAKMEM backend, or "-" when HAKMEM is not in this process. */
-static inline const char *bench_hakmem_backend(void)
-{
+static inline const char *bench_hakmem_backend(void) {
     typedef const char *(*backend_fn)(void);
     void *sym = dlsym(RTLD_DEFAULT, "hak_backend_name");
     if (sym == NULL)
@@ -136,8 +126,7 @@ static inline const char *bench_hakmem_backend(void)
 
 /* Peak resident set size in KiB (VmHWM) of the process whose status file
  * is `status` ("/proc/self/status", "/proc/<pid>/status"), or -1. */
-static inline long bench_vmhwm_kb(const char *status)
-{
+static inline long bench_vmhwm_kb(const char *status) {
     long kb = -1;
     FILE *f = fopen(status, "r");
     if (f != NULL) {
@@ -154,8 +143,7 @@ static inline long bench_vmhwm_kb(const char *status)
 }
 
 /* Peak resident set size of this process in KiB. */
-static inline long bench_peak_rss_kb(void)
-{
+static inline long bench_peak_rss_kb(void) {
     long kb = bench_vmhwm_kb("/proc/self/status");
     if (kb < 0) {
         struct rusage ru;
@@ -179,24 +167,20 @@ static inline long bench_rss_kb(void) {
 static volatile unsigned char bench_sink;
 
 /* Write one byte through p (and remember it) so the block is really used. */
-static inline void bench_touch(void *p, unsigned char v)
-{
+static inline void bench_touch(void *p, unsigned char v) {
     volatile unsigned char *q = (volatile unsigned char *)p;
     *q = v;
     bench_sink ^= *q;
 }
 
 /* Start a thread running fn(arg). */
-static inline void bench_thread_start(pthread_t *tid, void *(*fn)(void *),
-                                      void *arg)
-{
+static inline void bench_thread_start(pthread_t *tid, void *(*fn)(void *), void *arg) {
     if (pthread_create(tid, NULL, fn, arg) != 0)
         bench_die("pthread_create failed");
 }
 
 /* A barrier for n parties (the workers and main), or the program dies. */
-static inline void bench_barrier_init(pthread_barrier_t *b, unsigned n)
-{
+static inline void bench_barrier_init(pthread_barrier_t *b, unsigned n) {
     if (pthread_barrier_init(b, NULL, n) != 0)
         bench_die("pthread_barrier_init failed");
 }
@@ -209,8 +193,7 @@ static inline void bench_barrier_init(pthread_barrier_t *b, unsigned n)
  * a benchmark that only touched a byte would hide the cache misses and
  * page faults of where the allocator puts blocks.
  */
-static inline void bench_fill(void *p, size_t size, uint64_t tag)
-{
+static inline void bench_fill(void *p, size_t size, uint64_t tag) {
     unsigned char *q = (unsigned char *)p;
     size_t words = size / 8;
     for (size_t i = 0; i < words; i++) {
@@ -223,22 +206,19 @@ static inline void bench_fill(void *p, size_t size, uint64_t tag)
 
 /* Die unless the block still holds what bench_fill(p, size, tag) wrote:
  * the allocator handed out overlapping blocks or wrote into a live one. */
-static inline void bench_check_fill(const void *p, size_t size, uint64_t tag,
-                                    const char *bench)
-{
+static inline void bench_check_fill(const void *p, size_t size, uint64_t tag, const char *bench) {
     const unsigned char *q = (const unsigned char *)p;
     size_t words = size / 8;
     for (size_t i = 0; i < words; i++) {
         uint64_t w;
         memcpy(&w, q + 8 * i, sizeof w);
         if (w != (tag ^ (i * 0x9E3779B97F4A7C15ULL)))
-            bench_die("%s: live block %p of %zu bytes changed at offset %zu",
-                      bench, p, size, 8 * i);
+            bench_die("%s: live block %p of %zu bytes changed at offset %zu", bench, p, size,
+                      8 * i);
     }
     for (size_t i = 8 * words; i < size; i++)
         if (q[i] != (unsigned char)tag)
-            bench_die("%s: live block %p of %zu bytes changed at offset %zu",
-                      bench, p, size, i);
+            bench_die("%s: live block %p of %zu bytes changed at offset %zu", bench, p, size, i);
 }
 
 /*
@@ -248,12 +228,9 @@ static inline void bench_check_fill(const void *p, size_t size, uint64_t tag,
  * is either NULL or a string of additional " key=value" pairs (starting
  * with a space).
  */
-static inline void bench_report_for(const char *name, long long ws,
-                                    unsigned long long ops, double seconds,
-                                    long peak_rss_kb, const char *extra,
-                                    const char *malloc_from,
-                                    const char *hakmem_backend)
-{
+static inline void bench_report_for(const char *name, long long ws, unsigned long long ops,
+                                    double seconds, long peak_rss_kb, const char *extra,
+                                    const char *malloc_from, const char *hakmem_backend) {
     double mops = seconds > 0.0 ? (double)ops / seconds / 1e6 : 0.0;
     char wsbuf[32];
     if (ws < 0)
@@ -262,24 +239,21 @@ static inline void bench_report_for(const char *name, long long ws,
         snprintf(wsbuf, sizeof wsbuf, "%lld", ws);
     printf("RESULT bench=%s ws=%s ops=%llu seconds=%.6f mops=%.3f "
            "peak_rss_kb=%ld%s malloc_from=%s hakmem_backend=%s\n",
-           name, wsbuf, ops, seconds, mops, peak_rss_kb,
-           extra != NULL ? extra : "", malloc_from, hakmem_backend);
+           name, wsbuf, ops, seconds, mops, peak_rss_kb, extra != NULL ? extra : "", malloc_from,
+           hakmem_backend);
     fflush(stdout);
 }
 
 /* Print the RESULT line of this process (see bench_report_for). */
-static inline void bench_report(const char *name, long long ws,
-                                unsigned long long ops, double seconds,
-                                const char *extra)
-{
-    bench_report_for(name, ws, ops, seconds, bench_peak_rss_kb(), extra,
-                     bench_malloc_from(), bench_hakmem_backend());
+static inline void bench_report(const char *name, long long ws, unsigned long long ops,
+                                double seconds, const char *extra) {
+    bench_report_for(name, ws, ops, seconds, bench_peak_rss_kb(), extra, bench_malloc_from(),
+                     bench_hakmem_backend());
 }
 
 /* Say on stdout that this benchmark cannot run here, and why, and exit
  * with status 77: bench/compare drops the program's row with a note. */
-static inline void bench_skip(const char *fmt, ...)
-{
+static inline void bench_skip(const char *fmt, ...) {
     va_list ap;
     fputs("SKIP ", stdout);
     va_start(ap, fmt);

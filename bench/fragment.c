@@ -14,8 +14,7 @@
  */
 #include "common.h"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long n = bench_arg_u64(argc, argv, 1, 1000000ULL);
     unsigned long long seed = bench_arg_u64(argc, argv, 2, 2654435769ULL);
     if ((uint32_t)seed == 0)

@@ -14,8 +14,7 @@
 #define MIN_SIZE (64u * 1024u)
 #define MAX_SIZE (8u * 1024u * 1024u)
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long ops = bench_arg_u64(argc, argv, 1, 300000ULL);
     unsigned long long seed = bench_arg_u64(argc, argv, 2, 88172645ULL);
     if ((uint32_t)seed == 0)
@@ -31,8 +30,7 @@ int main(int argc, char **argv)
         uint32_t idx = r % SLOTS;
         if (slots[idx] != NULL) {
             unsigned char *p = slots[idx];
-            if (p[0] != (unsigned char)idx ||
-                p[sizes[idx] - 1] != (unsigned char)idx)
+            if (p[0] != (unsigned char)idx || p[sizes[idx] - 1] != (unsigned char)idx)
                 bench_die("large block %u was corrupted", idx);
             free(p);
             slots[idx] = NULL;

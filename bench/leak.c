@@ -31,14 +31,12 @@ struct worker {
     uint32_t seed;
 };
 
-static void check_kept(void *p)
-{
+static void check_kept(void *p) {
     bench_check_fill(p, KEPT_SIZE, (uintptr_t)p, "leak");
     free(p);
 }
 
-static void *run(void *arg)
-{
+static void *run(void *arg) {
     struct worker *w = arg;
     uint32_t x = w->seed;
     void *block[TRANSIENT];
@@ -64,8 +62,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long nrounds = bench_arg_u64(argc, argv, 1, 1000);
     unsigned long long nthreads = bench_arg_u64(argc, argv, 2, 10);
     unsigned long long seed = bench_arg_u64(argc, argv, 3, 88675123ULL);
@@ -101,8 +98,8 @@ int main(int argc, char **argv)
      * kept block was freed, by a later thread or at the end. */
     unsigned long long ops = nrounds * nthreads * (2 * TRANSIENT + 2);
     char extra[96];
-    snprintf(extra, sizeof extra, " threads=%llu rounds=%llu kept_at_end=%llu",
-             nthreads, nrounds, live);
+    snprintf(extra, sizeof extra, " threads=%llu rounds=%llu kept_at_end=%llu", nthreads, nrounds,
+             live);
     bench_report("leak", -1, ops, secs, extra);
     free(ws);
     free(shared);

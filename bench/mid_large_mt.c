@@ -24,8 +24,7 @@ struct worker {
     pthread_barrier_t *start;
 };
 
-static void *run(void *arg)
-{
+static void *run(void *arg) {
     struct worker *w = arg;
     uint32_t x = w->seed;
     void **slots = w->slots;
@@ -55,8 +54,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long cycles = bench_arg_u64(argc, argv, 1, 3000000ULL);
     unsigned long long nthreads = bench_arg_u64(argc, argv, 2, 2);
     if (nthreads == 0 || nthreads > 1024)

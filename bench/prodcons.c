@@ -37,8 +37,7 @@ static pthread_barrier_t start;
 static unsigned long long per_producer;
 static size_t block_size;
 
-static void push(struct batch *b)
-{
+static void push(struct batch *b) {
     pthread_mutex_lock(&lock);
     while (queued >= MAX_QUEUED)
         pthread_cond_wait(&not_full, &lock);
@@ -50,8 +49,7 @@ static void push(struct batch *b)
 }
 
 /* The newest batch, or NULL once every batch has been taken. */
-static struct batch *pop(void)
-{
+static struct batch *pop(void) {
     pthread_mutex_lock(&lock);
     while (stack == NULL && untaken > 0)
         pthread_cond_wait(&not_empty, &lock);
@@ -67,8 +65,7 @@ static struct batch *pop(void)
     return b;
 }
 
-static void *produce(void *arg)
-{
+static void *produce(void *arg) {
     (void)arg;
     size_t fill = block_size < 128 ? block_size : 128;
 
@@ -89,8 +86,7 @@ static void *produce(void *arg)
     return NULL;
 }
 
-static void *consume(void *arg)
-{
+static void *consume(void *arg) {
     (void)arg;
     unsigned char acc = 0;
     struct batch *b;
@@ -107,8 +103,7 @@ static void *consume(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     per_producer = bench_arg_u64(argc, argv, 1, 2000);
     unsigned long long np = bench_arg_u64(argc, argv, 2, 2);
     unsigned long long nc = bench_arg_u64(argc, argv, 3, 2);
@@ -136,10 +131,8 @@ int main(int argc, char **argv)
     double secs = bench_now() - t0;
 
     char extra[96];
-    snprintf(extra, sizeof extra, " producers=%llu consumers=%llu size=%llu",
-             np, nc, size);
-    bench_report("prodcons", -1, 2ULL * np * per_producer * (PER_BATCH + 1),
-                 secs, extra);
+    snprintf(extra, sizeof extra, " producers=%llu consumers=%llu size=%llu", np, nc, size);
+    bench_report("prodcons", -1, 2ULL * np * per_producer * (PER_BATCH + 1), secs, extra);
 
     pthread_barrier_destroy(&start);
     free(tids);

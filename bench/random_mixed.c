@@ -16,8 +16,7 @@
  */
 #include "common.h"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long cycles = bench_arg_u64(argc, argv, 1, 10000000ULL);
     unsigned long long ws = bench_arg_u64(argc, argv, 2, 8192);
     unsigned long long seed = bench_arg_u64(argc, argv, 3, 1234567);

@@ -20,8 +20,7 @@
 #define LIMIT (1u << 20)
 #define LINEAR_UNTIL (16u * 1024u)
 
-static size_t next_size(size_t cur, int builder)
-{
+static size_t next_size(size_t cur, int builder) {
     size_t n;
     if (builder && cur < LINEAR_UNTIL)
         n = cur + 16;
@@ -30,8 +29,7 @@ static size_t next_size(size_t cur, int builder)
     return n > LIMIT ? LIMIT : n;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long rounds = bench_arg_u64(argc, argv, 1, 100);
     unsigned long long ops = 0;
 

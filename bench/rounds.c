@@ -40,8 +40,7 @@ struct worker {
 
 /* A filled block of 8 << (draw % shifts) bytes, 1 % of them 100 times
  * bigger and 0.1 % a thousand times. */
-static void *make(uint32_t *x, unsigned shifts)
-{
+static void *make(uint32_t *x, unsigned shifts) {
     uint32_t r = bench_xorshift32(x);
     size_t size = (size_t)8 << (r % shifts);
     uint32_t odds = (r >> 8) % 1000;
@@ -56,19 +55,16 @@ static void *make(uint32_t *x, unsigned shifts)
     return p;
 }
 
-static void unmake(void *p)
-{
+static void unmake(void *p) {
     uint64_t size;
     memcpy(&size, p, sizeof size);
     if (size < 8 || size > 512 * 1000)
-        bench_die("rounds: live block %p holds a bad size word %llu", p,
-                  (unsigned long long)size);
+        bench_die("rounds: live block %p holds a bad size word %llu", p, (unsigned long long)size);
     bench_check_fill(p, (size_t)size, size, "rounds");
     free(p);
 }
 
-static void *run(void *arg)
-{
+static void *run(void *arg) {
     struct worker *w = arg;
     uint32_t x = w->seed;
     unsigned long long left = w->allocs, keep_left = w->allocs / 2;
@@ -108,8 +104,7 @@ static void *run(void *arg)
         if (top > 0 && (r >> 16) % 4 == 0) {
             size_t i = bench_xorshift32(&x) % top;
             uint32_t j = bench_xorshift32(&x) % SHARED;
-            list[i] = atomic_exchange_explicit(&shared[j], list[i],
-                                               memory_order_acq_rel);
+            list[i] = atomic_exchange_explicit(&shared[j], list[i], memory_order_acq_rel);
         }
     }
     for (size_t i = 0; i < nkept; i++) {
@@ -130,14 +125,12 @@ static void *run(void *arg)
 }
 
 /* Frees the blocks of the shared slots: each with probability 1/2, or all. */
-static unsigned long long free_shared(uint32_t *x, int all)
-{
+static unsigned long long free_shared(uint32_t *x, int all) {
     unsigned long long ops = 0;
     for (uint32_t j = 0; j < SHARED; j++) {
         if (!all && bench_xorshift32(x) % 2 != 0)
             continue;
-        void *p = atomic_exchange_explicit(&shared[j], NULL,
-                                           memory_order_acq_rel);
+        void *p = atomic_exchange_explicit(&shared[j], NULL, memory_order_acq_rel);
         if (p != NULL) {
             unmake(p);
             ops++;
@@ -146,8 +139,7 @@ static unsigned long long free_shared(uint32_t *x, int all)
     return ops;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long nrounds = bench_arg_u64(argc, argv, 1, 20);
     unsigned long long nthreads = bench_arg_u64(argc, argv, 2, 4);
     unsigned long long allocs = bench_arg_u64(argc, argv, 3, 10000ULL);
@@ -179,8 +171,7 @@ int main(int argc, char **argv)
     double secs = bench_now() - t0;
 
     char extra[64];
-    snprintf(extra, sizeof extra, " threads=%llu rounds=%llu", nthreads,
-             nrounds);
+    snprintf(extra, sizeof extra, " threads=%llu rounds=%llu", nthreads, nrounds);
     bench_report("rounds", -1, ops, secs, extra);
     free(ws);
     return 0;

@@ -25,8 +25,7 @@ static unsigned long long calls;
 
 /* Runs every case; returns the number of calls made, as a pointer so that
  * it can be a thread's result. */
-static void *run_cases(void *arg)
-{
+static void *run_cases(void *arg) {
     const char *pass = arg;
     void *block[MAX_BATCH];
     uintptr_t ops = 0;
@@ -49,8 +48,7 @@ static void *run_cases(void *arg)
                     free(block[i]);
             }
             double secs = bench_now() - t0;
-            printf("CASE pass=%s size=%zu batch=%u seconds=%.6f mops=%.3f\n",
-                   pass, size, n, secs,
+            printf("CASE pass=%s size=%zu batch=%u seconds=%.6f mops=%.3f\n", pass, size, n, secs,
                    secs > 0.0 ? 2.0 * (double)(reps * n) / secs / 1e6 : 0.0);
             ops += 2 * reps * n;
         }
@@ -58,8 +56,7 @@ static void *run_cases(void *arg)
     return (void *)ops;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     calls = bench_arg_u64(argc, argv, 1, 4000000ULL);
 
     double t0 = bench_now();

@@ -10,8 +10,7 @@
 #define BATCH 100
 #define SIZE 64
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long batches = bench_arg_u64(argc, argv, 1, 400000ULL);
     void *ptrs[BATCH];
 

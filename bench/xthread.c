@@ -34,16 +34,14 @@ struct producer {
     pthread_barrier_t *start;
 };
 
-static void backoff(unsigned *spins)
-{
+static void backoff(unsigned *spins) {
     if (++*spins > 64) {
         sched_yield();
         *spins = 0;
     }
 }
 
-static void *produce(void *arg)
-{
+static void *produce(void *arg) {
     struct producer *p = arg;
     struct ring *rg = p->ring;
     uint32_t x = p->seed;
@@ -58,8 +56,7 @@ static void *produce(void *arg)
             bench_oom(size);
         bench_touch(b, (unsigned char)r);
         unsigned spins = 0;
-        while (tail - atomic_load_explicit(&rg->head, memory_order_acquire) >=
-               RING_SIZE)
+        while (tail - atomic_load_explicit(&rg->head, memory_order_acquire) >= RING_SIZE)
             backoff(&spins);
         rg->slot[tail & (RING_SIZE - 1)] = b;
         tail++;
@@ -68,8 +65,7 @@ static void *produce(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long total = bench_arg_u64(argc, argv, 1, 4000000ULL);
     unsigned long long np = bench_arg_u64(argc, argv, 2, 1);
     if (np == 0 || np > 256)
@@ -108,10 +104,8 @@ int main(int argc, char **argv)
         int got = 0;
         for (unsigned long long i = 0; i < np; i++) {
             struct ring *rg = &rings[i];
-            unsigned long head =
-                atomic_load_explicit(&rg->head, memory_order_relaxed);
-            unsigned long tail =
-                atomic_load_explicit(&rg->tail, memory_order_acquire);
+            unsigned long head = atomic_load_explicit(&rg->head, memory_order_relaxed);
+            unsigned long tail = atomic_load_explicit(&rg->tail, memory_order_acquire);
             if (head == tail)
                 continue;
             while (head != tail) {

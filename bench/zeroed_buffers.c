@@ -22,8 +22,7 @@
 #define MAX_SIZE ((size_t)25 << 20)
 #define PAGE 4096u
 
-static void check_zero(const unsigned char *p, size_t n)
-{
+static void check_zero(const unsigned char *p, size_t n) {
     for (size_t off = 0; off < n; off += 64 * (size_t)PAGE) {
         size_t end = off + PAGE < n ? off + PAGE : n;
         for (size_t i = off; i < end; i++)
@@ -34,8 +33,7 @@ static void check_zero(const unsigned char *p, size_t n)
         bench_die("buffer of %zu bytes not zero at its last byte", n);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned long long iters = bench_arg_u64(argc, argv, 1, 1000ULL);
     unsigned long long seed = bench_arg_u64(argc, argv, 2, 2463534242ULL);
     if ((uint32_t)seed == 0)

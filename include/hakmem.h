@@ -70,13 +70,13 @@ typedef struct hak_stats {
     uint64_t flushes;           /* thread-cache flushes (backend, transfers) */
     uint64_t large_allocs;      /* blocks above the largest size class */
     uint64_t large_frees;
-    uint64_t malloc_calls;      /* only with --enable-stats, else 0 */
-    uint64_t free_calls;        /* only with --enable-stats, else 0 */
-    uint64_t alloc_failures;    /* requests answered with NULL/ENOMEM */
-    uint64_t threads_live;      /* threads holding a thread cache */
-    uint64_t transfers;         /* batches passed from cache to cache */
+    uint64_t malloc_calls;   /* only with --enable-stats, else 0 */
+    uint64_t free_calls;     /* only with --enable-stats, else 0 */
+    uint64_t alloc_failures; /* requests answered with NULL/ENOMEM */
+    uint64_t threads_live;   /* threads holding a thread cache */
+    uint64_t transfers;      /* batches passed from cache to cache */
     /* Memory, in bytes (since 0.1: hakmem(3), STATISTICS, defines each). */
-    uint64_t live_bytes;        /* handed out to the program, not yet freed */
+    uint64_t live_bytes; /* handed out to the program, not yet freed */
     uint64_t live_blocks;
     uint64_t peak_live_bytes;   /* high-water mark of live plus thread-cached */
     uint64_t large_live_bytes;  /* of live_bytes, in blocks above 64 KiB */

@@ -62,41 +62,39 @@ static const bool hak_config_debug = HAK_CONFIG_DEBUG;
 
 /* HAK_ASSERT is a debug-build invariant check.  Checks of the program's
  * pointers are always on and call hak_fatal directly. */
-#define HAK_ASSERT(cond)                                                     \
-    do {                                                                     \
-        if (hak_config_debug && HAK_UNLIKELY(!(cond)))                       \
-            hak_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__,       \
-                      __LINE__);                                             \
+#define HAK_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (hak_config_debug && HAK_UNLIKELY(!(cond)))                                             \
+            hak_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__);                  \
     } while (0)
 
 /* Raises *x to v if v is more. */
 HAK_INLINE void hak_atomic_max(_Atomic uint64_t *x, uint64_t v) {
     uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
-    while (v > old &&
-           !atomic_compare_exchange_weak_explicit(x, &old, v, memory_order_relaxed,
-                                                  memory_order_relaxed))
+    while (v > old && !atomic_compare_exchange_weak_explicit(x, &old, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
         ;
 }
 
 /* Intrusive doubly linked lists: x is any struct with next and prev
  * pointers to its own type; head is the address of the list's first. */
-#define HAK_DLIST_PUSH(head, x)                                                \
-    do {                                                                       \
-        (x)->prev = NULL;                                                      \
-        (x)->next = *(head);                                                   \
-        if (*(head))                                                           \
-            (*(head))->prev = (x);                                             \
-        *(head) = (x);                                                         \
+#define HAK_DLIST_PUSH(head, x)                                                                    \
+    do {                                                                                           \
+        (x)->prev = NULL;                                                                          \
+        (x)->next = *(head);                                                                       \
+        if (*(head))                                                                               \
+            (*(head))->prev = (x);                                                                 \
+        *(head) = (x);                                                                             \
     } while (0)
-#define HAK_DLIST_UNLINK(head, x)                                              \
-    do {                                                                       \
-        if ((x)->prev)                                                         \
-            (x)->prev->next = (x)->next;                                       \
-        else                                                                   \
-            *(head) = (x)->next;                                               \
-        if ((x)->next)                                                         \
-            (x)->next->prev = (x)->prev;                                       \
-        (x)->next = (x)->prev = NULL;                                          \
+#define HAK_DLIST_UNLINK(head, x)                                                                  \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            *(head) = (x)->next;                                                                   \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x)->prev;                                                           \
+        (x)->next = (x)->prev = NULL;                                                              \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -217,8 +215,8 @@ typedef struct hak_chunk {
      * free fast path indexes the chunk base directly. */
     uint8_t page_code[HAK_CHUNK_PAGES];
     uint32_t magic;
-    uint8_t kind; /* enum hak_chunk_kind */
-    size_t map_size; /* bytes mapped from this header on */
+    uint8_t kind;                          /* enum hak_chunk_kind */
+    size_t map_size;                       /* bytes mapped from this header on */
     struct hak_chunk *all_next, *all_prev; /* every chunk mapped (chunk.c) */
 } hak_chunk_t;
 
@@ -245,8 +243,8 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
  * one subtraction, a rotate and one byte load to know that a pointer is
  * ours, 16-byte aligned, and of which class; anything outside the window,
  * not aligned, or on a unit whose code is 0 (a hole, a chunk header, a
- * foreign mapping), takes the slow path, which asks the chunk map.  Nothing is reserved: the window is only where chunks
- * are asked to go.  Before the first chunk the base is 0 and every code 0.
+ * foreign mapping), takes the slow path, which asks the chunk map.  Nothing is reserved: the window
+ * is only where chunks are asked to go.  Before the first chunk the base is 0 and every code 0.
  */
 #define HAK_UNIT_SIZE ((size_t)1 << HAK_UNIT_SHIFT)
 #define HAK_CHUNK_UNITS (HAK_CHUNK_SIZE >> HAK_UNIT_SHIFT)
@@ -400,10 +398,18 @@ HAK_INLINE hak_fail_t hak_map_fail_cause(void) {
 /* ------------------------------------------------------------------ */
 /* Options (platform/options.c, table in platform/options.def)         */
 
-typedef enum hak_stats_mode { HAK_STATS_OFF = 0, HAK_STATS_ON_TEXT, HAK_STATS_ON_JSON } hak_stats_mode_t;
+typedef enum hak_stats_mode {
+    HAK_STATS_OFF = 0,
+    HAK_STATS_ON_TEXT,
+    HAK_STATS_ON_JSON
+} hak_stats_mode_t;
 
-typedef struct hak_optstr { char s[32]; } hak_optstr_t;
-typedef struct hak_optpath { char s[4096]; } hak_optpath_t;
+typedef struct hak_optstr {
+    char s[32];
+} hak_optstr_t;
+typedef struct hak_optpath {
+    char s[4096];
+} hak_optpath_t;
 #define HAK_OPT_TYPE_STR hak_optstr_t
 #define HAK_OPT_TYPE_PATH hak_optpath_t
 #define HAK_OPT_TYPE_BOOL bool

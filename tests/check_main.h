@@ -21,10 +21,10 @@
  * passing assertion through a pipe in fork mode (one write(2) each), which
  * makes a per-byte or per-size check take minutes; these cost nothing until
  * they fail. */
-#define HAK_CHECK_MSG(cond, ...)                                               \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            ck_abort_msg(__VA_ARGS__);                                         \
+#define HAK_CHECK_MSG(cond, ...)                                                                   \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 #define HAK_CHECK(cond) HAK_CHECK_MSG(cond, "Assertion '%s' failed", #cond)
 

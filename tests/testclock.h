@@ -7,8 +7,8 @@
 #ifndef HAK_TEST_TESTCLOCK_H
 #define HAK_TEST_TESTCLOCK_H
 
-#include "internal.h"
 #include "ace/ace.h"
+#include "internal.h"
 
 #include <time.h>
 

@@ -15,18 +15,18 @@
 
 #include "hakmem.h"
 
-#define T_FAIL(...)                                                            \
-    do {                                                                       \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                   \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        exit(1);                                                               \
+#define T_FAIL(...)                                                                                \
+    do {                                                                                           \
+        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                       \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
+        exit(1);                                                                                   \
     } while (0)
 
-#define T_ASSERT(cond)                                                         \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            T_FAIL("assertion failed: %s", #cond);                             \
+#define T_ASSERT(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            T_FAIL("assertion failed: %s", #cond);                                                 \
     } while (0)
 
 /* Exits 99 unless the backend serving the process is the one each-backend

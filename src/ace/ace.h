@@ -10,8 +10,8 @@
 #ifndef HAK_ACE_H
 #define HAK_ACE_H
 
-#include "internal.h"
 #include "backends/backend.h"
+#include "internal.h"
 #include "large/large.h"
 
 /* The ACE's part of one thread-cache bin: its capacity, how many refills

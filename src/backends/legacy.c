@@ -11,7 +11,7 @@
 #define LEG_MIN_BLOCKS 8
 
 typedef struct leg_class {
-    void *free;      /* freed blocks */
+    void *free;       /* freed blocks */
     char *bump, *end; /* never-used tail of the newest slab */
 } leg_class_t;
 

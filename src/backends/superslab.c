@@ -83,7 +83,7 @@ typedef struct ss_slab {
      * other threads read it to check the blocks they hand back. */
     char *_Atomic bump;
     char *end;
-    _Atomic uint64_t remote;  /* blocks freed by other threads: REMOTE_* */
+    _Atomic uint64_t remote;       /* blocks freed by other threads: REMOTE_* */
     struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
     struct ss_slab *next, *prev;
     /* Blocks out of the slab (owner-only), and in it: at most 4096 (a
@@ -291,7 +291,9 @@ static unsigned slab_collect(ss_slab_t *s) {
 }
 
 static unsigned slab_nfree(const ss_slab_t *s) { return s->recent.n + s->older.n; }
-static bool slab_has_local(const ss_slab_t *s) { return slab_nfree(s) > 0 || slab_bump(s) < s->end; }
+static bool slab_has_local(const ss_slab_t *s) {
+    return slab_nfree(s) > 0 || slab_bump(s) < s->end;
+}
 
 /* When no memory is left to map (the OS or the heap limit refused): a slab
  * of class c with free blocks that another heap holds, taken over by h,
@@ -369,8 +371,7 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
  * without reading a block (the thread cache checks each block as malloc
  * takes it); otherwise up to n blocks, each checked before its link is
  * followed.  Returns how many. */
-static unsigned list_take(const ss_slab_t *s, ss_list_t *l, unsigned n, unsigned max,
-                          void **head) {
+static unsigned list_take(const ss_slab_t *s, ss_list_t *l, unsigned n, unsigned max, void **head) {
     unsigned k = l->n;
     void *first = l->head, *last;
     if (k == 0 || n == 0)
@@ -697,7 +698,8 @@ static bool ss_owns_block(const void *p, unsigned c) {
 static int ss_init(void) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         class_units[c] = hak_pool_class_units(c, SS_MIN_BLOCKS);
-        class_blocks[c] = (unsigned)(((size_t)class_units[c] << HAK_UNIT_SHIFT) / hak_class_size[c]);
+        class_blocks[c] =
+            (unsigned)(((size_t)class_units[c] << HAK_UNIT_SHIFT) / hak_class_size[c]);
     }
     return 0;
 }

@@ -16,9 +16,9 @@
 
 #include "ace/ace.h"
 #include "internal.h"
-#include "pool/freelist.h"
-#include "platform/purge.h"
 #include "large/large.h"
+#include "platform/purge.h"
+#include "pool/freelist.h"
 #include "prof/prof.h"
 
 #include <malloc.h>

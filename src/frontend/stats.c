@@ -74,8 +74,8 @@ void hak_stats_count_large(int n, size_t usable) {
     hak_thread_t *t = hak_tls;
     int64_t *pending = t == &hak_thread_empty || t == &hak_thread_dead ? NULL : &t->unpublished;
     uint64_t bytes = n < 0 ? -(uint64_t)usable : (uint64_t)usable;
-    uint64_t live = atomic_fetch_add_explicit(&hak_stat_large_live_bytes, bytes,
-                                              memory_order_relaxed) + bytes;
+    uint64_t live =
+        atomic_fetch_add_explicit(&hak_stat_large_live_bytes, bytes, memory_order_relaxed) + bytes;
     hak_stats_publish(pending, (int64_t)bytes);
     hak_active_add((int64_t)bytes);
     if (n < 0) {
@@ -84,9 +84,9 @@ void hak_stats_count_large(int n, size_t usable) {
     }
     hak_atomic_max(&hak_stat_large_peak_bytes, live);
     if (n > 0) {
-        uint64_t blocks = atomic_fetch_add_explicit(&hak_stat_large_allocs, 1,
-                                                    memory_order_relaxed) + 1 -
-                          atomic_load_explicit(&hak_stat_large_frees, memory_order_relaxed);
+        uint64_t blocks =
+            atomic_fetch_add_explicit(&hak_stat_large_allocs, 1, memory_order_relaxed) + 1 -
+            atomic_load_explicit(&hak_stat_large_frees, memory_order_relaxed);
         hak_atomic_max(&hak_stat_large_peak_blocks, blocks);
     }
 }
@@ -179,16 +179,15 @@ HAK_EXPORT size_t hak_stats_classes(hak_class_stats_t *out, size_t n) {
 
 /* One name per field, in one place, for both formats, with whether this
  * build keeps it: a counter it does not keep is left out, not shown as 0. */
-#define HAK_STATS_FIELDS(X)                                                    \
-    X(mapped_bytes, 1) X(peak_mapped_bytes, 1) X(live_bytes, 1)                \
-    X(live_blocks, 1) X(peak_live_bytes, 1) X(large_live_bytes, 1)             \
-    X(active_bytes, 1) X(peak_active_bytes, 1) X(cached_bytes, 1)              \
-    X(resident_bytes, 1)                                                       \
-    X(returned_bytes, 1) X(mmap_calls, 1) X(munmap_calls, 1)                   \
-    X(madvise_calls, 1) X(refills, 1) X(flushes, 1) X(large_allocs, 1)         \
-    X(large_frees, 1) X(malloc_calls, hak_config_stats)                        \
-    X(free_calls, hak_config_stats) X(alloc_failures, 1) X(threads_live, 1)    \
-    X(transfers, 1)
+#define HAK_STATS_FIELDS(X)                                                                        \
+    X(mapped_bytes, 1)                                                                             \
+    X(peak_mapped_bytes, 1) X(live_bytes, 1) X(live_blocks, 1) X(peak_live_bytes, 1)               \
+        X(large_live_bytes, 1) X(active_bytes, 1) X(peak_active_bytes, 1) X(cached_bytes, 1)       \
+            X(resident_bytes, 1) X(returned_bytes, 1) X(mmap_calls, 1) X(munmap_calls, 1)          \
+                X(madvise_calls, 1) X(refills, 1) X(flushes, 1) X(large_allocs, 1)                 \
+                    X(large_frees, 1) X(malloc_calls, hak_config_stats)                            \
+                        X(free_calls, hak_config_stats) X(alloc_failures, 1) X(threads_live, 1)    \
+                            X(transfers, 1)
 
 /* The JSON shape's version: it changes only when a field changes meaning
  * or goes; new fields may appear without it changing. */
@@ -250,8 +249,8 @@ static int stats_write(int fd, int format, bool oneline, uint64_t at_ms) {
         put(&o, "\",\"backend\":\"%s\"", backend);
         if (oneline)
             put(&o, ",\"at_ms\":%llu", (unsigned long long)at_ms);
-#define X(f, kept)                                                             \
-    if (kept)                                                                  \
+#define X(f, kept)                                                                                 \
+    if (kept)                                                                                      \
         put(&o, ",\"" #f "\":%llu", (unsigned long long)s.f);
         HAK_STATS_FIELDS(X)
 #undef X
@@ -274,8 +273,8 @@ static int stats_write(int fd, int format, bool oneline, uint64_t at_ms) {
         put(&o, "}}\n");
     } else if (oneline) {
         put(&o, "hakmem: statistics of pid %lu at %llu ms:", pid, (unsigned long long)at_ms);
-#define X(f, kept)                                                             \
-    if (kept)                                                                  \
+#define X(f, kept)                                                                                 \
+    if (kept)                                                                                      \
         put(&o, " %s %llu", #f, (unsigned long long)s.f);
         HAK_STATS_FIELDS(X)
 #undef X
@@ -283,8 +282,8 @@ static int stats_write(int fd, int format, bool oneline, uint64_t at_ms) {
     } else {
         put(&o, "hakmem: statistics of pid %lu (%s), version %s, backend %s\n", pid, program,
             PACKAGE_VERSION, backend);
-#define X(f, kept)                                                             \
-    if (kept)                                                                  \
+#define X(f, kept)                                                                                 \
+    if (kept)                                                                                      \
         put(&o, "hakmem:   %s %llu\n", #f, (unsigned long long)s.f);
         HAK_STATS_FIELDS(X)
 #undef X
@@ -405,8 +404,8 @@ static void *interval_main(void *arg) {
         next.tv_nsec = (long)(ns % 1000000000u);
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != 0)
             ;
-        int64_t ns_since = (int64_t)(next.tv_sec - start.tv_sec) * 1000000000 +
-                           (next.tv_nsec - start.tv_nsec);
+        int64_t ns_since =
+            (int64_t)(next.tv_sec - start.tv_sec) * 1000000000 + (next.tv_nsec - start.tv_nsec);
         uint64_t at = (uint64_t)(ns_since / 1000000);
         stats_emit(true, at);
     }

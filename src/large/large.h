@@ -33,5 +33,4 @@ HAK_HIDDEN bool hak_large_trim(size_t pad);
 HAK_HIDDEN void hak_large_fork_prepare(void);
 HAK_HIDDEN void hak_large_fork_release(void);
 
-
 #endif /* HAK_LARGE_H */

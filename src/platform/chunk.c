@@ -36,8 +36,9 @@ static unsigned window_code(unsigned code) {
 _Atomic uint64_t hak_active_bytes, hak_active_peak;
 
 void hak_active_add(int64_t delta) {
-    uint64_t now = atomic_fetch_add_explicit(&hak_active_bytes, (uint64_t)delta,
-                                             memory_order_relaxed) + (uint64_t)delta;
+    uint64_t now =
+        atomic_fetch_add_explicit(&hak_active_bytes, (uint64_t)delta, memory_order_relaxed) +
+        (uint64_t)delta;
     hak_atomic_max(&hak_active_peak, now);
 }
 

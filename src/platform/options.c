@@ -8,8 +8,10 @@
 #include <string.h>
 
 hak_options_t hak_opt = {
-#define HAK_OPT_DEF_STR(d) {d}
-#define HAK_OPT_DEF_PATH(d) {d}
+#define HAK_OPT_DEF_STR(d)                                                                         \
+    { d }
+#define HAK_OPT_DEF_PATH(d)                                                                        \
+    { d }
 #define HAK_OPT_DEF_BOOL(d) d
 #define HAK_OPT_DEF_STATS(d) d
 #define HAK_OPT_DEF_MS(d) d
@@ -124,8 +126,8 @@ static const char *env_value(char **envp, const char *name) {
 
 void hak_options_parse(char **envp) {
     const char *v;
-#define HAK_OPTION(field, env, kind, def, doc)                                 \
-    if ((v = env_value(envp, env)) != NULL)                                    \
+#define HAK_OPTION(field, env, kind, def, doc)                                                     \
+    if ((v = env_value(envp, env)) != NULL)                                                        \
         (void)parse_##kind(env, v, &hak_opt.field);
 #include "platform/options.def"
 #undef HAK_OPTION
@@ -135,8 +137,12 @@ void hak_options_parse(char **envp) {
         hak_opt.stats = HAK_STATS_ON_TEXT;
 }
 
-static void print_STR(const char *env, const hak_optstr_t *v) { hak_log("option %s=%s", env, v->s); }
-static void print_PATH(const char *env, const hak_optpath_t *v) { hak_log("option %s=%s", env, v->s); }
+static void print_STR(const char *env, const hak_optstr_t *v) {
+    hak_log("option %s=%s", env, v->s);
+}
+static void print_PATH(const char *env, const hak_optpath_t *v) {
+    hak_log("option %s=%s", env, v->s);
+}
 static void print_BOOL(const char *env, const bool *v) { hak_log("option %s=%d", env, *v ? 1 : 0); }
 static void print_MS(const char *env, const uint32_t *v) { hak_log("option %s=%u", env, *v); }
 static void print_SIZE(const char *env, const uint64_t *v) {

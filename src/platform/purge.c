@@ -102,9 +102,8 @@ void hak_purge_fork_child(void) {
 
 void hak_purge_at(uint64_t at) {
     uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
-    while ((d == 0 || at < d) &&
-           !atomic_compare_exchange_weak_explicit(&deadline, &d, at, memory_order_relaxed,
-                                                  memory_order_relaxed))
+    while ((d == 0 || at < d) && !atomic_compare_exchange_weak_explicit(
+                                     &deadline, &d, at, memory_order_relaxed, memory_order_relaxed))
         ;
     if ((d == 0 || at < d) && atomic_load_explicit(&purger_started, memory_order_relaxed)) {
         hak_lock(&purger_lock);

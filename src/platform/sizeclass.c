@@ -8,6 +8,7 @@
 
 /* Every class as X(code, smallest request, largest request = its size):
  * sixteen 16 bytes apart, then eight per doubling of b. */
+/* clang-format off */
 #define SPACED(X, c) X(c, 16 * (c)-15, 16 * (c))
 #define STEP(X, c, b, k) X((c) + (k), (b) + (k) * (b) / 8 + 1, (b) + ((k) + 1) * (b) / 8)
 #define DOUBLING(X, c, b)                                                      \
@@ -22,6 +23,7 @@
                     DOUBLING(X, 33, 1024) DOUBLING(X, 41, 2048)                \
                         DOUBLING(X, 49, 4096) DOUBLING(X, 57, 8192)            \
                             DOUBLING(X, 65, 16384) DOUBLING(X, 73, 32768)
+/* clang-format on */
 
 #define CLASS_SIZE(c, lo, hi) [c] = (hi),
 const uint32_t hak_class_size[HAK_NCODES] = {HAK_CLASSES(CLASS_SIZE)};

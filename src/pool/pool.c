@@ -81,8 +81,7 @@ static void pool_purge(hak_pool_t *pl) {
 }
 
 static hak_pool_chunk_t *chunk_new(hak_pool_t *pl) {
-    hak_pool_chunk_t *ch =
-        (hak_pool_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS);
+    hak_pool_chunk_t *ch = (hak_pool_chunk_t *)hak_chunk_map_new(HAK_CHUNK_SIZE, HAK_CHUNK_SLABS);
     if (ch == NULL)
         return NULL;
     ch->free_units = HAK_POOL_ALL_UNITS;
@@ -162,7 +161,8 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     return ch;
 }
 
-void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c) {
+void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
+                      unsigned c) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, n);
     hak_lock(&pl->lock);

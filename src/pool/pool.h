@@ -35,10 +35,10 @@
 /* The pool's part of a chunk header; the backend's records follow. */
 typedef struct hak_pool_chunk {
     hak_chunk_t base;
-    uint8_t first[HAK_POOL_UNITS]; /* for each taken unit, its run's first */
-    uint32_t free_units;           /* 1 = free */
-    uint32_t dirty_units;          /* free and holding data */
-    uint32_t purged_units;         /* free, and purged after use */
+    uint8_t first[HAK_POOL_UNITS];      /* for each taken unit, its run's first */
+    uint32_t free_units;                /* 1 = free */
+    uint32_t dirty_units;               /* free and holding data */
+    uint32_t purged_units;              /* free, and purged after use */
     struct hak_pool_chunk *next, *prev; /* on avail: has a free unit */
 } hak_pool_chunk_t;
 
@@ -69,7 +69,8 @@ typedef struct hak_pool {
     hak_pool_hint_t hints[HAK_NCODES][HAK_POOL_HINTS];
     unsigned hint_next[HAK_NCODES];
 } hak_pool_t;
-#define HAK_POOL_INIT {.lock = HAK_LOCK_INIT}
+#define HAK_POOL_INIT                                                                              \
+    { .lock = HAK_LOCK_INIT }
 
 /* The first unit of the run that holds p, in its chunk's records (only
  * meaningful while the run is taken). */
@@ -92,12 +93,11 @@ HAK_INLINE unsigned hak_pool_class_units(unsigned c, unsigned min_blocks) {
 /* Takes a run of n units for class c (a hinted one if still free, else the
  * first that fits, else in a new chunk) and marks them c; its chunk, with
  * *first set, or NULL with errno ENOMEM when no chunk could be mapped. */
-HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n,
-                                           unsigned *first);
+HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned *first);
 /* Gives back the n units from first of ch, which served class c and hold
  * no live block any more; they stay dirty within the budget. */
 HAK_HIDDEN void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
-                              unsigned c);
+                                 unsigned c);
 HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
 /* Unmaps the empty chunks and purges free units down to pad dirty bytes,
  * the boost dropped; whether anything went. */

@@ -25,7 +25,8 @@
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define HEADER_VERSION STR(HAKMEM_VERSION_MAJOR) "." STR(HAKMEM_VERSION_MINOR) "." STR(HAKMEM_VERSION_PATCH)
+#define HEADER_VERSION                                                                             \
+    STR(HAKMEM_VERSION_MAJOR) "." STR(HAKMEM_VERSION_MINOR) "." STR(HAKMEM_VERSION_PATCH)
 
 static int fails;
 

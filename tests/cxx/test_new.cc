@@ -16,12 +16,12 @@
 #include <new>
 
 static int failures;
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                        \
-        }                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                   \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static size_t (*usable)(const void *);
@@ -162,7 +162,8 @@ int main() {
     }
     Dl_info info;
     void *(*op_new)(size_t) = ::operator new;
-    CHECK(dladdr((void *)op_new, &info) != 0 && std::strstr(info.dli_fname, "libhakmem") != nullptr);
+    CHECK(dladdr((void *)op_new, &info) != 0 &&
+          std::strstr(info.dli_fname, "libhakmem") != nullptr);
     test_plain();
     test_array_cookie();
     test_aligned();

@@ -1,4 +1,5 @@
-/* Helper for wrapper.sh and the preload tests: a program linked only against libc that allocates, frees and prints its input sorted. */
+/* Helper for wrapper.sh and the preload tests: a program linked only against libc that allocates,
+ * frees and prints its input sorted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -29,7 +29,9 @@ static void *boot_alloc(size_t n) {
     return p;
 }
 
-static int is_boot(const void *p) { return (const char *)p >= boot && (const char *)p < boot + sizeof boot; }
+static int is_boot(const void *p) {
+    return (const char *)p >= boot && (const char *)p < boot + sizeof boot;
+}
 
 static int resolve(void) {
     if (next_malloc)

@@ -39,12 +39,12 @@ void __malloc_stats(void);
 int __malloc_info(int, FILE *);
 int __mallopt(int, int);
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "static_prog: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                           \
-        }                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "static_prog: %s:%d: %s\n", __FILE__, __LINE__, #cond);                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void *thread_main(void *arg) {

@@ -1,4 +1,5 @@
-/* Integration: the API conformance table of RELIABILITY.md (public API): zero sizes, alignment, calloc, usable size, free/errno. */
+/* Integration: the API conformance table of RELIABILITY.md (public API): zero sizes, alignment,
+ * calloc, usable size, free/errno. */
 #include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
@@ -83,8 +84,8 @@ END_TEST
 /* ---- alignment ---- */
 
 START_TEST(test_bad_alignments) {
-    static const size_t bad[] = {0, 3, 5, 6, 7, 12, 24, 48, 96, 1000, 4097, 3 << 20,
-                                 SIZE_MAX, (SIZE_MAX >> 1) + 2};
+    static const size_t bad[] = {0,  3,  5,    6,    7,       12,       24,
+                                 48, 96, 1000, 4097, 3 << 20, SIZE_MAX, (SIZE_MAX >> 1) + 2};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
         HAK_CHECK_MSG(aligned_alloc(bad[i], 64) == NULL, "aligned_alloc(%zu) succeeded", bad[i]);
@@ -286,7 +287,7 @@ static void check_large_usable(void *p, size_t asked, const char *what) {
 }
 
 START_TEST(test_usable_size_large_bound) {
-    static const size_t sizes[] = {65537,   100000,  (1 << 20) - 1, 1 << 20,  (1 << 20) + 1,
+    static const size_t sizes[] = {65537,   100000,  (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
                                    3091601, 5000000, 8500000,       30 << 20};
     for (int round = 0; round < 2; round++) {
         /* Free memory bigger than every request, to be reused: */
@@ -363,7 +364,8 @@ END_TEST
 START_TEST(test_realloc_contents) {
     unsigned char *p = NULL;
     size_t have = 0;
-    static const size_t steps[] = {1, 17, 200, 4000, 33000, 100000, 2 * MiB, 5 * MiB, 70000, 300, 5};
+    static const size_t steps[] = {1,       17,      200,   4000, 33000, 100000,
+                                   2 * MiB, 5 * MiB, 70000, 300,  5};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         size_t n = steps[i];
         unsigned char *q = realloc(p, n);
@@ -407,10 +409,10 @@ static void free_keeps_errno(void *p, int how) {
 
 START_TEST(test_free_keeps_errno) {
     for (int how = 0; how < 3; how++) {
-        free_keeps_errno(malloc(16), how);               /* small */
-        free_keeps_errno(malloc(5000), how);             /* small, bigger class */
-        free_keeps_errno(malloc(MiB), how);              /* large run */
-        free_keeps_errno(malloc(20 * MiB), how);         /* huge: its own chunk, unmapped */
+        free_keeps_errno(malloc(16), how);                  /* small */
+        free_keeps_errno(malloc(5000), how);                /* small, bigger class */
+        free_keeps_errno(malloc(MiB), how);                 /* large run */
+        free_keeps_errno(malloc(20 * MiB), how);            /* huge: its own chunk, unmapped */
         free_keeps_errno(aligned_alloc(4 * MiB, 100), how); /* aligned beyond a chunk */
         free_keeps_errno(aligned_alloc(8192, 100), how);
     }
@@ -462,9 +464,8 @@ START_TEST(test_no_address_in_blocks) {
             free(b[i]);
         for (int i = 0; i < 64; i++) {
             uintptr_t w0 = ((volatile uintptr_t *)b[i])[0], w1 = ((volatile uintptr_t *)b[i])[1];
-            HAK_CHECK_MSG(!mapped(w0) && !mapped(w1),
-                          "free %zu-byte block %p holds %#lx %#lx", size, (void *)b[i],
-                          (unsigned long)w0, (unsigned long)w1);
+            HAK_CHECK_MSG(!mapped(w0) && !mapped(w1), "free %zu-byte block %p holds %#lx %#lx",
+                          size, (void *)b[i], (unsigned long)w0, (unsigned long)w1);
         }
         for (int i = 0; i < 64; i++) {
             b[i] = malloc(size);

@@ -1,4 +1,5 @@
-/* Integration: statistics, version, the failure hook, environment options (in child processes) and their diagnostics. */
+/* Integration: statistics, version, the failure hook, environment options (in child processes) and
+ * their diagnostics. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,12 +63,13 @@ static void print_to_string(int format, char *out, size_t cap) {
     close(fds[0]);
 }
 
-static const char *const fields[] = {
-    "mapped_bytes",   "peak_mapped_bytes", "live_bytes",        "live_blocks",    "peak_live_bytes",
-    "large_live_bytes", "active_bytes",    "peak_active_bytes", "cached_bytes",   "resident_bytes",
-    "returned_bytes", "mmap_calls",        "munmap_calls",      "madvise_calls",  "refills",
-    "flushes",        "large_allocs",      "large_frees",       "alloc_failures", "threads_live",
-    "transfers"};
+static const char *const fields[] = {"mapped_bytes",   "peak_mapped_bytes", "live_bytes",
+                                     "live_blocks",    "peak_live_bytes",   "large_live_bytes",
+                                     "active_bytes",   "peak_active_bytes", "cached_bytes",
+                                     "resident_bytes", "returned_bytes",    "mmap_calls",
+                                     "munmap_calls",   "madvise_calls",     "refills",
+                                     "flushes",        "large_allocs",      "large_frees",
+                                     "alloc_failures", "threads_live",      "transfers"};
 /* Kept only by a build configured with --enable-stats: left out otherwise. */
 static const char *const counted[] = {"malloc_calls", "free_calls"};
 
@@ -98,8 +100,9 @@ START_TEST(test_stats_print_text) {
     const char *wrong = wrong_field(buf, "hakmem:   ", " ");
     HAK_CHECK_MSG(wrong == NULL, "%s wrong in:\n%s", wrong, buf);
     char want[128];
-    snprintf(want, sizeof want, "hakmem: statistics of pid %d (test_control), version %s, backend %s\n",
-             (int)getpid(), hak_version(), hak_backend_name());
+    snprintf(want, sizeof want,
+             "hakmem: statistics of pid %d (test_control), version %s, backend %s\n", (int)getpid(),
+             hak_version(), hak_backend_name());
     HAK_CHECK_MSG(strncmp(buf, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, buf);
     snprintf(want, sizeof want, "large_allocs %llu\n", (unsigned long long)s.large_allocs);
     HAK_CHECK_MSG(strstr(buf, want) != NULL, "no '%s' in:\n%s", want, buf);
@@ -124,8 +127,10 @@ START_TEST(test_stats_print_json) {
     const char *wrong = wrong_field(buf, "\"", "\":");
     HAK_CHECK_MSG(wrong == NULL, "%s wrong in:\n%s", wrong, buf);
     char want[128];
-    snprintf(want, sizeof want, "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%d,\"program\":\"test_control\",",
-             hak_version(), (int)getpid());
+    snprintf(
+        want, sizeof want,
+        "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%d,\"program\":\"test_control\",",
+        hak_version(), (int)getpid());
     HAK_CHECK_MSG(strncmp(buf, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, buf);
     snprintf(want, sizeof want, "\"large_allocs\":%llu", (unsigned long long)s.large_allocs);
     HAK_CHECK_MSG(strstr(buf, want) != NULL, "no %s in:\n%s", want, buf);
@@ -346,8 +351,10 @@ START_TEST(test_stats_file_relative) {
     ck_assert_int_eq(unlink(name), 0);
     ck_assert_int_eq(rmdir(dir), 0);
     char want[128];
-    snprintf(want, sizeof want, "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%ld,\"program\":\"test_control\",",
-             hak_version(), pid);
+    snprintf(
+        want, sizeof want,
+        "{\"hakmem\":{\"format\":1,\"version\":\"%s\",\"pid\":%ld,\"program\":\"test_control\",",
+        hak_version(), pid);
     HAK_CHECK_MSG(strncmp(got, want, strlen(want)) == 0, "want '%s' first in:\n%s", want, got);
 }
 END_TEST
@@ -405,8 +412,8 @@ START_TEST(test_bad_option_value_warns) {
     const char *sets[] = {"HAKMEM_STATS=xml", NULL};
     run_child(&c, "plain", sets, NULL);
     ck_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
-    HAK_CHECK_MSG(count_lines(c.err) == 1 && strstr(c.err, "HAKMEM_STATS") != NULL,
-                  "stderr:\n%s", c.err);
+    HAK_CHECK_MSG(count_lines(c.err) == 1 && strstr(c.err, "HAKMEM_STATS") != NULL, "stderr:\n%s",
+                  c.err);
 }
 END_TEST
 

@@ -1,4 +1,5 @@
-/* Integration: size overflow near SIZE_MAX and PTRDIFF_MAX across the whole malloc family (public API). */
+/* Integration: size overflow near SIZE_MAX and PTRDIFF_MAX across the whole malloc family (public
+ * API). */
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -26,14 +27,14 @@ static volatile size_t huge_sizes[] = {
 };
 #define NHUGE (sizeof huge_sizes / sizeof huge_sizes[0])
 
-#define EXPECT_ENOMEM(call, n)                                                 \
-    do {                                                                       \
-        errno = 0;                                                             \
-        void *r_ = (call);                                                     \
-        int e_ = errno;                                                        \
-        HAK_CHECK_MSG(r_ == NULL, "%s with n=%zu returned %p", #call, (size_t)(n), r_); \
-        HAK_CHECK_MSG(e_ == ENOMEM, "%s with n=%zu: errno %d, not ENOMEM", #call, \
-                      (size_t)(n), e_);                                        \
+#define EXPECT_ENOMEM(call, n)                                                                     \
+    do {                                                                                           \
+        errno = 0;                                                                                 \
+        void *r_ = (call);                                                                         \
+        int e_ = errno;                                                                            \
+        HAK_CHECK_MSG(r_ == NULL, "%s with n=%zu returned %p", #call, (size_t)(n), r_);            \
+        HAK_CHECK_MSG(e_ == ENOMEM, "%s with n=%zu: errno %d, not ENOMEM", #call, (size_t)(n),     \
+                      e_);                                                                         \
     } while (0)
 
 START_TEST(test_malloc) {

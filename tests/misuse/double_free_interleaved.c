@@ -1,4 +1,5 @@
-/* Misuse: a double free of a small block with other frees and mallocs in between must abort with "hakmem: free(): double free". */
+/* Misuse: a double free of a small block with other frees and mallocs in between must abort with
+ * "hakmem: free(): double free". */
 #include "misuse.h"
 
 int main(void) {

@@ -1,4 +1,5 @@
-/* Misuse: a block freed by one thread and again by another must abort with "hakmem: free(): double free". */
+/* Misuse: a block freed by one thread and again by another must abort with "hakmem: free(): double
+ * free". */
 #include <pthread.h>
 
 #include "misuse.h"

@@ -1,4 +1,5 @@
-/* Misuse: free() of memory from a foreign mmap must abort with "hakmem: free(): invalid pointer". */
+/* Misuse: free() of memory from a foreign mmap must abort with "hakmem: free(): invalid pointer".
+ */
 #include <sys/mman.h>
 
 #include "misuse.h"

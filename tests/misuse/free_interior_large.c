@@ -1,4 +1,5 @@
-/* Misuse: free() of an interior pointer of a large block must abort with "hakmem: free(): invalid pointer". */
+/* Misuse: free() of an interior pointer of a large block must abort with "hakmem: free(): invalid
+ * pointer". */
 #include <string.h>
 
 #include "misuse.h"

@@ -1,4 +1,5 @@
-/* Misuse: free() of a small block's pointer plus 8 (not 16-byte aligned) must abort with "hakmem: free(): invalid pointer" at that call. */
+/* Misuse: free() of a small block's pointer plus 8 (not 16-byte aligned) must abort with "hakmem:
+ * free(): invalid pointer" at that call. */
 #include "misuse.h"
 
 int main(void) {

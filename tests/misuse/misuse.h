@@ -18,17 +18,17 @@ static inline void *launder(void *p) {
     return p;
 }
 
-#define MISUSE_BEGIN(what)                                                     \
-    do {                                                                       \
-        hak_test_require_backend();                                            \
-        printf("misuse: %s\n", what);                                          \
-        fflush(stdout);                                                        \
+#define MISUSE_BEGIN(what)                                                                         \
+    do {                                                                                           \
+        hak_test_require_backend();                                                                \
+        printf("misuse: %s\n", what);                                                              \
+        fflush(stdout);                                                                            \
     } while (0)
 
-#define MISUSE_SURVIVED()                                                      \
-    do {                                                                       \
-        printf("misuse: not caught\n");                                        \
-        return 0;                                                              \
+#define MISUSE_SURVIVED()                                                                          \
+    do {                                                                                           \
+        printf("misuse: not caught\n");                                                            \
+        return 0;                                                                                  \
     } while (0)
 
 #endif /* HAK_TEST_MISUSE_H */

@@ -1,4 +1,7 @@
-/* Misuse: a block freed with a size it does not have must abort with "hakmem: <call>: size mismatch".  argv[1]: "delete" frees a 200-byte block as C++ sized delete of 8 bytes (a class deleted through a base without a virtual destructor); "delete-large" a 100 KiB block as 8 bytes; "free_sized" frees a 100-byte block with free_sized(p, 1000). */
+/* Misuse: a block freed with a size it does not have must abort with "hakmem: <call>: size
+ * mismatch".  argv[1]: "delete" frees a 200-byte block as C++ sized delete of 8 bytes (a class
+ * deleted through a base without a virtual destructor); "delete-large" a 100 KiB block as 8 bytes;
+ * "free_sized" frees a 100-byte block with free_sized(p, 1000). */
 #include <string.h>
 
 #include "misuse.h"

@@ -71,9 +71,12 @@ static inline uint64_t rnd(uint64_t *s) {
 static inline size_t rnd_size(uint64_t *s) {
     uint64_t r = rnd(s);
     switch (r % 8) {
-    case 0: return 1 + (r >> 8) % 65536;
-    case 1: return 1 + (r >> 8) % 4096;
-    default: return 1 + (r >> 8) % 256;
+    case 0:
+        return 1 + (r >> 8) % 65536;
+    case 1:
+        return 1 + (r >> 8) % 4096;
+    default:
+        return 1 + (r >> 8) % 256;
     }
 }
 

@@ -1,4 +1,5 @@
-/* Stress: thread churn - many short threads allocate and free, some leave blocks for the main thread to free. */
+/* Stress: thread churn - many short threads allocate and free, some leave blocks for the main
+ * thread to free. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* Stress: fork() while two other threads allocate; each child mallocs, frees a parent block, starts a thread and exits 0. */
+/* Stress: fork() while two other threads allocate; each child mallocs, frees a parent block, starts
+ * a thread and exits 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -102,6 +103,7 @@ int main(void) {
         T_ASSERT(pthread_join(t[i], NULL) == 0);
     if (failures)
         T_FAIL("%d of %d children failed", failures, FORKS);
-    printf("PASS: %d forks with %d threads allocating, all children exited 0\n", FORKS, BUSY_THREADS);
+    printf("PASS: %d forks with %d threads allocating, all children exited 0\n", FORKS,
+           BUSY_THREADS);
     return 0;
 }

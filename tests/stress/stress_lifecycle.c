@@ -1,4 +1,6 @@
-/* Stress: thread lifecycle edges - first call on a new thread is free/realloc of another thread's block; malloc/free from TSD and TLS destructors; memory of an exited thread reused by the next. */
+/* Stress: thread lifecycle edges - first call on a new thread is free/realloc of another thread's
+ * block; malloc/free from TSD and TLS destructors; memory of an exited thread reused by the next.
+ */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -136,7 +138,8 @@ static void test_destructors(void) {
     T_ASSERT(atomic_load(&dtor_ok) == N);
     if (__cxa_thread_atexit_impl)
         T_ASSERT(atomic_load(&tls_dtor_runs) == N);
-    printf("ok: malloc/realloc/calloc/free from %d TSD destructors after teardown, %d TLS destructors\n",
+    printf("ok: malloc/realloc/calloc/free from %d TSD destructors after teardown, %d TLS "
+           "destructors\n",
            N, atomic_load(&tls_dtor_runs));
 }
 

@@ -98,9 +98,10 @@ int main(void) {
     }
     T_ASSERT(pthread_join(c, NULL) == 0);
     size_t last = rss_growth(base);
-    printf("live at most about %zu KiB; RSS growth: first sample %zu KiB, worst %zu KiB for %zu KiB "
-           "live, at the end %zu KiB\n",
-           (size_t)2 * BATCH * 2080 >> 10, first >> 10, worst >> 10, worst_live >> 10, last >> 10);
+    printf(
+        "live at most about %zu KiB; RSS growth: first sample %zu KiB, worst %zu KiB for %zu KiB "
+        "live, at the end %zu KiB\n",
+        (size_t)2 * BATCH * 2080 >> 10, first >> 10, worst >> 10, worst_live >> 10, last >> 10);
     /* No growth once steady: the end is within 8 MiB of the first sample. */
     T_ASSERT(last <= first + 8 * MIB);
     printf("PASS\n");

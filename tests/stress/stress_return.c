@@ -2,8 +2,8 @@
  * 64 KiB blocks, RSS is at most base + 16 MiB without waiting, and
  * malloc_trim(0) takes it to base + 8 MiB; 256 MiB of 4 MiB blocks go back
  * with malloc_trim(0) too, and 256 MiB of 64 MiB blocks (each bigger than
- * the large path's whole cache budget) without waiting.  (The legacy backend never gives small-block
- * memory back: only the large blocks are checked there.) */
+ * the large path's whole cache budget) without waiting.  (The legacy backend never gives
+ * small-block memory back: only the large blocks are checked there.) */
 #include <malloc.h>
 #include <stdint.h>
 

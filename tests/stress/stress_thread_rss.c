@@ -10,8 +10,8 @@
 #define THREADS 100000
 #define PER_CLASS 24
 
-static const size_t sizes[] = {8,   16,   32,   48,   64,   96,   128,  192,  256,  384,
-                               512, 768,  1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768};
+static const size_t sizes[] = {8,   16,  32,   48,   64,   96,   128,  192,  256,   384,
+                               512, 768, 1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 static void *fill_cache(void *arg) {

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
 #include "frontend/frontend.h"
+#include "internal.h"
 
 #include "../check_main.h"
 #include "../testclock.h"
@@ -367,7 +367,8 @@ START_TEST(test_transfer) {
     /* 6144 frees by a thread that never allocates the class: once its bin
      * drains, in batches of 64, the producer, whose bin grows past that,
      * takes about one a round (94 of 96 batches here). */
-    ck_assert_msg(st.transfers - before >= HANDOFF_ROUNDS, "%llu batches passed through the transfer cache",
+    ck_assert_msg(st.transfers - before >= HANDOFF_ROUNDS,
+                  "%llu batches passed through the transfer cache",
                   (unsigned long long)(st.transfers - before));
 }
 END_TEST
@@ -413,8 +414,7 @@ START_TEST(test_idle_owner) {
                   "32 MiB freed by another thread stayed resident");
     ck_assert_msg(trimmed.mapped_bytes + (16u << 20) <= full.mapped_bytes,
                   "mapped %llu bytes with every block live, %llu after the trim",
-                  (unsigned long long)full.mapped_bytes,
-                  (unsigned long long)trimmed.mapped_bytes);
+                  (unsigned long long)full.mapped_bytes, (unsigned long long)trimmed.mapped_bytes);
 }
 END_TEST
 
@@ -446,8 +446,7 @@ START_TEST(test_trim_orphans) {
     check_no_failures();
     ck_assert_msg(trimmed.mapped_bytes + (8u << 20) <= full.mapped_bytes,
                   "mapped %llu bytes with every block live, %llu after the trim",
-                  (unsigned long long)full.mapped_bytes,
-                  (unsigned long long)trimmed.mapped_bytes);
+                  (unsigned long long)full.mapped_bytes, (unsigned long long)trimmed.mapped_bytes);
 }
 END_TEST
 

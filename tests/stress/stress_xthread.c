@@ -1,4 +1,5 @@
-/* Stress: threads allocate random sizes (1 B-64 KiB) and hand half their blocks to other threads to free, verifying a byte pattern. */
+/* Stress: threads allocate random sizes (1 B-64 KiB) and hand half their blocks to other threads to
+ * free, verifying a byte pattern. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  * on to ACE_CYCLING_BIN_BYTES; a bin that only flushes (draining) flushes
  * whole after ACE_DRAIN_FLUSHES flushes, and grows only to the small
  * ACE_DRAIN_BIN_BYTES bound; with HAKMEM_ACE=0 none moves. */
-#include "internal.h"
-#include "frontend/frontend.h"
 #include "ace/ace.h"
+#include "frontend/frontend.h"
+#include "internal.h"
 
 #include "../check_main.h"
 
@@ -153,8 +153,8 @@ START_TEST(test_cycling_bin_grows_further) {
             flush(&k, &room, c);
             HAK_CHECK_MSG(k.cap <= bound, "size %zu: cap %u over %u", sizes[i], k.cap, bound);
         }
-        ck_assert_msg(k.cap == bound, "size %zu: cap %u after 400 cycles, want %u", sizes[i],
-                      k.cap, bound);
+        ck_assert_msg(k.cap == bound, "size %zu: cap %u after 400 cycles, want %u", sizes[i], k.cap,
+                      bound);
     }
     ck_assert_int_gt(differ, 0);
 }

@@ -1,7 +1,7 @@
 /* Unit: the backend contract (backend.h) as the frontend uses it, through a mock backend. */
-#include "internal.h"
-#include "frontend/frontend.h"
 #include "backends/backend.h"
+#include "frontend/frontend.h"
+#include "internal.h"
 
 #include <semaphore.h>
 #include <string.h>
@@ -64,7 +64,8 @@ static bool mock_carve(unsigned c) {
     end = start + (size_t)(end - start) / size * size;
     /* Only pages on which a block starts carry the class. */
     for (char *b = start; b < end; b += size)
-        heap.chunk->page_code[((uintptr_t)b >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)] = (uint8_t)c;
+        heap.chunk->page_code[((uintptr_t)b >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1)] =
+            (uint8_t)c;
     heap.bump[c] = start;
     heap.end[c] = end;
     return true;
@@ -214,7 +215,7 @@ static int late_malloc_ok;
 /* Runs after HAKMEM's own per-thread teardown (its key was created first,
  * and glibc runs destructors in key order): the thread is "dead" now. */
 static void late_destructor(void *arg) {
-    hak_free(arg);            /* a block of the thread: flush with a NULL state */
+    hak_free(arg);                   /* a block of the thread: flush with a NULL state */
     void *q = hak_malloc(test_size); /* refill with a NULL state */
     late_malloc_ok = q != NULL && mock_owns(q, hak_class_of(test_size));
     hak_free(q);
@@ -270,7 +271,8 @@ START_TEST(test_mock_backend_contract) {
     ck_assert_int_eq(ev.want_zero, 0);
     HAK_CHECK_MSG(ev.bad_list_len == 0, "%d flushed lists were not n NULL-terminated blocks",
                   ev.bad_list_len);
-    HAK_CHECK_MSG(ev.bad_block == 0, "%d flushed blocks were not of the flushed class", ev.bad_block);
+    HAK_CHECK_MSG(ev.bad_block == 0, "%d flushed blocks were not of the flushed class",
+                  ev.bad_block);
     ck_assert_int_eq(ev.flush_after_exit_with_state, 0);
     ck_assert_int_eq(ev.null_before_exit, 0);
     ck_assert(atomic_load(&late_done));

@@ -1,6 +1,6 @@
 /* Unit: the chunk map (platform/chunk.c): hak_chunk_owned, hak_chunk_map_new, hak_chunk_unmap. */
-#include "internal.h"
 #include "frontend/frontend.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>

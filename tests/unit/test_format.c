@@ -17,13 +17,13 @@ static size_t fmt(char *buf, size_t cap, const char *f, ...) {
 }
 
 /* Formats with hak_format and with snprintf and compares. */
-#define SAME(f, ...)                                                           \
-    do {                                                                       \
-        char a[256], b[256];                                                   \
-        size_t n = fmt(a, sizeof a, f, __VA_ARGS__);                           \
-        snprintf(b, sizeof b, f, __VA_ARGS__);                                 \
-        ck_assert_str_eq(a, b);                                                \
-        ck_assert_uint_eq(n, strlen(b));                                       \
+#define SAME(f, ...)                                                                               \
+    do {                                                                                           \
+        char a[256], b[256];                                                                       \
+        size_t n = fmt(a, sizeof a, f, __VA_ARGS__);                                               \
+        snprintf(b, sizeof b, f, __VA_ARGS__);                                                     \
+        ck_assert_str_eq(a, b);                                                                    \
+        ck_assert_uint_eq(n, strlen(b));                                                           \
     } while (0)
 
 START_TEST(test_conversions_match_snprintf) {

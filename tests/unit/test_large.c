@@ -1,7 +1,7 @@
 /* Unit: the large-block path (large/large.c): alignment, usable size, zeroing, far blocks. */
-#include "internal.h"
-#include "frontend/frontend.h"
 #include "ace/ace.h"
+#include "frontend/frontend.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -29,8 +29,8 @@ static size_t large_usable(void *p) {
 }
 
 START_TEST(test_page_aligned_and_usable) {
-    static const size_t sizes[] = {32769, 40000, 65536, 100000, 1 << 20, (1 << 20) + 1,
-                                   3 << 20, 5000000, 16 << 20};
+    static const size_t sizes[] = {32769,         40000,   65536,   100000,  1 << 20,
+                                   (1 << 20) + 1, 3 << 20, 5000000, 16 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         hak_fail_t cause = HAK_FAIL_NONE;
         void *p = hak_large_alloc(sizes[i], 0, false, &cause);
@@ -109,8 +109,10 @@ START_TEST(test_zero_size_aligned) {
         void *p = hak_large_alloc(0, align, false, &cause);
         ck_assert_msg(p != NULL, "align %zu: cause %d", align, (int)cause);
         ck_assert_msg(((uintptr_t)p & (align - 1)) == 0, "align %zu: %p", align, p);
-        HAK_CHECK_MSG(large_usable(p) > 0, "hak_large_alloc(0, %zu) = %p: usable size 0 (block "
-                      "outside its mapping)", align, p);
+        HAK_CHECK_MSG(large_usable(p) > 0,
+                      "hak_large_alloc(0, %zu) = %p: usable size 0 (block "
+                      "outside its mapping)",
+                      align, p);
         large_free(p);
     }
 }

@@ -30,8 +30,8 @@ START_TEST(test_null_and_empty_env) {
 END_TEST
 
 START_TEST(test_good_values) {
-    char *envp[] = {"PATH=/bin", "HAKMEM_BACKEND=legacy", "HAKMEM_VERBOSE=1",
-                    "HAKMEM_STATS=json", "HAKMEM_ACE_TRACE=yes", NULL};
+    char *envp[] = {"PATH=/bin",         "HAKMEM_BACKEND=legacy", "HAKMEM_VERBOSE=1",
+                    "HAKMEM_STATS=json", "HAKMEM_ACE_TRACE=yes",  NULL};
     hak_options_parse(envp);
     ck_assert_str_eq(hak_opt.backend.s, "legacy");
     ck_assert(hak_opt.verbose);
@@ -80,7 +80,10 @@ START_TEST(test_bool_words) {
 END_TEST
 
 START_TEST(test_stats_words) {
-    struct { const char *v; hak_stats_mode_t want; } cases[] = {
+    struct {
+        const char *v;
+        hak_stats_mode_t want;
+    } cases[] = {
         {"json", HAK_STATS_ON_JSON}, {"text", HAK_STATS_ON_TEXT}, {"1", HAK_STATS_ON_TEXT},
         {"on", HAK_STATS_ON_TEXT},   {"0", HAK_STATS_OFF},        {"off", HAK_STATS_OFF},
     };
@@ -111,10 +114,20 @@ START_TEST(test_bad_values_keep_defaults) {
 END_TEST
 
 START_TEST(test_milliseconds) {
-    struct { const char *v; uint32_t want; } cases[] = {
-        {"0", 0}, {"7", 7}, {"250", 250}, {"3600000", 3600000},
+    struct {
+        const char *v;
+        uint32_t want;
+    } cases[] = {
+        {"0", 0},
+        {"7", 7},
+        {"250", 250},
+        {"3600000", 3600000},
         /* not a number of milliseconds in range: the value already there stays */
-        {"", 99}, {"-1", 99}, {"10ms", 99}, {" 5", 99}, {"3600001", 99},
+        {"", 99},
+        {"-1", 99},
+        {"10ms", 99},
+        {" 5", 99},
+        {"3600001", 99},
         {"99999999999999999999", 99},
     };
     char buf[64];
@@ -123,8 +136,7 @@ START_TEST(test_milliseconds) {
         snprintf(buf, sizeof buf, "HAKMEM_PURGE_DELAY=%s", cases[i].v);
         char *envp[] = {buf, NULL};
         hak_options_parse(envp);
-        HAK_CHECK_MSG(hak_opt.purge_delay == cases[i].want, "%s gave %u", buf,
-                      hak_opt.purge_delay);
+        HAK_CHECK_MSG(hak_opt.purge_delay == cases[i].want, "%s gave %u", buf, hak_opt.purge_delay);
     }
 }
 END_TEST
@@ -180,8 +192,8 @@ START_TEST(test_too_long_string_ignored) {
 END_TEST
 
 START_TEST(test_prefix_names_do_not_match) {
-    char *envp[] = {"HAKMEM_VERBOSEX=1", "XHAKMEM_VERBOSE=1", "HAKMEM_VERBOS=1",
-                    "HAKMEM_BACKEND", NULL};
+    char *envp[] = {"HAKMEM_VERBOSEX=1", "XHAKMEM_VERBOSE=1", "HAKMEM_VERBOS=1", "HAKMEM_BACKEND",
+                    NULL};
     hak_options_parse(envp);
     ck_assert(!hak_opt.verbose);
     ck_assert_str_eq(hak_opt.backend.s, "");

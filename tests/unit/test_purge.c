@@ -4,9 +4,9 @@
  * budget, but for a workload that showed it takes that back; for the
  * backend, at once, but for what a cycling workload showed it will take
  * back, which waits for the clock. */
-#include "internal.h"
-#include "frontend/frontend.h"
 #include "ace/ace.h"
+#include "frontend/frontend.h"
+#include "internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -80,7 +80,7 @@ START_TEST(test_large_waits_for_the_delay) {
     uint64_t u1 = munmaps(); /* mapping chunks may unmap the slack of an aligned map */
     churn_large();           /* the cached blocks are reused: no system call */
     churn_large();
-    hak_purge_tick();          /* the deadline is an hour away */
+    hak_purge_tick(); /* the deadline is an hour away */
     ck_assert_uint_eq(madvises(), m1);
     ck_assert_uint_eq(munmaps(), u1);
     ck_assert(hak_trim(0)); /* trim does not wait */

@@ -1,6 +1,6 @@
 /* Unit: the size-class table (sizeclass.c) and hak_class_for_aligned. */
-#include "internal.h"
 #include "frontend/frontend.h"
+#include "internal.h"
 
 #include "../check_main.h"
 
@@ -51,8 +51,9 @@ START_TEST(test_class_align_divides_size) {
 END_TEST
 
 START_TEST(test_class_for_aligned) {
-    static const size_t sizes[] = {0, 1, 15, 16, 17, 100, 129, 255, 256, 257, 1000, 1024, 3000,
-                                   4095, 4096, 4097, 5000, 8191, 8192, 12288, 20000, 32767, 32768};
+    static const size_t sizes[] = {0,    1,    15,   16,    17,    100,   129,  255,
+                                   256,  257,  1000, 1024,  3000,  4095,  4096, 4097,
+                                   5000, 8191, 8192, 12288, 20000, 32767, 32768};
     for (size_t align = 16; align <= HAK_PAGE_SIZE; align <<= 1) {
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             size_t n = sizes[i];
@@ -66,8 +67,8 @@ START_TEST(test_class_for_aligned) {
             HAK_CHECK_MSG(c <= HAK_NCLASSES, "n=%zu align=%zu class %u", n, align, c);
             HAK_CHECK_MSG(hak_class_size[c] >= n, "n=%zu align=%zu class size %u", n, align,
                           hak_class_size[c]);
-            HAK_CHECK_MSG(hak_class_size[c] % align == 0, "n=%zu align=%zu class size %u", n,
-                          align, hak_class_size[c]);
+            HAK_CHECK_MSG(hak_class_size[c] % align == 0, "n=%zu align=%zu class size %u", n, align,
+                          hak_class_size[c]);
         }
         /* Every size, not only the listed ones. */
         for (size_t n = 0; n <= HAK_SMALL_MAX; n += 3) {
