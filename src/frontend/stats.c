@@ -179,15 +179,32 @@ HAK_EXPORT size_t hak_stats_classes(hak_class_stats_t *out, size_t n) {
 
 /* One name per field, in one place, for both formats, with whether this
  * build keeps it: a counter it does not keep is left out, not shown as 0. */
-#define HAK_STATS_FIELDS(X)                                                                        \
-    X(mapped_bytes, 1)                                                                             \
-    X(peak_mapped_bytes, 1) X(live_bytes, 1) X(live_blocks, 1) X(peak_live_bytes, 1)               \
-        X(large_live_bytes, 1) X(active_bytes, 1) X(peak_active_bytes, 1) X(cached_bytes, 1)       \
-            X(resident_bytes, 1) X(returned_bytes, 1) X(mmap_calls, 1) X(munmap_calls, 1)          \
-                X(madvise_calls, 1) X(refills, 1) X(flushes, 1) X(large_allocs, 1)                 \
-                    X(large_frees, 1) X(malloc_calls, hak_config_stats)                            \
-                        X(free_calls, hak_config_stats) X(alloc_failures, 1) X(threads_live, 1)    \
-                            X(transfers, 1)
+/* clang-format off */
+#define HAK_STATS_FIELDS(X) \
+    X(mapped_bytes, 1) \
+    X(peak_mapped_bytes, 1) \
+    X(live_bytes, 1) \
+    X(live_blocks, 1) \
+    X(peak_live_bytes, 1) \
+    X(large_live_bytes, 1) \
+    X(active_bytes, 1) \
+    X(peak_active_bytes, 1) \
+    X(cached_bytes, 1) \
+    X(resident_bytes, 1) \
+    X(returned_bytes, 1) \
+    X(mmap_calls, 1) \
+    X(munmap_calls, 1) \
+    X(madvise_calls, 1) \
+    X(refills, 1) \
+    X(flushes, 1) \
+    X(large_allocs, 1) \
+    X(large_frees, 1) \
+    X(malloc_calls, hak_config_stats) \
+    X(free_calls, hak_config_stats) \
+    X(alloc_failures, 1) \
+    X(threads_live, 1) \
+    X(transfers, 1)
+/* clang-format on */
 
 /* The JSON shape's version: it changes only when a field changes meaning
  * or goes; new fields may appear without it changing. */
