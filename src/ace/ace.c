@@ -68,65 +68,69 @@ void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes) {
     hak_large_set_budget(large_bytes);
 }
 
-void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls) {
+unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls) {
     unsigned cap = ace_max_cap[0][cls] < ACE_START_CAP ? ace_max_cap[0][cls] : ACE_START_CAP;
     k->cap = (uint16_t)cap;
     k->events = 0;
     k->flushed = false;
     k->drains = 0;
-    *room = (int32_t)cap;
+    return cap;
 }
 
 /* Doubles bin k of class cls, up to max blocks, or as far toward that as
- * the thread's growth budget (*grown, bytes) allows; returns whether it
- * grew. */
-static bool ace_grow(hak_binctl_t *k, int32_t *room, unsigned cls, unsigned max, size_t *grown) {
+ * the thread's growth budget (*grown, bytes) allows; returns by how many
+ * blocks it grew. */
+static unsigned ace_grow(hak_binctl_t *k, unsigned cls, unsigned max, size_t *grown) {
     if (k->cap >= max)
-        return false;
+        return 0;
     unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
     size_t size = hak_class_size[cls];
     size_t left = *grown < ACE_THREAD_GROWN_BYTES ? (ACE_THREAD_GROWN_BYTES - *grown) / size : 0;
     if (cap - k->cap > left)
         cap = k->cap + (unsigned)left;
     if (cap <= k->cap)
-        return false;
-    *grown += (cap - k->cap) * size;
-    *room += (int32_t)(cap - k->cap);
+        return 0;
+    unsigned more = cap - k->cap;
+    *grown += more * size;
     k->cap = (uint16_t)cap;
-    return true;
+    return more;
 }
 
-/* Counts a refill, and grows the bin after every ACE_GROW_EVENTS. */
-static void ace_refilled(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
+/* Counts a refill, and grows the bin after every ACE_GROW_EVENTS; by how
+ * many blocks it grew. */
+static unsigned ace_refilled(hak_binctl_t *k, unsigned cls, size_t *grown) {
     if (k->events < ACE_GROW_EVENTS)
         k->events++;
-    if (k->events == ACE_GROW_EVENTS &&
-        ace_grow(k, room, cls, ace_max_cap[k->flushed][cls], grown)) {
+    if (k->events < ACE_GROW_EVENTS)
+        return 0;
+    unsigned more = ace_grow(k, cls, ace_max_cap[k->flushed][cls], grown);
+    if (more > 0) {
         k->events = 0;
         k->flushed = false;
     }
+    return more;
 }
 
 /* With HAKMEM_ACE=0 a bin keeps its starting capacity and moves half of
  * it each time: it never grows, and never drains whole. */
-unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
+hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown) {
     if (!hak_opt.ace)
-        return k->cap / 2u;
+        return (hak_ace_move_t){k->cap / 2u, 0};
     k->drains = 0;
-    ace_refilled(k, room, cls, grown);
-    return k->cap / 2u;
+    unsigned more = ace_refilled(k, cls, grown);
+    return (hak_ace_move_t){k->cap / 2u, more};
 }
 
-unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls, size_t *grown) {
+hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown) {
     if (!hak_opt.ace)
-        return k->cap / 2u;
+        return (hak_ace_move_t){k->cap / 2u, 0};
     k->flushed = true;
     /* A bin whose thread's live count of the class swings wider than the
      * bin flushes a few times in a row too: only a longer run drains. */
     if (k->drains < ACE_DRAIN_FLUSHES) {
         k->drains++;
-        return k->cap / 2u;
+        return (hak_ace_move_t){k->cap / 2u, 0};
     }
-    ace_grow(k, room, cls, ace_drain_cap[cls], grown);
-    return k->cap;
+    unsigned more = ace_grow(k, cls, ace_drain_cap[cls], grown);
+    return (hak_ace_move_t){k->cap, more};
 }

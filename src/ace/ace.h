@@ -56,14 +56,18 @@ HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
 /* Sets how much free memory the backend and the large path each keep
  * cached (mallopt's M_TRIM_THRESHOLD sets both). */
 HAK_HIDDEN void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes);
-/* Sets up bin c of a new thread cache. */
-HAK_HIDDEN void hak_ace_bin_init(hak_binctl_t *k, int32_t *room, unsigned cls);
-/* How many blocks to ask the backend for when bin c (empty) missed; may
- * grow the bin, adding the bytes to *grown, its thread's growth so far. */
-HAK_HIDDEN unsigned hak_ace_refill_want(hak_binctl_t *k, int32_t *room, unsigned cls,
-                                        size_t *grown);
+/* The ACE decides, the thread cache acts: how many blocks to move, and by
+ * how many blocks the bin's capacity grew (the thread cache adds them to
+ * the bin's room).  The ACE writes only its own records: the bin's
+ * hak_binctl_t and *grown, its thread's growth so far in bytes. */
+typedef struct hak_ace_move {
+    unsigned count, grown;
+} hak_ace_move_t;
+/* Sets up bin c of a new thread cache; its capacity. */
+HAK_HIDDEN unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls);
+/* How many blocks to ask the backend for when bin c (empty) missed. */
+HAK_HIDDEN hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown);
 /* How many blocks to hand back when bin c (full) refused a free: all it
- * holds when it is draining (may grow the bin, as refill_want). */
-HAK_HIDDEN unsigned hak_ace_flush_count(hak_binctl_t *k, int32_t *room, unsigned cls,
-                                        size_t *grown);
+ * holds when it is draining. */
+HAK_HIDDEN hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown);
 #endif /* HAK_ACE_H */

@@ -117,6 +117,12 @@ HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initi
 HAK_INLINE hak_bin_t hak_bin(hak_thread_t *t, unsigned c) {
     return (hak_bin_t){&hak_tc.head[c], &hak_tc.room[c], t->ctl[c].cap};
 }
+/* Acts on the ACE's decision for bin c: the capacity it grew by goes to the
+ * bin's room; returns how many blocks to move. */
+HAK_INLINE unsigned hak_bin_move(unsigned c, hak_ace_move_t m) {
+    hak_tc.room[c] += (int32_t)m.grown;
+    return m.count;
+}
 /* The shadow bin of class c, grown first to the capacity the ACE gives bin
  * c (never shrunk: its room would go below what it holds). */
 HAK_INLINE hak_bin_t hak_shadow_bin(hak_thread_t *t, unsigned c) {

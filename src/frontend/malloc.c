@@ -165,7 +165,7 @@ static void *small_alloc(unsigned c, size_t n) {
         unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
-        unsigned want = hak_ace_refill_want(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
+        unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
         if (want > limit)

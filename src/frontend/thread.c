@@ -30,7 +30,7 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     if (t == NULL)
         return HAK_THREAD_DEAD;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_ace_bin_init(&t->ctl[c], &hak_tc.room[c], c);
+        hak_tc.room[c] = (int32_t)hak_ace_bin_init(&t->ctl[c], c);
         t->prof.side_head[c] = HAK_LIST_END;
     }
     t->tc = &hak_tc;
@@ -104,7 +104,7 @@ static void cache_push(hak_thread_t *t, unsigned c, void *p) {
         hak_thread_group_sort(t, c); /* full: the fast path sent p here */
     hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
     if (*b.room == 0) {
-        unsigned n = hak_ace_flush_count(&t->ctl[c], &hak_tc.room[c], c, &t->grown);
+        unsigned n = hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown));
         /* The flush count may grow the bin, and with it the shadow bin. */
         b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
         bin_flush(t, c, b, n, true);
@@ -132,7 +132,7 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
             hak_list_corrupt(next, "thread cache: a link to no block of its class");
         hak_bin_t s = hak_shadow_bin(t, pc);
         if (*s.room <= 0)
-            bin_flush(t, pc, s, hak_ace_flush_count(&t->ctl[pc], &hak_tc.room[pc], pc, &t->grown),
+            bin_flush(t, pc, s, hak_bin_move(pc, hak_ace_flush_count(&t->ctl[pc], pc, &t->grown)),
                       true);
         *s.head = hak_block_push(p, *s.head);
         (*s.room)--;

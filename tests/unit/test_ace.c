@@ -24,9 +24,14 @@ static unsigned expect_bound(size_t bytes, size_t max, unsigned c) {
     return cap > max ? (unsigned)max : (unsigned)cap;
 }
 
-/* One refill as the frontend does it: ask, then take what was asked. */
+/* One refill as the frontend does it: ask, add the growth to the room,
+ * then take what was asked.  The growth is what the capacity gained. */
 static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
-    unsigned want = hak_ace_refill_want(k, room, c, &grown);
+    unsigned cap = k->cap;
+    hak_ace_move_t m = hak_ace_refill_want(k, c, &grown);
+    HAK_CHECK_MSG(m.grown == k->cap - cap, "grew by %u, capacity %u -> %u", m.grown, cap, k->cap);
+    *room += (int32_t)m.grown;
+    unsigned want = m.count;
     HAK_CHECK_MSG(want >= 1 && want <= k->cap, "want %u of cap %u", want, k->cap);
     HAK_CHECK_MSG(*room >= (int32_t)want, "room %d below want %u", *room, want);
     *room -= (int32_t)want;
@@ -36,7 +41,11 @@ static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
  * blocks went back (at most what the bin held). */
 static unsigned flush(hak_binctl_t *k, int32_t *room, unsigned c) {
     *room = 0;
-    unsigned n = hak_ace_flush_count(k, room, c, &grown);
+    unsigned cap = k->cap;
+    hak_ace_move_t m = hak_ace_flush_count(k, c, &grown);
+    HAK_CHECK_MSG(m.grown == k->cap - cap, "grew by %u, capacity %u -> %u", m.grown, cap, k->cap);
+    *room += (int32_t)m.grown;
+    unsigned n = m.count;
     unsigned held = k->cap - (unsigned)*room;
     if (n > held)
         n = held;
@@ -52,7 +61,7 @@ START_TEST(test_new_bin) {
         unsigned c = hak_class_of(sizes[i]);
         hak_binctl_t k;
         int32_t room = -5;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         grown = 0;
         ck_assert_uint_eq(k.cap, ACE_START_CAP);
         ck_assert_int_eq(room, ACE_START_CAP);
@@ -66,7 +75,7 @@ START_TEST(test_refills_grow_to_the_bound) {
         unsigned bound = expect_bound(ACE_BIN_BYTES, ACE_MAX_CAP, c);
         hak_binctl_t k;
         int32_t room;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         grown = 0;
         unsigned last = k.cap;
         for (int r = 0; r < 200; r++) {
@@ -86,7 +95,7 @@ START_TEST(test_growth_waits_for_refills) {
     unsigned c = hak_class_of(64);
     hak_binctl_t k;
     int32_t room;
-    hak_ace_bin_init(&k, &room, c);
+    room = (int32_t)hak_ace_bin_init(&k, c);
     grown = 0;
     for (int r = 1; r < ACE_GROW_EVENTS; r++) {
         room = k.cap;
@@ -108,7 +117,7 @@ START_TEST(test_draining_bin) {
         unsigned bound = expect_bound(ACE_DRAIN_BIN_BYTES, ACE_DRAIN_MAX_CAP, c);
         hak_binctl_t k;
         int32_t room;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         grown = 0;
         /* A few flushes in a row are a cycling bin's swing: half goes. */
         for (int r = 0; r < ACE_DRAIN_FLUSHES; r++) {
@@ -145,7 +154,7 @@ START_TEST(test_cycling_bin_grows_further) {
         differ += bound != expect_bound(ACE_BIN_BYTES, ACE_MAX_CAP, c);
         hak_binctl_t k;
         int32_t room;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         grown = 0;
         for (int r = 0; r < 400; r++) {
             room = k.cap;
@@ -168,7 +177,7 @@ START_TEST(test_growth_past_the_bound_needs_a_flush) {
     ck_assert_uint_lt(base, expect_bound(ACE_CYCLING_BIN_BYTES, ACE_CYCLING_MAX_CAP, c));
     hak_binctl_t k;
     int32_t room;
-    hak_ace_bin_init(&k, &room, c);
+    room = (int32_t)hak_ace_bin_init(&k, c);
     grown = 0;
     for (;;) {
         room = k.cap;
@@ -205,7 +214,7 @@ START_TEST(test_growth_budget) {
     while (bins < 64) {
         hak_binctl_t k;
         int32_t room;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         bins++;
         for (int r = 0; r < 400; r++) {
             room = k.cap;
@@ -234,7 +243,7 @@ START_TEST(test_frozen) {
         unsigned c = hak_class_of(sizes[i]);
         hak_binctl_t k;
         int32_t room;
-        hak_ace_bin_init(&k, &room, c);
+        room = (int32_t)hak_ace_bin_init(&k, c);
         grown = 0;
         for (int r = 0; r < 200; r++) {
             room = k.cap;
