@@ -25,7 +25,7 @@ HAK_EXPORT hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn) {
     return atomic_exchange_explicit(&fail_hook, fn, memory_order_acq_rel);
 }
 
-void hak_fail_trace(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
+static void trace(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
     if (HAK_UNLIKELY(hak_opt.ace_trace)) {
         static const char *const paths[] = {"transfer", "backend", "large", "trim"};
         char list[64] = "none";
@@ -47,4 +47,10 @@ void hak_fail_trace(hak_fail_t cause, size_t size, size_t align, unsigned tried)
         fn(&f);
         in_hook = false;
     }
+}
+
+void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
+    atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
+    trace(cause, size, align, tried);
+    errno = ENOMEM;
 }

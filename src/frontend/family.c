@@ -127,7 +127,7 @@ void *hak_impl_pvalloc(size_t n) {
 
 int hak_impl_trim(size_t pad) {
     hak_ensure_init();
-    hak_thread_t *t = hak_tls;
+    hak_thread_t *t = hak_self;
     if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
         hak_thread_flush(t);
     return hak_trim_cached(pad);

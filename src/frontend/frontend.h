@@ -34,10 +34,11 @@
 #define HAK_TRIED_BACKEND 2u
 #define HAK_TRIED_LARGE 4u
 #define HAK_TRIED_TRIM 8u
-/* Reports an allocation failure: a trace line without allocating when
- * tracing is on, and to the failure hook when one is set (the caller holds
- * no lock: the hook may allocate). */
-HAK_HIDDEN void hak_fail_trace(hak_fail_t cause, size_t size, size_t align, unsigned tried);
+/* Counts and reports an allocation failure, after the paths in tried, and
+ * sets errno to ENOMEM: a trace line without allocating when tracing is
+ * on, and to the failure hook when one is set (the caller holds no lock:
+ * the hook may allocate). */
+HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
 HAK_HIDDEN const char *hak_fail_cause_name(hak_fail_t cause);
 
 /* A thread's counters, written by it alone (hak_count), read by any
@@ -112,7 +113,9 @@ HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
 #define HAK_THREAD_EMPTY ((hak_thread_t *)&hak_thread_empty)
 #define HAK_THREAD_DEAD ((hak_thread_t *)&hak_thread_dead)
 
-HAK_HIDDEN extern __thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec")));
+/* The calling thread's record (the cold half of its cache, hak_tc being
+ * the hot one), or HAK_THREAD_EMPTY / HAK_THREAD_DEAD. */
+HAK_HIDDEN extern __thread hak_thread_t *hak_self __attribute__((tls_model("initial-exec")));
 
 HAK_INLINE hak_bin_t hak_bin(hak_thread_t *t, unsigned c) {
     return (hak_bin_t){&hak_tc.head[c], &hak_tc.room[c], t->ctl[c].cap};
@@ -146,7 +149,7 @@ HAK_HIDDEN void hak_thread_key_init(void);
 HAK_HIDDEN hak_thread_t *hak_thread_attach(void);
 /* The calling thread's cold half, attaching it first if it has none. */
 HAK_INLINE hak_thread_t *hak_thread_get(void) {
-    hak_thread_t *t = hak_tls;
+    hak_thread_t *t = hak_self;
     return HAK_LIKELY(t != HAK_THREAD_EMPTY) ? t : hak_thread_attach();
 }
 /* Puts p, a block of class c the thread of t frees, in its cache (through
@@ -181,9 +184,6 @@ HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
  * backend and the large path back, keeping pad bytes of each; true if it
  * gave any. */
 HAK_HIDDEN bool hak_trim_cached(size_t pad);
-/* Counts, traces and reports (errno ENOMEM) an allocation failure, after
- * the paths in tried (HAK_TRIED_*, above). */
-HAK_HIDDEN void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried);
 /* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
 HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);
 /* What a pointer handed back is (malloc.c says how it tells). */
@@ -279,7 +279,7 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
             hak_tc.room[c]++;
             hak_block_unmark(p);
             if (hak_config_stats)
-                hak_tls->stats.mallocs++;
+                hak_self->stats.mallocs++;
             return p;
         }
     }
@@ -306,7 +306,7 @@ HAK_INLINE void hak_fast_free(void *p) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
                 hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
                 if (hak_config_stats)
-                    hak_tls->stats.frees++;
+                    hak_self->stats.frees++;
                 return;
             }
         }
@@ -324,7 +324,7 @@ HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
                 hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
                 if (hak_config_stats)
-                    hak_tls->stats.frees++;
+                    hak_self->stats.frees++;
                 return;
             }
         }

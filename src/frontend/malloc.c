@@ -52,14 +52,8 @@ void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
     hak_stats_count_out(t, c, -(int64_t)n);
 }
 
-void hak_fail(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
-    atomic_fetch_add_explicit(&hak_stat_failures, 1, memory_order_relaxed);
-    hak_fail_trace(cause, size, align, tried);
-    errno = ENOMEM;
-}
-
 /* Takes the first block off *list, once its check shows that nothing
- * wrote to it since it was freed (internal.h, "A free small block"). */
+ * wrote to it since it was freed (pool/freelist.h, "A free small block"). */
 static void *block_take(void **list) {
     void *p = *list;
     if (!hak_block_cached(p))

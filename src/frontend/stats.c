@@ -71,7 +71,7 @@ void hak_stats_count_out(hak_thread_t *t, unsigned c, int64_t n) {
 }
 
 void hak_stats_count_large(int n, size_t usable) {
-    hak_thread_t *t = hak_tls;
+    hak_thread_t *t = hak_self;
     int64_t *pending = t == &hak_thread_empty || t == &hak_thread_dead ? NULL : &t->unpublished;
     uint64_t bytes = n < 0 ? -(uint64_t)usable : (uint64_t)usable;
     uint64_t live =

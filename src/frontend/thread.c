@@ -10,7 +10,7 @@
 
 const hak_thread_t hak_thread_empty, hak_thread_dead;
 
-__thread hak_thread_t *hak_tls __attribute__((tls_model("initial-exec"))) = HAK_THREAD_EMPTY;
+__thread hak_thread_t *hak_self __attribute__((tls_model("initial-exec"))) = HAK_THREAD_EMPTY;
 __thread hak_tcache_t hak_tc
     __attribute__((tls_model("initial-exec"))) = {.head = {[0 ... HAK_NBINS - 1] = HAK_LIST_END}};
 
@@ -38,7 +38,7 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
     hak_unlock(&hak_threads_lock);
-    hak_tls = t;
+    hak_self = t;
     pthread_setspecific(thread_key, t);
     return t;
 }
@@ -282,7 +282,7 @@ static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
  * so that a write after free is reported even when no free pushed the
  * block out. */
 void hak_quarantine_check_exit(void) {
-    hak_thread_t *t = hak_tls;
+    hak_thread_t *t = hak_self;
     if (t == HAK_THREAD_EMPTY || t == HAK_THREAD_DEAD || t->quarantine == NULL)
         return;
     const hak_quarantine_t *q = t->quarantine;
@@ -309,7 +309,7 @@ static void thread_detach(void *arg) {
     hak_thread_t *t = arg;
     quarantine_flush(t);
     cache_flush_all(t);
-    hak_tls = HAK_THREAD_DEAD;
+    hak_self = HAK_THREAD_DEAD;
     for (unsigned b = 0; b < HAK_NBINS; b++) {
         hak_tc.head[b] = HAK_LIST_END;
         hak_tc.room[b] = 0;
@@ -342,7 +342,7 @@ void hak_threads_fork_child(void) {
      * (their blocks are lost to the child, as glibc's arenas are) but leave
      * the registry so statistics count live threads.  Their counters stay
      * (the blocks they held count as live). */
-    hak_thread_t *t = hak_tls;
+    hak_thread_t *t = hak_self;
     for (hak_thread_t *o = hak_threads; o; o = o->next)
         if (o != t)
             hak_thread_stats_add(&hak_stats_retired, &o->stats);
