@@ -4,7 +4,7 @@
  * A thread's cache has a hot half, hak_tc in static TLS: one list head and
  * one room count per class code, reached by one %fs-relative access.  malloc
  * pops from the bin of the request's class; free pushes onto the bin of the
- * class the window table gives the pointer's 64 KiB unit (internal.h).  The
+ * class the window table gives the pointer's 64 KiB unit (platform/chunk.h).  The
  * cold half, a hak_thread_t, holds what only slow paths read.  No lock, no
  * atomic, no getenv and no init check: a new thread's hot half has every
  * bin at the list end and no room, so its bins miss and its first call
@@ -272,7 +272,7 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
         unsigned c = hak_class_of(n);
         void *p = hak_tc.head[c];
         /* A block in a bin that fails its check was written after its
-         * free: the slow path reports it (internal.h, "A free small
+         * free: the slow path reports it (pool/freelist.h, "A free small
          * block").  An empty bin's head, HAK_LIST_END, always fails. */
         if (HAK_LIKELY(hak_block_marked(p))) {
             hak_tc.head[c] = hak_block_next(p);

@@ -103,7 +103,7 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
         room = 0; /* a free on its way to the slow path took it from 0 */
     const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
     uint64_t held = q ? ((volatile const uint16_t *)q->held)[c] : 0;
-    /* and its shadow bin, while the profiler samples (internal.h) */
+    /* and its shadow bin, while the profiler samples (platform/sizeclass.h) */
     const int32_t *rooms =
         c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
     int32_t sroom = ((volatile const int32_t *)rooms)[0];

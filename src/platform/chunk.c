@@ -255,7 +255,7 @@ void hak_chunk_shadow(bool on) {
         if (!in_window(a) || c->kind != HAK_CHUNK_SLABS || hak_opt.secure)
             continue;
         /* A free in flight may still read the old code: both are bins of
-         * the unit's class (internal.h). */
+         * the unit's class (platform/chunk.h). */
         uint8_t *code = &hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT];
         for (unsigned u = 1; u < HAK_CHUNK_UNITS; u++)
             code[u] = (uint8_t)window_code(c->page_code[u * pages_per_unit]);

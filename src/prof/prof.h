@@ -24,7 +24,7 @@
  * random state, the bytes to the next sample point per class (left[0]:
  * requests above the classes; 0: not drawn yet), the capacity of its
  * shadow bins, and the shadow bins of the classes above
- * HAK_SHADOW_CLASSES (internal.h), which the thread cache's hot half has
+ * HAK_SHADOW_CLASSES (platform/sizeclass.h), which the thread cache's hot half has
  * no room for. */
 typedef struct hak_prof_thread {
     unsigned epoch;
