@@ -51,8 +51,8 @@ int hak_trim(size_t pad);
  * Returns the cap replaced (0: none). */
 size_t hak_set_heap_limit(size_t bytes);
 
-/* The name of the backend serving this process ("superslab", "hybrid",
- * "legacy"). */
+/* The name of the backend serving this process, as HAKMEM_BACKEND names
+ * it ("superslab", "hybrid", "legacy" in this release). */
 const char *hak_backend_name(void);
 
 /* The library version as "MAJOR.MINOR.PATCH". */
