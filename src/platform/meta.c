@@ -38,7 +38,7 @@ void *hak_meta_alloc(size_t size) {
         p = meta_bins[s];
         meta_bins[s] = meta_bins[s]->next;
         hak_unlock(&meta_lock);
-        memset(p, 0, sz);
+        memset(p, 0, size); /* what was asked: the rest of the slot stays as it is */
         return p;
     }
     if ((size_t)(meta_end - meta_cur) < sz) {
