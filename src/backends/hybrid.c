@@ -198,7 +198,7 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
             span_list(k, r, HY_LIST_FREED);
         hak_block_keep(p, r->free);
         r->free = p;
-        /* Empty: back to the page heap, unless it is the class's last. */
+        /* Empty: back to the unit pool, unless it is the class's last. */
         if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL))
             span_release(k, r);
     }
