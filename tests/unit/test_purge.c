@@ -38,7 +38,7 @@ static void churn_large(void) {
 }
 
 /* Frees 96 MiB of 2 KiB blocks, each touched: their slabs empty, and so
- * do about 48 regions, more than the backend keeps. */
+ * do about 48 chunks, more than the backend keeps. */
 #define NSMALL (96 << 10) / 2
 static void *small[NSMALL];
 static void churn_small(void) {
@@ -256,7 +256,7 @@ START_TEST(test_small_at_once_whatever_the_delay) {
     uint64_t m0 = madvises(), u0 = munmaps();
     churn_small();
     ck_assert_uint_gt(madvises(), m0);
-    ck_assert_uint_ge(munmaps() - u0, 8); /* empty regions beyond those kept */
+    ck_assert_uint_ge(munmaps() - u0, 8); /* empty chunks beyond those kept */
 }
 END_TEST
 
