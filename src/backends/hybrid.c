@@ -236,12 +236,7 @@ static bool hy_trim(size_t pad) {
     return released;
 }
 
-static void hy_decay(void) {
-    uint64_t next = UINT64_MAX;
-    hak_pool_decay(&pool, hak_os_now_ms(), &next);
-    if (next != UINT64_MAX)
-        hak_purge_at(next);
-}
+static void hy_decay(void) { hak_pool_decay(&pool); }
 
 /* The class locks in order, then the pool's (the order refill and flush
  * take them in: one class lock, then the pool's). */

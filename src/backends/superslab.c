@@ -2,23 +2,23 @@
  * superslab.c - the SuperSlab backend.
  *
  * Memory comes from the unit pool: 2 MiB chunks of 32 units of 64 KiB;
- * unit 0 holds the header (only its first page is ever touched).  A slab is one or more
- * contiguous units serving one class; slabs of one chunk may serve
- * different classes, and a slab that empties goes back to the pool at
- * once, free for any class (the old HAKMEM kept one class per chunk and
- * churned through mmap/munmap).
+ * unit 0 holds the header (only its first page is ever touched).  A slab
+ * is one or more contiguous units serving one class; slabs of one chunk
+ * may serve different classes, and a slab that empties goes back to the
+ * pool at once, free for any class (the old HAKMEM kept one class per
+ * chunk and churned through mmap/munmap).
  *
  * Each slab has one owning thread heap.  The owner allocates from the slab's
  * local free list and bump range and takes local frees back without any
  * atomic.  Other threads push the blocks they free onto the slab's atomic
  * remote list, and count them in the owner heap's pending count for the
- * class; the owner collects them from a slab when it runs short.  Before a refill takes
- * fresh memory, a pending count worth the walk (a quarter of the class's
- * full slabs or more) makes the owner collect all its full slabs of the
- * class: a producer whose blocks a consumer frees reuses them instead of
- * growing.  used counts the blocks out of the slab (held by a thread cache,
- * by the program or on the remote list), so it is exact without sweeping:
- * the flush that brings it to zero releases the slab.
+ * class; the owner collects them from a slab when it runs short.  Before a
+ * refill takes fresh memory, a pending count worth the walk (a quarter of
+ * the class's full slabs or more) makes the owner collect all its full
+ * slabs of the class: a producer whose blocks a consumer frees reuses
+ * them instead of growing.  used counts the blocks out of the slab (held by
+ * a thread cache, by the program or on the remote list), so it is exact
+ * without sweeping: the flush that brings it to zero releases the slab.
  *
  * An owner that makes no call collects nothing, so the thread whose flush
  * brings a heap's pending count to a slab's worth (and to a quarter of its
@@ -83,7 +83,7 @@ typedef struct ss_slab {
      * other threads read it to check the blocks they hand back. */
     char *_Atomic bump;
     char *end;
-    _Atomic uint64_t remote;       /* blocks freed by other threads: REMOTE_* */
+    _Atomic uint64_t remote;       /* blocks freed by other threads (below) */
     struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
     struct ss_slab *next, *prev;
     /* Blocks out of the slab (owner-only), and in it: at most 4096 (a
@@ -94,8 +94,8 @@ typedef struct ss_slab {
 } ss_slab_t;
 
 /* The remote list is one packed word (hak_pack): its head and the number
- * of blocks on it, so the owner learns how many it collected without walking
- * the list.  Its blocks are cached and it ends with HAK_LIST_END, as a
+ * of blocks on it, so the owner learns how many it collected without
+ * walking the list.  Its blocks are cached and it ends with HAK_LIST_END, as a
  * thread cache's lists: the owner takes it whole into its local list, and
  * a refill hands that over whole. */
 
@@ -439,7 +439,7 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
     return found;
 }
 
-/* Drains every slab of class c in h (for a trim): each that is empty goes
+/* Collects every slab of class c in h (for a trim): each that is empty goes
  * back to the pool; a full one that got blocks back goes to partial. */
 static void heap_collect_all(ss_heap_t *h, unsigned c) {
     ss_class_t *k = &h->cls[c];
@@ -848,11 +848,12 @@ static void heap_purge_free(ss_heap_t *h) {
  * again.  With a delay of 0 nothing is idle: a look at every slow path, or
  * a purge thread that never sleeps, would cost more than it returns.
  */
-static void idle_return(uint64_t now, uint64_t *next) {
+static void idle_return(void) {
     if (hak_opt.purge_delay == 0)
         return;
+    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
     if (!hak_trylock(&collect_lock)) { /* a trim or a fork: later */
-        *next = now + hak_opt.purge_delay;
+        hak_purge_at(now + hak_opt.purge_delay);
         return;
     }
     hak_lock(&heaps_lock);
@@ -860,10 +861,10 @@ static void idle_return(uint64_t now, uint64_t *next) {
     hak_unlock(&heaps_lock);
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock)) {
-            *next = now + hak_opt.purge_delay;
+            next = now + hak_opt.purge_delay;
             continue;
         }
-        if (h->dirty && hak_idle_check(&h->calls, now, next)) {
+        if (h->dirty && hak_idle_check(&h->calls, now, &next)) {
             heap_purge_free(h);
             h->dirty = false;
         }
@@ -873,14 +874,13 @@ static void idle_return(uint64_t now, uint64_t *next) {
         if (atomic_load_explicit(&orphan_pending[c], memory_order_relaxed) != 0)
             orphans_collect(c, true);
     hak_unlock(&collect_lock);
+    if (next != UINT64_MAX)
+        hak_purge_at(next);
 }
 
 static void ss_decay(void) {
-    uint64_t now = hak_os_now_ms(), next = UINT64_MAX;
-    idle_return(now, &next);
-    hak_pool_decay(&pool, now, &next);
-    if (next != UINT64_MAX)
-        hak_purge_at(next);
+    idle_return();
+    hak_pool_decay(&pool);
 }
 
 static void ss_fork_prepare(void) {

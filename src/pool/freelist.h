@@ -96,19 +96,6 @@ HAK_INLINE bool hak_block_in_class(const void *q, unsigned c) {
  * how) and aborts; nothing is followed or re-marked. */
 HAK_HIDDEN __attribute__((noreturn, cold)) void hak_list_corrupt(const void *p, const char *why);
 
-/* Whether p is the start of one of the blocks of size bytes laid out from
- * start up to (not including) limit: the check a backend makes on every
- * block handed back, which the fast path cannot afford, so that interior
- * and stale pointers never reach a free list.  magic is
- * hak_class_magic[] of its class (sizeclass.c); offsets below 2^20 and
- * sizes up to 2^16 keep the reciprocal's quotient exact. */
-HAK_INLINE bool hak_block_at(const char *start, const char *limit, const void *p, size_t size,
-                             uint64_t magic) {
-    uint64_t off = (uint64_t)((const char *)p - start);
-    return (const char *)p >= start && (const char *)p < limit &&
-           ((off * magic) >> 40) * size == off;
-}
-
 /* The link of p, the next block of a list handed to flush, once p is
  * checked: in memory of class c (hak_block_in_class), cached, not kept (a
  * block the backend already has back was freed twice).  The backend still
@@ -159,8 +146,15 @@ HAK_INLINE hak_span_t hak_span(unsigned c, const char *end, unsigned capacity, c
     size_t size = hak_class_size[c];
     return (hak_span_t){end - (size_t)capacity * size, bump, size, hak_class_magic[c]};
 }
+/* Whether p is the start of one of the blocks of span a: the check a
+ * backend makes on every block handed back, which the fast path cannot
+ * afford, so that interior and stale pointers never reach a free list.
+ * The class's reciprocal (hak_class_magic) replaces a division: offsets
+ * below 2^20 and sizes up to 2^16 keep its quotient exact. */
 HAK_INLINE bool hak_span_has(const hak_span_t *a, const void *p) {
-    return hak_block_at(a->start, a->limit, p, a->size, a->magic);
+    uint64_t off = (uint64_t)((const char *)p - a->start);
+    return (const char *)p >= a->start && (const char *)p < a->limit &&
+           ((off * a->magic) >> 40) * a->size == off;
 }
 
 /* A list and its length in one word, for a compare-and-swap: the first

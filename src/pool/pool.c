@@ -212,15 +212,19 @@ bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     return released;
 }
 
-void hak_pool_decay(hak_pool_t *pl, uint64_t now, uint64_t *next) {
+void hak_pool_decay(hak_pool_t *pl) {
+    uint64_t next = UINT64_MAX;
     hak_lock(&pl->lock);
     pool_purge(pl);
-    if (hak_opt.purge_delay != 0 && pl->armed && hak_idle_check(&pl->idle, now, next)) {
+    if (hak_opt.purge_delay != 0 && pl->armed &&
+        hak_idle_check(&pl->idle, hak_os_now_ms(), &next)) {
         pl->boost = (hak_boost_t){0};
         purge_down(pl, 0);
         pl->armed = false;
     }
     hak_unlock(&pl->lock);
+    if (next != UINT64_MAX)
+        hak_purge_at(next);
 }
 
 void hak_pool_fork_prepare(hak_pool_t *pl) { hak_lock(&pl->lock); }

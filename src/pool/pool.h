@@ -104,8 +104,8 @@ HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
 HAK_HIDDEN bool hak_pool_trim(hak_pool_t *pl, size_t pad);
 /* At the purge clock's deadline: dirty free units within the budget and
  * boost, and all of them once no run came or went for the purge delay
- * (*next lowered to when that would be, if not yet). */
-HAK_HIDDEN void hak_pool_decay(hak_pool_t *pl, uint64_t now, uint64_t *next);
+ * (the clock armed for when that will be, if not yet). */
+HAK_HIDDEN void hak_pool_decay(hak_pool_t *pl);
 HAK_HIDDEN void hak_pool_fork_prepare(hak_pool_t *pl);
 HAK_HIDDEN void hak_pool_fork_release(hak_pool_t *pl);
 
