@@ -9,7 +9,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 
-_Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
+_Atomic uint64_t *_Atomic hak_chunk_map[HAK_CHUNK_LEAVES];
 uintptr_t hak_window_base;
 
 /* Window slots: the next never-used one, and a stack of returned ones. */
@@ -80,13 +80,39 @@ size_t hak_chunk_resident(void) {
 void hak_chunk_fork_prepare(void) { hak_lock(&chunks_lock); }
 void hak_chunk_fork_release(void) { hak_unlock(&chunks_lock); }
 
+/* Makes the leaf of the map for top, unless another thread did meanwhile;
+ * the leaf, or NULL when there is no memory for it. */
+static _Atomic uint64_t *leaf_make(_Atomic uint64_t *_Atomic *top) {
+    _Atomic uint64_t *leaf = NULL;
+    _Atomic uint64_t *mine = hak_meta_alloc(HAK_CHUNK_LEAF_WORDS * sizeof *mine);
+    if (mine == NULL)
+        return NULL;
+    if (atomic_compare_exchange_strong_explicit(top, &leaf, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    hak_meta_free(mine, HAK_CHUNK_LEAF_WORDS * sizeof *mine);
+    return leaf;
+}
+
+/* The word of the map that holds a's bit; its leaf made first when make
+ * (NULL when it cannot be, for want of memory). */
+static _Atomic uint64_t *map_word(uintptr_t a, bool make) {
+    _Atomic uint64_t *_Atomic *top = &hak_chunk_map[a >> HAK_CHUNK_LEAF_SHIFT];
+    _Atomic uint64_t *leaf = atomic_load_explicit(top, memory_order_acquire);
+    if (HAK_UNLIKELY(leaf == NULL) && make && (leaf = leaf_make(top)) == NULL)
+        return NULL;
+    return &leaf[(a >> (HAK_CHUNK_SHIFT + 6)) & (HAK_CHUNK_LEAF_WORDS - 1)];
+}
+
+/* Sets or clears the bit of the chunk at a, whose leaf exists (the chunk
+ * was mapped, and leaves are kept). */
 static void map_set(uintptr_t a, bool on) {
-    uintptr_t w = a >> (HAK_CHUNK_SHIFT + 6);
+    _Atomic uint64_t *w = map_word(a, false);
     uint64_t bit = (uint64_t)1 << ((a >> HAK_CHUNK_SHIFT) & 63);
     if (on)
-        atomic_fetch_or_explicit(&hak_chunk_map[w], bit, memory_order_release);
+        atomic_fetch_or_explicit(w, bit, memory_order_release);
     else
-        atomic_fetch_and_explicit(&hak_chunk_map[w], ~bit, memory_order_release);
+        atomic_fetch_and_explicit(w, ~bit, memory_order_release);
 }
 
 static bool in_window(uintptr_t a) { return a - hak_window_base < HAK_WINDOW_SIZE; }
@@ -174,7 +200,8 @@ hak_chunk_t *hak_chunk_map_new(size_t size, unsigned kind) {
         errno = ENOMEM;
         return NULL;
     }
-    if (((uintptr_t)c >> HAK_VA_BITS) != 0) { /* outside the map: refuse */
+    /* Outside the map, or no memory for its leaf: refuse. */
+    if (((uintptr_t)c >> HAK_VA_BITS) != 0 || map_word((uintptr_t)c, true) == NULL) {
         hak_os_unmap(c, size);
         errno = ENOMEM;
         return NULL;

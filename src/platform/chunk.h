@@ -12,12 +12,18 @@
 /*
  * Every block HAKMEM hands out lies in a chunk: a 2 MiB-aligned mapping whose
  * first page starts with a hak_chunk_t.  A bit per 2 MiB of address space
- * says whether a chunk header starts there, so free() learns in two loads
- * and no syscall whether a pointer is ours and which class it has.  The map
- * lives in .bss: untouched parts cost no memory and it needs no init.
+ * says whether a chunk header starts there, so free() learns in three loads
+ * and no syscall whether a pointer is ours and which class it has.  The
+ * bits lie in leaves of one page, each for 64 GiB of address space, made
+ * when a chunk first lands in their range (hak_meta_alloc) and kept: a
+ * process pays a page per 64 GiB it uses, not the 8 MiB of address space
+ * (counted by RLIMIT_AS) that a flat map of 47 bits would take.  The top
+ * table lives in .bss and needs no init.
  */
-#define HAK_CHUNK_MAP_WORDS ((size_t)1 << (HAK_VA_BITS - HAK_CHUNK_SHIFT - 6))
-HAK_HIDDEN extern _Atomic uint64_t hak_chunk_map[HAK_CHUNK_MAP_WORDS];
+#define HAK_CHUNK_LEAF_SHIFT 36 /* address bits a leaf covers */
+#define HAK_CHUNK_LEAF_WORDS ((size_t)1 << (HAK_CHUNK_LEAF_SHIFT - HAK_CHUNK_SHIFT - 6))
+#define HAK_CHUNK_LEAVES ((size_t)1 << (HAK_VA_BITS - HAK_CHUNK_LEAF_SHIFT))
+HAK_HIDDEN extern _Atomic uint64_t *_Atomic hak_chunk_map[HAK_CHUNK_LEAVES];
 
 enum hak_chunk_kind {
     HAK_CHUNK_SLABS = 1, /* small-block slabs of a backend */
@@ -38,10 +44,15 @@ typedef struct hak_chunk {
 } hak_chunk_t;
 
 HAK_INLINE bool hak_chunk_owned(uintptr_t a) {
-    uintptr_t w = a >> (HAK_CHUNK_SHIFT + 6);
-    if (HAK_UNLIKELY(w >= HAK_CHUNK_MAP_WORDS))
+    uintptr_t i = a >> HAK_CHUNK_LEAF_SHIFT;
+    if (HAK_UNLIKELY(i >= HAK_CHUNK_LEAVES))
         return false;
-    uint64_t bits = atomic_load_explicit(&hak_chunk_map[w], memory_order_relaxed);
+    /* Acquire: the leaf's zeroes are seen before its address. */
+    _Atomic uint64_t *leaf = atomic_load_explicit(&hak_chunk_map[i], memory_order_acquire);
+    if (leaf == NULL)
+        return false;
+    uint64_t bits = atomic_load_explicit(
+        &leaf[(a >> (HAK_CHUNK_SHIFT + 6)) & (HAK_CHUNK_LEAF_WORDS - 1)], memory_order_relaxed);
     return (bits >> ((a >> HAK_CHUNK_SHIFT) & 63)) & 1;
 }
 
