@@ -106,12 +106,13 @@ static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     hak_chunk_unmap(&ch->base);
 }
 
-/* A hinted run of n units for class c that is all still free. */
+/* A hinted run of n units for class c that is all still free (and within
+ * its chunk: the class's runs may have been shorter). */
 static hak_pool_chunk_t *hint_take(hak_pool_t *pl, unsigned c, unsigned n, int *first) {
     for (unsigned i = 0; i < HAK_POOL_HINTS; i++) {
         hak_pool_hint_t *h = &pl->hints[c][(pl->hint_next[c] - 1 - i) % HAK_POOL_HINTS];
         hak_pool_chunk_t *ch = h->chunk;
-        if (ch == NULL)
+        if (ch == NULL || h->first + n > HAK_POOL_UNITS)
             continue;
         uint32_t bits = units_bits(h->first, n);
         h->chunk = NULL;
