@@ -58,8 +58,13 @@
 #define SS_UNITS HAK_POOL_UNITS
 /* A slab holds at least SS_MIN_BLOCKS blocks (within HAK_POOL_MAX_UNITS
  * units): slabs of big blocks that held only a few would empty, and go
- * back to the pool, at almost every flush. */
+ * back to the pool, at almost every flush.  But a heap's first slab of a
+ * class holds SS_FIRST_BLOCKS, and each further one twice as many up to
+ * that: a class a thread uses for a few blocks then ties up a unit or two,
+ * not eight (with four threads and sizes to 256 KiB, an address-space
+ * limit held 11 % more blocks). */
 #define SS_MIN_BLOCKS 16
+#define SS_FIRST_BLOCKS 4
 #define SS_SCAN 8 /* full slabs looked at per search for remote frees */
 
 enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
@@ -141,8 +146,7 @@ static ss_slab_t *orphans[HAK_NCODES];
 /* Blocks freed into orphans of each class since their last collection,
  * about (orphans_collect). */
 static _Atomic uint32_t orphan_pending[HAK_NCODES];
-static unsigned class_units[HAK_NCODES];
-static unsigned class_blocks[HAK_NCODES]; /* blocks in a slab of the class */
+static unsigned class_blocks[HAK_NCODES]; /* blocks in a full-sized slab of the class */
 /* Held by a thread collecting for another heap's owner, by a trim, and by
  * fork. */
 static hak_lock_t collect_lock = HAK_LOCK_INIT;
@@ -200,8 +204,9 @@ static ss_slab_t *slab_of(const void *p) {
 
 static void list_init(ss_list_t *l) { *l = (ss_list_t){HAK_LIST_END, NULL, 0}; }
 
-static ss_slab_t *slab_acquire(unsigned c, hak_fail_t *cause) {
-    unsigned n = class_units[c], first;
+/* A new slab of n units for class c. */
+static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
+    unsigned first;
     ss_chunk_t *r = (ss_chunk_t *)hak_pool_take(&pool, c, n, &first);
     if (r == NULL) {
         *cause = hak_map_fail_cause();
@@ -359,7 +364,8 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
         slab_collect(s);
         return s;
     }
-    s = slab_acquire(c, cause);
+    unsigned blocks = k->nfull < 2 ? SS_FIRST_BLOCKS << k->nfull : SS_MIN_BLOCKS;
+    s = slab_acquire(c, hak_pool_class_units(c, blocks), cause);
     if (s == NULL)
         return slab_steal(h, c);
     set_owner(s, h);
@@ -696,11 +702,10 @@ static bool ss_owns_block(const void *p, unsigned c) {
 }
 
 static int ss_init(void) {
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        class_units[c] = hak_pool_class_units(c, SS_MIN_BLOCKS);
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         class_blocks[c] =
-            (unsigned)(((size_t)class_units[c] << HAK_UNIT_SHIFT) / hak_class_size[c]);
-    }
+            (unsigned)(((size_t)hak_pool_class_units(c, SS_MIN_BLOCKS) << HAK_UNIT_SHIFT) /
+                       hak_class_size[c]);
     return 0;
 }
 
