@@ -593,8 +593,9 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
             hak_invalid_block("free()", p);
         void *last = p;
         unsigned n = 1;
-        while (n < count && hak_block_in_class(next, c) && hak_span_has(&a, next)) {
-            void *after = hak_block_flushed(next, c);
+        /* In the span (arithmetic only, so asked first): a block of s. */
+        while (n < count && hak_span_has(&a, next)) {
+            void *after = hak_block_flushed_next(next);
             last = next;
             next = after;
             n++;

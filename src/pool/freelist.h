@@ -96,17 +96,22 @@ HAK_INLINE bool hak_block_in_class(const void *q, unsigned c) {
  * how) and aborts; nothing is followed or re-marked. */
 HAK_HIDDEN __attribute__((noreturn, cold)) void hak_list_corrupt(const void *p, const char *why);
 
-/* The link of p, the next block of a list handed to flush, once p is
- * checked: in memory of class c (hak_block_in_class), cached, not kept (a
- * block the backend already has back was freed twice).  The backend still
- * checks that p is a block it handed out. */
-HAK_INLINE void *hak_block_flushed(const void *p, unsigned c) {
-    if (!hak_block_in_class(p, c))
-        hak_list_corrupt(p, "flush: a link to no block of its class");
+/* The link of p, the next block of a list handed to flush, p being known
+ * to lie in memory of class c: once p is checked cached, not kept (a block
+ * the backend already has back was freed twice). */
+HAK_INLINE void *hak_block_flushed_next(const void *p) {
     if (!hak_block_cached(p))
         hak_list_corrupt(p, hak_block_kept(p) ? "flush: a block freed twice"
                                               : "flush: a block written after its free");
     return hak_block_next(p);
+}
+/* The same of any p: first checked in memory of class c
+ * (hak_block_in_class).  The backend still checks that p is a block it
+ * handed out. */
+HAK_INLINE void *hak_block_flushed(const void *p, unsigned c) {
+    if (!hak_block_in_class(p, c))
+        hak_list_corrupt(p, "flush: a link to no block of its class");
+    return hak_block_flushed_next(p);
 }
 
 /* A refill carves never-used blocks (writing each, so making its pages
