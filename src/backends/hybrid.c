@@ -190,17 +190,27 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     hy_class_t *k = &classes[c];
     hak_lock(class_lock(c));
     void *p = list, *next;
+    hy_run_t *r = NULL; /* the last block's span, while it serves: a */
+    hak_span_t a = {0};
     for (unsigned i = 0; i < n; i++, p = next) {
-        next = hak_block_flushed(p, c);
-        hy_run_t *r = run_of(p);
-        check_block(r, c, p);
+        /* In the last block's span (arithmetic only): a block of r. */
+        if (r != NULL && hak_span_has(&a, p)) {
+            next = hak_block_flushed_next(p);
+        } else {
+            next = hak_block_flushed(p, c);
+            r = run_of(p);
+            check_block(r, c, p);
+            a = hak_span(c, r->end, r->capacity, r->bump);
+        }
         if (r->free == NULL)
             span_list(k, r, HY_LIST_FREED);
         hak_block_keep(p, r->free);
         r->free = p;
         /* Empty: back to the unit pool, unless it is the class's last. */
-        if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL))
+        if (--r->used == 0 && (k->freed != r || r->next != NULL || k->fresh != NULL)) {
             span_release(k, r);
+            r = NULL;
+        }
     }
     if (p != HAK_LIST_END)
         hak_list_corrupt(p, "flush: a list longer than its count");
