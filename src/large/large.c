@@ -562,23 +562,30 @@ static run_chunk_t *run_chunk_new(void) {
     return c ? run_chunk_init(c, false) : NULL;
 }
 
-/* Zeroes the dirty pages of [pos, pos+n). */
-static void run_zero_dirty(run_chunk_t *rc, unsigned pos, unsigned n) {
-    char *base = (char *)rc;
-    unsigned i = pos, end = pos + n;
-    while (i < end) {
-        unsigned d = bit_next(rc->dirty_map, i, true);
-        if (d >= end)
-            break;
-        unsigned c = bit_next(rc->dirty_map, d, false);
-        if (c > end)
-            c = end;
-        memset(base + page_bytes(d), 0, page_bytes(c - d));
-        i = c;
+/* What a zeroed request must still zero once the lock is let go (the
+ * block is the caller's by then, and nothing else reads the copy): len
+ * bytes at base, or when len is 0 the pages marked in map, of the run
+ * chunk at base. */
+typedef struct large_zero {
+    char *base;
+    size_t len;
+    uint64_t map[RUN_WORDS];
+} large_zero_t;
+
+static void zero_apply(const large_zero_t *z) {
+    if (z->len != 0) {
+        memset(z->base, 0, z->len);
+        return;
+    }
+    for (unsigned i = bit_next(z->map, 0, true); i < HAK_CHUNK_PAGES;) {
+        unsigned e = bit_next(z->map, i, false);
+        memset(z->base + page_bytes(i), 0, page_bytes(e - i));
+        i = bit_next(z->map, e, true);
     }
 }
 
-static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause, uint64_t now) {
+static void *run_alloc(unsigned n, unsigned align, large_zero_t *zero, hak_fail_t *cause,
+                       uint64_t now) {
     run_chunk_t *rc;
     unsigned pos = 0;
     for (rc = runs; rc; rc = rc->next)
@@ -596,8 +603,16 @@ static void *run_alloc(unsigned n, unsigned align, bool zero, hak_fail_t *cause,
     }
     size_t dirty = dirty_pages(rc, pos, n);
     cached_bytes -= page_bytes(dirty);
-    if (zero && dirty)
-        run_zero_dirty(rc, pos, n);
+    if (zero != NULL && dirty) {
+        zero->base = (char *)rc;
+        zero->len = 0;
+        memset(zero->map, 0, sizeof zero->map);
+        for (unsigned w = pos >> 6; w <= (pos + n - 1) >> 6; w++) {
+            unsigned lo = w << 6 > pos ? w << 6 : pos,
+                     hi = (w + 1) << 6 < pos + n ? (w + 1) << 6 : pos + n;
+            zero->map[w] = rc->dirty_map[w] & word_bits(lo, hi - lo);
+        }
+    }
     bits_set(rc->free_map, pos, n, false);
     bits_set(rc->dirty_map, pos, n, true);
     rc->run_pages[pos] = (uint16_t)n;
@@ -640,7 +655,8 @@ static void run_free(run_chunk_t *rc, unsigned pos, uint64_t now) {
 
 /* ---- extents ---- */
 
-static void *extent_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause, uint64_t now) {
+static void *extent_alloc(size_t size, size_t align, large_zero_t *zero, hak_fail_t *cause,
+                          uint64_t now) {
     size_t offset = align > HAK_PAGE_SIZE ? align : HAK_PAGE_SIZE;
     bool far = offset >= HAK_CHUNK_SIZE;
     if (size > SIZE_MAX - offset - HAK_PAGE_SIZE) {
@@ -655,8 +671,8 @@ static void *extent_alloc(size_t size, size_t align, bool zero, hak_fail_t *caus
     if (i >= 0) {
         bool dirty;
         h = (extent_t *)spare_take((unsigned)i, need, HAK_CHUNK_HUGE, &dirty);
-        if (zero && dirty)
-            memset((char *)h + offset, 0, need - offset);
+        if (zero != NULL && dirty)
+            *zero = (large_zero_t){.base = (char *)h + offset, .len = need - offset};
         if (!dirty)
             learn(need, now);
     } else if (far) {
@@ -741,15 +757,11 @@ static size_t far_bytes(const void *p) {
     return h ? h->size : 0;
 }
 
-/* Sets (on) or lifts the guard of block p. */
-static void guard(void *p, bool on) {
-    size_t g = guard_bytes();
-    if (g == 0)
-        return;
+/* The guard page of block p (guard_bytes() != 0); the caller holds
+ * large_lock, as the far list is walked. */
+static char *guard_page(const void *p) {
     size_t bytes = hak_chunk_owned((uintptr_t)p) ? block_bytes(p) : far_bytes(p);
-    char *at = (char *)p + bytes - g;
-    if (!hak_os_guard(at, g, on) && !on)
-        hak_fatal("free(): the guard page %p of %p cannot be lifted (mprotect)", (void *)at, p);
+    return (char *)p + bytes - guard_bytes();
 }
 
 void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
@@ -762,15 +774,23 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
     size_t pages = (size + HAK_PAGE_SIZE - 1) >> HAK_PAGE_SHIFT;
     size_t apages = align >> HAK_PAGE_SHIFT;
     void *p;
+    /* Dirty memory is zeroed, and then the guard page set, after the lock:
+     * the block is the caller's by then. */
+    large_zero_t z; /* base NULL: nothing to zero */
+    z.base = NULL;
     hak_lock(&large_lock);
     uint64_t now = hak_os_now_ms();
     if (size <= page_bytes(RUN_MAX_PAGES) && apages <= RUN_MAX_PAGES)
-        p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero, cause, now);
+        p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero ? &z : NULL, cause,
+                      now);
     else
-        p = extent_alloc(size, align, zero, cause, now);
-    if (p != NULL)
-        guard(p, true);
+        p = extent_alloc(size, align, zero ? &z : NULL, cause, now);
+    char *g = p != NULL && guard_bytes() != 0 ? guard_page(p) : NULL;
     hak_unlock(&large_lock);
+    if (p != NULL && z.base != NULL)
+        zero_apply(&z);
+    if (g != NULL)
+        hak_os_guard(g, guard_bytes(), true);
     return p;
 }
 
@@ -783,7 +803,9 @@ void hak_large_free(void *p) {
         hak_unlock(&large_lock);
         hak_invalid_block("free()", p);
     }
-    guard(p, false);
+    char *g = guard_bytes() != 0 ? guard_page(p) : NULL;
+    if (g != NULL && !hak_os_guard(g, guard_bytes(), false))
+        hak_fatal("free(): the guard page %p of %p cannot be lifted (mprotect)", (void *)g, p);
     uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_RUNS)
         run_free((run_chunk_t *)c, pos, now);

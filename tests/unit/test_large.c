@@ -47,7 +47,8 @@ START_TEST(test_page_aligned_and_usable) {
 END_TEST
 
 START_TEST(test_zero_after_dirty_reuse) {
-    static const size_t sizes[] = {40000, 200000, 1 << 20, 4 << 20};
+    /* Runs within a word of the dirty map and across words, extents. */
+    static const size_t sizes[] = {40000, 200000, 300000, 1000000, 1 << 20, 4 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         for (int round = 0; round < 4; round++) {
@@ -63,6 +64,25 @@ START_TEST(test_zero_after_dirty_reuse) {
             memset(q, 0x3c, n);
             large_free(q);
         }
+    }
+}
+END_TEST
+
+/* A zeroed run over pages partly dirty (a smaller block's, freed) and
+ * partly never used. */
+START_TEST(test_zero_partly_dirty) {
+    hak_fail_t cause;
+    for (size_t small = 4096; small <= 600000; small = small * 3 + 4096) {
+        unsigned char *p = hak_large_alloc(small, 0, false, &cause);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0xa5, large_usable(p));
+        large_free(p);
+        unsigned char *q = hak_large_alloc(1000000, 0, true, &cause);
+        ck_assert_ptr_nonnull(q);
+        HAK_CHECK_MSG(all_zero(q, 1000000), "after %zu dirty bytes: zero=true gave dirty memory",
+                      small);
+        memset(q, 0x3c, 1000000);
+        large_free(q);
     }
 }
 END_TEST
@@ -160,6 +180,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_page_aligned_and_usable);
     tcase_add_test(tc, test_zero_after_dirty_reuse);
+    tcase_add_test(tc, test_zero_partly_dirty);
     tcase_add_test(tc, test_zero_after_trim);
     tcase_add_test(tc, test_alignment_up_to_64mib);
     tcase_add_test(tc, test_zero_size_aligned);
