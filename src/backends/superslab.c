@@ -6,7 +6,8 @@
  * is one or more contiguous units serving one class; slabs of one chunk
  * may serve different classes, and a slab that empties goes back to the
  * pool at once, free for any class (the old HAKMEM kept one class per
- * chunk and churned through mmap/munmap).
+ * chunk and churned through mmap/munmap), but for a heap's active slab of
+ * the class, which the heap's next refill uses again.
  *
  * Each slab has one owning thread heap.  The owner allocates from the slab's
  * local free list and bump range and takes local frees back without any
@@ -18,7 +19,8 @@
  * slabs of the class: a producer whose blocks a consumer frees reuses
  * them instead of growing.  used counts the blocks out of the slab (held by
  * a thread cache, by the program or on the remote list), so it is exact
- * without sweeping: the flush that brings it to zero releases the slab.
+ * without sweeping: the flush that brings it to zero releases the slab
+ * (not the active one).
  *
  * An owner that makes no call collects nothing, so the thread whose flush
  * brings a heap's pending count to a slab's worth (and to a quarter of its
@@ -33,8 +35,9 @@
  * A heap keeps per class an active slab, a list of partial slabs (with
  * local blocks) and a list of full ones (none local; they may gain remote
  * frees).  At thread exit its slabs that are still in use become orphans,
- * adopted by the next thread that needs their class.  Threads already torn
- * down share one heap under a lock.
+ * adopted by the next thread that needs their class, and its heap waits for
+ * the next thread with its empty active slabs (parked, within a bound).
+ * Threads already torn down share one heap under a lock.
  *
  * A refill takes freed blocks (local, then remote, then those of partial
  * slabs) before fresh memory, so fewer pages ever become resident.  Slabs
@@ -137,6 +140,10 @@ typedef struct ss_heap {
      * (both under lock). */
     hak_idle_t calls;
     bool dirty;
+    /* While on free_heaps: the units of the empty active slabs it keeps,
+     * and their classes. */
+    unsigned parked;
+    uint64_t parked_classes[(HAK_NCODES + 63) / 64];
 } ss_heap_t;
 
 /* The unit pool, and the heaps and orphans (heaps_lock). */
@@ -154,6 +161,11 @@ static hak_lock_t collect_lock = HAK_LOCK_INIT;
 /* The heap of threads already torn down. */
 static ss_heap_t shared_heap = {.lock = HAK_LOCK_INIT};
 static ss_heap_t *free_heaps; /* of exited threads */
+/* An exited thread's heap keeps its empty active slabs for the next thread
+ * (whose first refill of each class then needs no run from the pool), up
+ * to SS_PARK_UNITS units over every heap on free_heaps (heaps_lock). */
+#define SS_PARK_UNITS 64
+static unsigned parked_units;
 static ss_heap_t *all_heaps = &shared_heap;
 
 /* ------------------------------------------------------------------ */
@@ -445,6 +457,14 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
     return found;
 }
 
+/* n units of parked heap h's slabs are no longer parked. */
+static void unpark(ss_heap_t *h, unsigned n) {
+    h->parked -= n;
+    hak_lock(&heaps_lock);
+    parked_units -= n;
+    hak_unlock(&heaps_lock);
+}
+
 /* Collects every slab of class c in h (for a trim): each that is empty goes
  * back to the pool; a full one that got blocks back goes to partial. */
 static void heap_collect_all(ss_heap_t *h, unsigned c) {
@@ -453,6 +473,10 @@ static void heap_collect_all(ss_heap_t *h, unsigned c) {
     if (k->active != NULL) {
         slab_collect(k->active);
         if (k->active->used == 0) {
+            if (h->parked > 0) {
+                h->parked_classes[c / 64] &= ~((uint64_t)1 << (c % 64));
+                unpark(h, k->active->units);
+            }
             slab_release(k->active);
             k->active = NULL;
         }
@@ -543,10 +567,11 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
     r->n += n;
     s->used -= n;
     if (s->used == 0) {
-        ss_class_t *k = &h->cls[s->cls];
-        if (k->active == s)
-            k->active = NULL;
-        else if (s->list != SS_LIST_NONE)
+        /* The active slab stays, empty: the class's next refill takes its
+         * blocks again instead of a run from the pool. */
+        if (h->cls[s->cls].active == s)
+            return;
+        if (s->list != SS_LIST_NONE)
             heap_unlink(h, s);
         slab_release(s);
         return;
@@ -729,12 +754,32 @@ static void *ss_thread_init(void) {
         hak_unlock(&heaps_lock);
         return h;
     }
-    /* Its lists were emptied at its last thread's exit (a collector may
-     * still look at them: the lock). */
+    /* Its lists were emptied at its last thread's exit but for the empty
+     * active slabs it parked, which are the new thread's now (a collector
+     * may still look at them: the lock).  Orphans of a class go before its
+     * parked slab, which goes back to the pool: what they hold free would
+     * wait longer otherwise. */
     hak_lock(&h->lock);
-    memset(h->cls, 0, sizeof h->cls);
     for (unsigned c = 0; c < HAK_NCODES; c++)
         atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
+    uint64_t *m = h->parked_classes, waiting[(HAK_NCODES + 63) / 64] = {0};
+    if (h->parked > 0) {
+        hak_lock(&heaps_lock);
+        for (unsigned w = 0; w < (HAK_NCODES + 63) / 64; w++)
+            for (uint64_t b = m[w]; b != 0; b &= b - 1)
+                if (orphans[w * 64 + (unsigned)__builtin_ctzll(b)] != NULL)
+                    waiting[w] |= b & -b;
+        hak_unlock(&heaps_lock);
+        unpark(h, h->parked);
+    }
+    for (unsigned w = 0; w < (HAK_NCODES + 63) / 64; w++) {
+        for (uint64_t b = waiting[w]; b != 0; b &= b - 1) {
+            ss_class_t *k = &h->cls[w * 64 + (unsigned)__builtin_ctzll(b)];
+            slab_release(k->active);
+            k->active = NULL;
+        }
+        m[w] = 0;
+    }
     hak_unlock(&h->lock);
     return h;
 }
@@ -743,13 +788,26 @@ static void ss_thread_exit(void *state) {
     ss_heap_t *h = state;
     if (h == NULL)
         return;
+    /* The bound's room left, reserved whole and what is unused given back. */
+    hak_lock(&heaps_lock);
+    unsigned room = SS_PARK_UNITS - parked_units;
+    parked_units = SS_PARK_UNITS;
+    hak_unlock(&heaps_lock);
     hak_lock(&h->lock);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         ss_class_t *k = &h->cls[c];
-        ss_slab_t *s;
-        if (k->active) {
-            slab_push(&k->partial, k->active, SS_LIST_PARTIAL);
-            k->active = NULL;
+        ss_slab_t *s = k->active;
+        if (s != NULL) {
+            /* Parked if empty and within the bound. */
+            slab_collect(s);
+            if (s->used == 0 && s->units <= room) {
+                room -= s->units;
+                h->parked += s->units;
+                h->parked_classes[c / 64] |= (uint64_t)1 << (c % 64);
+            } else {
+                slab_push(&k->partial, s, SS_LIST_PARTIAL);
+                k->active = NULL;
+            }
         }
         while ((s = k->partial) || (s = k->full)) {
             heap_unlink(h, s);
@@ -763,9 +821,11 @@ static void ss_thread_exit(void *state) {
             slab_push(&orphans[c], s, SS_LIST_ORPHAN);
             hak_unlock(&heaps_lock);
         }
+        k->seg = 0; /* the lists' unlinks left scan NULL and nfull 0 */
     }
     hak_unlock(&h->lock);
     hak_lock(&heaps_lock);
+    parked_units -= room;
     h->next_free = free_heaps;
     free_heaps = h;
     hak_unlock(&heaps_lock);

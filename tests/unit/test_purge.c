@@ -299,6 +299,100 @@ START_TEST(test_small_cycles_purge_thread) {
 }
 END_TEST
 
+/* A thread that leaves a block of 2000 bytes, and one that runs fn. */
+static void *leave_one(void *arg) {
+    *(void **)arg = hak_malloc(2000);
+    ck_assert_ptr_nonnull(*(void **)arg);
+    return NULL;
+}
+static void run_thread(void *(*fn)(void *), void *arg) {
+    pthread_t tid;
+    ck_assert_int_eq(pthread_create(&tid, NULL, fn, arg), 0);
+    ck_assert_int_eq(pthread_join(tid, NULL), 0);
+}
+
+/* Threads that exit together, each with an empty active slab in each of
+ * PARK_CLASSES classes (a 1 KiB-8 KiB block allocated and freed). */
+#define PARK_THREADS 8
+#define PARK_CLASSES 24
+static pthread_barrier_t park_barrier;
+static void *parking_thread(void *arg) {
+    (void)arg;
+    for (int i = 0; i < PARK_CLASSES; i++) {
+        void *p = hak_malloc(1024 + (size_t)i * 320);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0x5a, 64);
+        hak_free(p);
+    }
+    pthread_barrier_wait(&park_barrier);
+    return NULL;
+}
+static uint64_t active_bytes(void) { return atomic_load(&hak_active_bytes); }
+
+static void run_parking_threads(void) {
+    pthread_t tid[PARK_THREADS];
+    pthread_barrier_init(&park_barrier, NULL, PARK_THREADS);
+    for (int t = 0; t < PARK_THREADS; t++)
+        ck_assert_int_eq(pthread_create(&tid[t], NULL, parking_thread, NULL), 0);
+    for (int t = 0; t < PARK_THREADS; t++)
+        ck_assert_int_eq(pthread_join(tid[t], NULL), 0);
+    pthread_barrier_destroy(&park_barrier);
+}
+
+/* superslab: an exited thread's heap keeps its empty active slabs for the
+ * next thread, at most 64 units of them over every waiting heap; they go
+ * back when idle, and the heaps then serve new threads as any other. */
+START_TEST(test_parked_slabs_bounded) {
+    if (!idle_returns())
+        return;
+    hak_opt.purge_delay = 1000;
+    uint64_t a0 = active_bytes();
+    run_parking_threads();
+    uint64_t a1 = active_bytes();
+    /* 8 x 24 empty slabs of a unit each came back; 64 units at most stay. */
+    HAK_CHECK_MSG(a1 > a0 && a1 - a0 <= (uint64_t)64 << HAK_UNIT_SHIFT,
+                  "active %llu before, %llu after the threads", (unsigned long long)a0,
+                  (unsigned long long)a1);
+    wait_and_tick(1000);
+    wait_and_tick(1000);
+    HAK_CHECK_MSG(active_bytes() <= a0, "active %llu before, %llu after the idle",
+                  (unsigned long long)a0, (unsigned long long)active_bytes());
+    void *kept = NULL;
+    run_thread(leave_one, &kept); /* an orphan of a class they had parked */
+    run_parking_threads();
+    hak_free(kept);
+}
+END_TEST
+
+/* A block another thread left: its slab, an orphan, serves its class
+ * before the slab that an exited thread parked for the next thread.  The
+ * parker exits last, so the next thread gets its heap. */
+static pthread_barrier_t parker_go;
+static void *park_one(void *arg) {
+    (void)arg;
+    hak_free(hak_malloc(2000));
+    pthread_barrier_wait(&parker_go);
+    return NULL;
+}
+START_TEST(test_orphans_before_parked) {
+    if (!idle_returns())
+        return;
+    void *kept = NULL, *taken = NULL;
+    pthread_t parker;
+    pthread_barrier_init(&parker_go, NULL, 2);
+    ck_assert_int_eq(pthread_create(&parker, NULL, park_one, NULL), 0);
+    run_thread(leave_one, &kept); /* its slab: an orphan */
+    pthread_barrier_wait(&parker_go);
+    ck_assert_int_eq(pthread_join(parker, NULL), 0);
+    pthread_barrier_destroy(&parker_go);
+    run_thread(leave_one, &taken);
+    HAK_CHECK_MSG((uintptr_t)kept >> HAK_UNIT_SHIFT == (uintptr_t)taken >> HAK_UNIT_SHIFT,
+                  "left %p in one unit, took %p in another", kept, taken);
+    hak_free(taken);
+    hak_free(kept);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("purge");
     hak_test_add_backend_case(s);
@@ -315,6 +409,8 @@ int main(void) {
     tcase_add_test(tc, test_frozen);
     tcase_add_test(tc, test_small_idle_returns);
     tcase_add_test(tc, test_orphans_return);
+    tcase_add_test(tc, test_parked_slabs_bounded);
+    tcase_add_test(tc, test_orphans_before_parked);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
