@@ -150,6 +150,16 @@ typedef struct ss_heap {
 static hak_pool_t pool = HAK_POOL_INIT;
 static hak_lock_t heaps_lock = HAK_LOCK_INIT;
 static ss_slab_t *orphans[HAK_NCODES];
+/* Whether orphans[c] has a slab: set under heaps_lock as it changes, read
+ * without it (a hint: whether an empty slab of the class is worth keeping,
+ * or should go so that the next refill adopts an orphan). */
+static _Atomic bool orphans_wait[HAK_NCODES];
+static void orphans_mark(unsigned c) {
+    atomic_store_explicit(&orphans_wait[c], orphans[c] != NULL, memory_order_relaxed);
+}
+static bool orphans_waiting(unsigned c) {
+    return atomic_load_explicit(&orphans_wait[c], memory_order_relaxed);
+}
 /* Blocks freed into orphans of each class since their last collection,
  * about (orphans_collect). */
 static _Atomic uint32_t orphan_pending[HAK_NCODES];
@@ -242,11 +252,12 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
     return s;
 }
 
-/* Gives a slab whose blocks are all back to the pool. */
-static void slab_release(ss_slab_t *s) {
+/* Gives a slab whose blocks are all back to the pool (idle: as
+ * hak_pool_release's). */
+static void slab_release(ss_slab_t *s, bool idle) {
     ss_chunk_t *r = chunk_of(s);
     set_owner(s, NULL);
-    hak_pool_release(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls);
+    hak_pool_release(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls, idle);
 }
 
 /* ------------------------------------------------------------------ */
@@ -370,6 +381,7 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     s = orphans[c];
     if (s)
         slab_unlink(&orphans[c], s);
+    orphans_mark(c);
     hak_unlock(&heaps_lock);
     if (s) {
         set_owner(s, h);
@@ -448,7 +460,7 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
             continue;
         heap_unlink(h, s);
         if (s->used == 0 && found) {
-            slab_release(s);
+            slab_release(s, false);
             continue;
         }
         slab_push(&k->partial, s, SS_LIST_PARTIAL);
@@ -465,9 +477,10 @@ static void unpark(ss_heap_t *h, unsigned n) {
     hak_unlock(&heaps_lock);
 }
 
-/* Collects every slab of class c in h (for a trim): each that is empty goes
+/* Collects every slab of class c in h (for another thread's frees, a trim
+ * or an idle return: idle, as slab_release's): each that is empty goes
  * back to the pool; a full one that got blocks back goes to partial. */
-static void heap_collect_all(ss_heap_t *h, unsigned c) {
+static void heap_collect_all(ss_heap_t *h, unsigned c, bool idle) {
     ss_class_t *k = &h->cls[c];
     atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
     if (k->active != NULL) {
@@ -477,7 +490,7 @@ static void heap_collect_all(ss_heap_t *h, unsigned c) {
                 h->parked_classes[c / 64] &= ~((uint64_t)1 << (c % 64));
                 unpark(h, k->active->units);
             }
-            slab_release(k->active);
+            slab_release(k->active, idle);
             k->active = NULL;
         }
     }
@@ -488,7 +501,7 @@ static void heap_collect_all(ss_heap_t *h, unsigned c) {
                 continue;
             heap_unlink(h, s);
             if (s->used == 0)
-                slab_release(s);
+                slab_release(s, idle);
             else
                 slab_push(&k->partial, s, SS_LIST_PARTIAL);
         }
@@ -567,13 +580,17 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
     r->n += n;
     s->used -= n;
     if (s->used == 0) {
-        /* The active slab stays, empty: the class's next refill takes its
-         * blocks again instead of a run from the pool. */
-        if (h->cls[s->cls].active == s)
+        /* The active slab stays, empty, so that the class's next refill
+         * takes its blocks again instead of a run from the pool; unless an
+         * orphan of the class waits for that refill. */
+        ss_class_t *k = &h->cls[s->cls];
+        if (k->active == s && !orphans_waiting(s->cls))
             return;
-        if (s->list != SS_LIST_NONE)
+        if (k->active == s)
+            k->active = NULL;
+        else if (s->list != SS_LIST_NONE)
             heap_unlink(h, s);
-        slab_release(s);
+        slab_release(s, false);
         return;
     }
     if (!had_local && s->list == SS_LIST_FULL) {
@@ -653,7 +670,7 @@ static void foreign_collect(ss_heap_t *h, unsigned c) {
     if (hak_trylock(&h->lock)) {
         uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
         if ((size_t)pending * 4 >= h->cls[c].nfull)
-            heap_collect_all(h, c);
+            heap_collect_all(h, c, false);
         hak_unlock(&h->lock);
     }
     hak_unlock(&collect_lock);
@@ -690,7 +707,8 @@ static void slab_purge_free(ss_slab_t *s) {
 
 /* Gives back the orphans of class c that other threads emptied: taken off
  * their list as an adopter would, then released or put back, with their
- * free pages purged if purge (collect_lock held, so that fork does not
+ * free pages purged if purge, at an idle return, which releases them as
+ * idle (collect_lock held, so that fork does not
  * copy them off every list).  Without this, threads that come and go,
  * leaving blocks another thread frees later, leave more and more orphans
  * that no thread adopts (the newest go first) and all that memory freed. */
@@ -699,19 +717,21 @@ static void orphans_collect(unsigned c, bool purge) {
     hak_lock(&heaps_lock);
     ss_slab_t *list = orphans[c];
     orphans[c] = NULL;
+    orphans_mark(c);
     hak_unlock(&heaps_lock);
     for (ss_slab_t *o = list, *next; o != NULL; o = next) {
         next = o->next;
         o->list = SS_LIST_NONE;
         slab_collect(o);
         if (o->used == 0) {
-            slab_release(o);
+            slab_release(o, purge);
             continue;
         }
         if (purge)
             slab_purge_free(o);
         hak_lock(&heaps_lock);
         slab_push(&orphans[c], o, SS_LIST_ORPHAN);
+        orphans_mark(c);
         hak_unlock(&heaps_lock);
     }
 }
@@ -762,23 +782,17 @@ static void *ss_thread_init(void) {
     hak_lock(&h->lock);
     for (unsigned c = 0; c < HAK_NCODES; c++)
         atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
-    uint64_t *m = h->parked_classes, waiting[(HAK_NCODES + 63) / 64] = {0};
-    if (h->parked > 0) {
-        hak_lock(&heaps_lock);
-        for (unsigned w = 0; w < (HAK_NCODES + 63) / 64; w++)
-            for (uint64_t b = m[w]; b != 0; b &= b - 1)
-                if (orphans[w * 64 + (unsigned)__builtin_ctzll(b)] != NULL)
-                    waiting[w] |= b & -b;
-        hak_unlock(&heaps_lock);
+    if (h->parked > 0)
         unpark(h, h->parked);
-    }
     for (unsigned w = 0; w < (HAK_NCODES + 63) / 64; w++) {
-        for (uint64_t b = waiting[w]; b != 0; b &= b - 1) {
-            ss_class_t *k = &h->cls[w * 64 + (unsigned)__builtin_ctzll(b)];
-            slab_release(k->active);
-            k->active = NULL;
+        for (uint64_t b = h->parked_classes[w]; b != 0; b &= b - 1) {
+            unsigned c = w * 64 + (unsigned)__builtin_ctzll(b);
+            if (orphans_waiting(c)) {
+                slab_release(h->cls[c].active, false);
+                h->cls[c].active = NULL;
+            }
         }
-        m[w] = 0;
+        h->parked_classes[w] = 0;
     }
     hak_unlock(&h->lock);
     return h;
@@ -813,12 +827,13 @@ static void ss_thread_exit(void *state) {
             heap_unlink(h, s);
             slab_collect(s);
             if (s->used == 0) {
-                slab_release(s);
+                slab_release(s, false);
                 continue;
             }
             set_owner(s, NULL);
             hak_lock(&heaps_lock);
             slab_push(&orphans[c], s, SS_LIST_ORPHAN);
+            orphans_mark(c);
             hak_unlock(&heaps_lock);
         }
         k->seg = 0; /* the lists' unlinks left scan NULL and nfull 0 */
@@ -874,7 +889,7 @@ static bool ss_trim(size_t pad) {
         if (!hak_trylock(&h->lock))
             continue;
         for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-            heap_collect_all(h, c);
+            heap_collect_all(h, c, true);
         hak_unlock(&h->lock);
     }
     /* Then orphans that other threads emptied. */
@@ -888,7 +903,7 @@ static bool ss_trim(size_t pad) {
  * pool, the free pages of the others to the OS (h locked). */
 static void heap_purge_free(ss_heap_t *h) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        heap_collect_all(h, c);
+        heap_collect_all(h, c, true);
         ss_class_t *k = &h->cls[c];
         if (k->active != NULL)
             slab_purge_free(k->active);

@@ -162,12 +162,13 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     return ch;
 }
 
-void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
-                      unsigned c) {
+void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c,
+                      bool idle) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, n);
     hak_lock(&pl->lock);
-    pl->idle.count++;
+    if (!idle)
+        pl->idle.count++;
     hak_idle_arm(&pl->armed);
     pl->hints[c][pl->hint_next[c]++ % HAK_POOL_HINTS] = (hak_pool_hint_t){ch, first};
     if (ch->free_units == 0)

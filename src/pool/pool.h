@@ -95,9 +95,11 @@ HAK_INLINE unsigned hak_pool_class_units(unsigned c, unsigned min_blocks) {
  * *first set, or NULL with errno ENOMEM when no chunk could be mapped. */
 HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned *first);
 /* Gives back the n units from first of ch, which served class c and hold
- * no live block any more; they stay dirty within the budget. */
+ * no live block any more; they stay dirty within the budget.  idle: the
+ * release of an idle owner's memory (at an idle return or a trim), which is
+ * not a take or give of the program's for the pool's own idle return. */
 HAK_HIDDEN void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
-                                 unsigned c);
+                                 unsigned c, bool idle);
 HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
 /* Unmaps the empty chunks and purges free units down to pad dirty bytes,
  * the boost dropped; whether anything went. */

@@ -36,14 +36,14 @@ START_TEST(test_hint_within_chunk) {
         ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &first), a);
         ck_assert_uint_eq(first, u);
     }
-    hak_pool_release(&pl, a, HAK_POOL_UNITS - 1, 1, c);
+    hak_pool_release(&pl, a, HAK_POOL_UNITS - 1, 1, c, false);
     hak_pool_chunk_t *b = hak_pool_take(&pl, c, 4, &first);
     ck_assert_ptr_nonnull(b);
     ck_assert_ptr_ne(b, a); /* a has one free unit, at its end */
     ck_assert_uint_le(first + 4, HAK_POOL_UNITS);
-    hak_pool_release(&pl, b, first, 4, c);
+    hak_pool_release(&pl, b, first, 4, c, false);
     for (unsigned u = 1; u < HAK_POOL_UNITS - 1; u++)
-        hak_pool_release(&pl, a, u, 1, c);
+        hak_pool_release(&pl, a, u, 1, c, false);
     ck_assert(hak_pool_trim(&pl, 0));
 }
 END_TEST
@@ -62,7 +62,7 @@ START_TEST(test_runs_never_overlap) {
         x ^= x << 17;
         if (count == 256 || (count > 0 && (x & 3) == 0)) {
             unsigned i = (unsigned)(x >> 8) % count;
-            hak_pool_release(&pl, runs[i].ch, runs[i].first, runs[i].n, runs[i].cls);
+            hak_pool_release(&pl, runs[i].ch, runs[i].first, runs[i].n, runs[i].cls, false);
             runs[i] = runs[--count];
             continue;
         }
@@ -76,7 +76,8 @@ START_TEST(test_runs_never_overlap) {
     }
     while (count > 0) {
         count--;
-        hak_pool_release(&pl, runs[count].ch, runs[count].first, runs[count].n, runs[count].cls);
+        hak_pool_release(&pl, runs[count].ch, runs[count].first, runs[count].n, runs[count].cls,
+                         false);
     }
     ck_assert(hak_pool_trim(&pl, 0));
 }
