@@ -85,7 +85,8 @@ static void *shuffle(hak_thread_t *t, unsigned c, void *list, unsigned n) {
         t->rng ^= t->rng << 13;
         t->rng ^= t->rng >> 7;
         t->rng ^= t->rng << 17;
-        unsigned j = (unsigned)(t->rng % (i + 1));
+        /* j in [0, i]: the top 32 bits scaled, no division. */
+        unsigned j = (unsigned)(((t->rng >> 32) * (i + 1)) >> 32);
         void *x = b[i];
         b[i] = b[j];
         b[j] = x;
@@ -313,8 +314,8 @@ static HAK_NOINLINE void free_any(void *p) {
     errno = saved;
 }
 
-/* Without a call of its own before the secure path's (no registers to
- * save). */
+/* The secure path's block goes on before any call (free_any's), so no
+ * register is saved on its way. */
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
     if (u < HAK_WINDOW_UNITS) {
