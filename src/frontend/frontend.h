@@ -72,7 +72,7 @@ typedef struct hak_tcache {
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
 /* HAKMEM_SECURE's quarantine of a thread (thread.c): a ring of blocks
- * freed, oldest at out; held counts them per class, for statistics. */
+ * freed, oldest at out. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
@@ -81,7 +81,6 @@ typedef struct hak_quarantine {
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
     unsigned in, out; /* blocks put in and taken out so far */
     size_t bytes;
-    uint16_t held[HAK_NCODES];
 } hak_quarantine_t;
 
 typedef struct hak_thread {
@@ -176,6 +175,9 @@ HAK_INLINE void hak_thread_prof_sync(hak_thread_t *t) {
     if (HAK_UNLIKELY(t->prof.epoch != e))
         hak_thread_prof_switch(t, e);
 }
+/* Adds to held[c] the blocks of each class c in t's quarantine (another
+ * thread's: read without a lock, so only a near figure). */
+HAK_HIDDEN void hak_quarantine_held(const hak_thread_t *t, uint64_t *held);
 /* At exit, checks the calling thread's quarantine. */
 HAK_HIDDEN void hak_quarantine_check_exit(void);
 HAK_HIDDEN void hak_threads_fork_child(void);

@@ -246,8 +246,10 @@ HAK_INLINE bool quarantine_intact(const hak_quarantine_t *q, const void *p, unsi
     return w[0] == q->word0 && w[1] == (q->word1 ^ (uintptr_t)p) && junk_intact(p, c);
 }
 
-/* Reports p, which left quarantine q not as it came in. */
-static HAK_COLD void quarantine_report(const hak_quarantine_t *q, const void *p) {
+/* Reports p, which left quarantine q not as it came in.  Not HAK_COLD:
+ * GCC then moves the whole path of a block leaving out of line. */
+static HAK_NOINLINE __attribute__((noreturn)) void quarantine_report(const hak_quarantine_t *q,
+                                                                     const void *p) {
     bool intact = hak_block_marked(p);
     if (intact && hak_block_next(p) != quarantined(q))
         /* In a list since: a write hid a second free of it, which put it
@@ -267,7 +269,6 @@ HAK_INLINE void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
     void *p = q->block[i];
     *c = q->cls[i];
     q->bytes -= hak_class_size[*c];
-    q->held[*c]--;
     quarantine_check(q, p, *c);
     return p;
 }
@@ -284,18 +285,27 @@ HAK_INLINE void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
 HAK_RACY_READS HAK_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p,
                                                unsigned c) {
     const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
-    unsigned nc = hak_secure_class(n);
-    if (nc != c && (nc != HAK_CODE_NONE || !hak_block_in_class(n, c)))
-        return;
+    if (((uintptr_t)n ^ (uintptr_t)p) >> HAK_UNIT_SHIFT != 0) { /* else in p's unit */
+        unsigned nc = hak_secure_class(n);
+        if (nc != c && (nc != HAK_CODE_NONE || !hak_block_in_class(n, c)))
+            return;
+    }
     if (n[1] == (q->word1 ^ (uintptr_t)n) && n[0] != q->word0)
         hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
 }
 
 /* Puts p, of class c, in quarantine q; returns the block that leaves it
- * for the thread cache, of class *oc, or NULL. */
+ * for the thread cache, of class *oc, or NULL.  The oldest leaves first,
+ * once HAK_QUARANTINE_BLOCKS blocks, or more than HAK_QUARANTINE_BYTES,
+ * wait: so a block leaves at the HAK_QUARANTINE_BLOCKS-th free after its
+ * own at the latest, and not before the bytes bound's. */
 HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsigned *oc) {
     uintptr_t *w = p;
     neighbour_check(q, p, c);
+    void *old = NULL;
+    /* Not yet full only while a thread's first frees come. */
+    if (HAK_LIKELY(q->in - q->out == HAK_QUARANTINE_BLOCKS || q->bytes > HAK_QUARANTINE_BYTES))
+        old = quarantine_take(q, oc);
     junk_fill(p, c);
     w[0] = q->word0;
     w[1] = q->word1 ^ (uintptr_t)p;
@@ -303,11 +313,17 @@ HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsign
     q->block[i] = p;
     q->cls[i] = (uint8_t)c;
     q->bytes += hak_class_size[c];
-    q->held[c]++;
-    /* Not yet full only while a thread's first frees come. */
-    if (HAK_UNLIKELY(q->in - q->out < HAK_QUARANTINE_BLOCKS && q->bytes <= HAK_QUARANTINE_BYTES))
-        return NULL;
-    return quarantine_take(q, oc);
+    return old;
+}
+
+HAK_RACY_READS void hak_quarantine_held(const hak_thread_t *t, uint64_t *held) {
+    const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
+    if (q == NULL)
+        return;
+    unsigned out = ((volatile const unsigned *)&q->out)[0];
+    unsigned n = ((volatile const unsigned *)&q->in)[0] - out;
+    for (unsigned k = 0; k < n && k < HAK_QUARANTINE_BLOCKS; k++)
+        held[((volatile const uint8_t *)q->cls)[(out + k) % HAK_QUARANTINE_BLOCKS]]++;
 }
 
 /* At exit: the blocks still in the calling thread's quarantine, checked,
