@@ -71,16 +71,16 @@ typedef struct hak_tcache {
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
-/* HAKMEM_SECURE's quarantine of a thread (malloc.c): a ring of blocks
- * freed, oldest at head; held counts them per class, for statistics. */
+/* HAKMEM_SECURE's quarantine of a thread (thread.c): a ring of blocks
+ * freed, oldest at out. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
+    uintptr_t word0, word1; /* a waiting block's words (thread.c, quarantined) */
     void *block[HAK_QUARANTINE_BLOCKS];
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
-    unsigned head, len;
+    unsigned in, out; /* blocks put in and taken out so far */
     size_t bytes;
-    uint16_t held[HAK_NCODES];
 } hak_quarantine_t;
 
 typedef struct hak_thread {
@@ -155,6 +155,11 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
 /* Puts p, a block of class c the thread of t frees, in its cache (through
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
+/* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
+ * (hak_secure_class): the block's checks, the quarantine and the cache in
+ * one routine, or hak_small_free's path when the thread has no
+ * quarantine yet or the profiler's epoch changed. */
+HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);
 /* Sorts the blocks of the calling thread's group bin of class c (t's;
@@ -170,6 +175,9 @@ HAK_INLINE void hak_thread_prof_sync(hak_thread_t *t) {
     if (HAK_UNLIKELY(t->prof.epoch != e))
         hak_thread_prof_switch(t, e);
 }
+/* Adds to held[c] the blocks of each class c in t's quarantine (another
+ * thread's: read without a lock, so only a near figure). */
+HAK_HIDDEN void hak_quarantine_held(const hak_thread_t *t, uint64_t *held);
 /* At exit, checks the calling thread's quarantine. */
 HAK_HIDDEN void hak_quarantine_check_exit(void);
 HAK_HIDDEN void hak_threads_fork_child(void);
@@ -177,6 +185,8 @@ HAK_HIDDEN void hak_threads_fork_child(void);
 /* malloc.c: slow paths */
 HAK_HIDDEN void *hak_malloc_slow(size_t n);
 HAK_HIDDEN void hak_free_slow(void *p);
+/* Frees p, a small block of class c (hak_ptr_classify checked it). */
+HAK_HIDDEN void hak_small_free(void *p, unsigned c);
 /* Hands n blocks of class c back to the backend for thread t (NULL: one
  * without a cache), counted. */
 HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
@@ -186,9 +196,8 @@ HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
 HAK_HIDDEN bool hak_trim_cached(size_t pad);
 /* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
 HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);
-/* What a pointer handed back is (malloc.c says how it tells). */
+/* What a pointer handed back is (hak_ptr_classify, below). */
 enum hak_ptr_kind { HAK_PTR_SMALL, HAK_PTR_LARGE, HAK_PTR_FAR };
-HAK_HIDDEN enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, const char *who);
 HAK_HIDDEN size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char *who);
 HAK_HIDDEN void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable);
 
@@ -293,6 +302,43 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
 HAK_INLINE uintptr_t hak_window_unit(const void *p) {
     uintptr_t off = (uintptr_t)p - hak_window_base;
     return ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
+}
+
+/* With HAKMEM_SECURE, the class of the window unit of p when it serves
+ * small blocks and p is 16-byte aligned, from the table only that mode
+ * fills (chunk.c, hak_chunk_set_units); else HAK_CODE_NONE, and the chunk
+ * map tells. */
+HAK_INLINE unsigned hak_secure_class(const void *p) {
+    uintptr_t u = hak_window_unit(p);
+    return u < HAK_WINDOW_UNITS ? hak_tables.unit_class[u] : HAK_CODE_NONE;
+}
+
+/*
+ * What a pointer handed to free, realloc or malloc_usable_size is: the one
+ * place that tells, for all three.  HAK_PTR_SMALL: a small block of class
+ * *cls (aligned, in a slab, and with HAKMEM_SECURE the start of a block
+ * the backend handed out); HAK_PTR_LARGE: a large block in a chunk of its own
+ * or a run (its start is checked by the large path); HAK_PTR_FAR: outside any
+ * chunk's map entry, so a block aligned to 2 MiB or more, or no block of
+ * HAKMEM's, which only the large path's list of far blocks can tell.  A
+ * pointer that can be no block is reported here; who names the call.
+ */
+HAK_INLINE enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, const char *who) {
+    uintptr_t a = (uintptr_t)p;
+    unsigned c = hak_opt.secure ? hak_secure_class(p) : HAK_CODE_NONE;
+    if (c == HAK_CODE_NONE) {
+        if (!hak_chunk_owned(a))
+            return HAK_PTR_FAR;
+        c = hak_page_code(a);
+        if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
+            return HAK_PTR_LARGE;
+        if (c == HAK_CODE_LARGE || c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
+            hak_invalid_block(who, p);
+    }
+    if (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c))
+        hak_invalid_block(who, p);
+    *cls = c;
+    return HAK_PTR_SMALL;
 }
 
 HAK_INLINE void hak_fast_free(void *p) {

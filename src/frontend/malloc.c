@@ -85,7 +85,8 @@ static void *shuffle(hak_thread_t *t, unsigned c, void *list, unsigned n) {
         t->rng ^= t->rng << 13;
         t->rng ^= t->rng >> 7;
         t->rng ^= t->rng << 17;
-        unsigned j = (unsigned)(t->rng % (i + 1));
+        /* j in [0, i]: the top 32 bits scaled, no division. */
+        unsigned j = (unsigned)(((t->rng >> 32) * (i + 1)) >> 32);
         void *x = b[i];
         b[i] = b[j];
         b[j] = x;
@@ -265,30 +266,6 @@ HAK_NOINLINE void *hak_malloc_slow(size_t n) {
     return hak_alloc_large(n, 0, false);
 }
 
-/*
- * What a pointer handed to free, realloc or malloc_usable_size is: the one
- * place that tells, for all three.  HAK_PTR_SMALL: a small block of class
- * *cls (aligned, in a slab, and with HAKMEM_SECURE the start of a block
- * the backend handed out); HAK_PTR_LARGE: a large block in a chunk of its own
- * or a run (its start is checked by the large path); HAK_PTR_FAR: outside any
- * chunk's map entry, so a block aligned to 2 MiB or more, or no block of
- * HAKMEM's, which only the large path's list of far blocks can tell.  A
- * pointer that can be no block is reported here; who names the call.
- */
-enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, const char *who) {
-    uintptr_t a = (uintptr_t)p;
-    if (!hak_chunk_owned(a))
-        return HAK_PTR_FAR;
-    unsigned c = hak_page_code(a);
-    if (c == HAK_CODE_LARGE && (a & (HAK_PAGE_SIZE - 1)) == 0)
-        return HAK_PTR_LARGE;
-    if (c == HAK_CODE_LARGE || c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0 ||
-        (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c)))
-        hak_invalid_block(who, p);
-    *cls = c;
-    return HAK_PTR_SMALL;
-}
-
 static __attribute__((noreturn)) void not_ours(const void *p, const char *who) {
     hak_fatal("%s: invalid pointer: %p (not allocated by hakmem)", who, p);
 }
@@ -322,35 +299,54 @@ void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable) {
     hak_stats_count_large(-1, usable);
 }
 
+/* free() of any p but one hak_secure_free takes. */
+static HAK_NOINLINE void free_any(void *p) {
+    if (p == NULL)
+        return;
+    unsigned c = 0;
+    enum hak_ptr_kind k = hak_ptr_classify(p, &c, "free()");
+    if (k == HAK_PTR_SMALL) {
+        hak_small_free(p, c);
+        return;
+    }
+    int saved = errno;
+    hak_ptr_free_large(p, k, k == HAK_PTR_LARGE ? hak_large_usable(p) : 0);
+    errno = saved;
+}
+
+/* The secure path's block goes on before any call (free_any's), so no
+ * register is saved on its way. */
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
-    if (u < HAK_WINDOW_UNITS) {
+    if (u < HAK_WINDOW_UNITS && hak_opt.secure) {
+        /* The fast path's table is empty: it took code 0's room from 0. */
+        hak_tc.room[HAK_CODE_NONE] = 0;
+        unsigned c = hak_tables.unit_class[u];
+        if (c != HAK_CODE_NONE) {
+            hak_secure_free(p, c);
+            return;
+        }
+    } else if (u < HAK_WINDOW_UNITS) {
         int32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
         if (*room < 0)
             *room = 0; /* the fast path took it from 0 */
     }
-    if (p == NULL)
-        return;
+    free_any(p);
+}
+
+void hak_small_free(void *p, unsigned c) {
     int saved = errno;
-    unsigned c = 0;
-    enum hak_ptr_kind k = hak_ptr_classify(p, &c, "free()");
-    if (k != HAK_PTR_SMALL) {
-        hak_ptr_free_large(p, k, k == HAK_PTR_LARGE ? hak_large_usable(p) : 0);
-        errno = saved;
-        return;
-    }
     hak_thread_t *t = hak_thread_get();
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     if (t == HAK_THREAD_DEAD) {
         hak_flush(NULL, c, hak_block_push(p, HAK_LIST_END), 1);
-        errno = saved;
-        return;
+    } else {
+        hak_thread_prof_sync(t);
+        if (hak_config_stats)
+            t->stats.frees++;
+        hak_cache_free(t, c, p);
     }
-    hak_thread_prof_sync(t);
-    if (hak_config_stats)
-        t->stats.frees++;
-    hak_cache_free(t, c, p);
     errno = saved;
 }
 

@@ -92,7 +92,7 @@ void hak_stats_count_large(int n, size_t usable) {
 }
 
 /* The blocks of class c that thread t's cache holds: its capacity less its
- * room, and those in its shadow bin and its quarantine.  Another thread's
+ * room, and those in its shadow bin.  Another thread's
  * fast path writes its room without atomics while this reads it; a word
  * read is whole on every target, and a stale one only makes the figure lag
  * (ThreadSanitizer is told so). */
@@ -101,8 +101,7 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
     if (room < 0)
         room = 0; /* a free on its way to the slow path took it from 0 */
-    const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
-    uint64_t held = q ? ((volatile const uint16_t *)q->held)[c] : 0;
+    uint64_t held = 0;
     /* and its shadow bin, while the profiler samples (platform/sizeclass.h) */
     const int32_t *rooms =
         c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
@@ -135,6 +134,7 @@ void hak_stats_collect(hak_stats_t *out, hak_class_stats_t *per_class, size_t n)
         hak_thread_stats_add(&sum, &t->stats);
         for (unsigned c = 1; c <= HAK_NCLASSES; c++)
             held[c] += cache_held(t, c);
+        hak_quarantine_held(t, held);
         s.threads_live++;
     }
     hak_unlock(&hak_threads_lock);

@@ -6,6 +6,7 @@
  */
 #include "frontend/frontend.h"
 
+#include <errno.h>
 #include <string.h>
 
 const hak_thread_t hak_thread_empty, hak_thread_dead;
@@ -73,9 +74,11 @@ static void bin_flush(hak_thread_t *t, unsigned c, hak_bin_t b, unsigned n, bool
     }
     *b.room += (int32_t)n;
     hak_count(&t->stats.cls[c].flushes, 1);
+    int saved = errno; /* for free(), which may flush without saving it */
     if (!pass || !hak_xfer_put(c, list, n))
         hak_flush(t, c, list, n);
     hak_purge_tick();
+    errno = saved;
 }
 
 static void groups_sort(hak_thread_t *t) {
@@ -98,7 +101,7 @@ static void cache_flush_all(hak_thread_t *t) {
 /* Puts p, a block of class c freed by the thread of t, in its cache: in
  * the shadow bin while the profiler samples, which flushes as the bin
  * would (the ACE sizes both). */
-static void cache_push(hak_thread_t *t, unsigned c, void *p) {
+static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
     bool shadow = t->prof.epoch & 1;
     if (shadow && c > HAK_SHADOW_CLASSES && hak_tc.room[HAK_SHADOW_GROUP(c)] <= 0)
         hak_thread_group_sort(t, c); /* full: the fast path sent p here */
@@ -111,6 +114,15 @@ static void cache_push(hak_thread_t *t, unsigned c, void *p) {
     }
     *b.head = hak_block_push(p, *b.head);
     (*b.room)--;
+}
+/* The same, where the bin has room and the profiler is off. */
+HAK_INLINE void cache_push(hak_thread_t *t, unsigned c, void *p) {
+    if (HAK_UNLIKELY((t->prof.epoch & 1) || hak_tc.room[c] <= 0)) {
+        cache_push_slow(t, c, p);
+        return;
+    }
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+    hak_tc.room[c]--;
 }
 
 void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
@@ -177,60 +189,87 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
 #define HAK_JUNK ((uint64_t)0xdbdbdbdbdbdbdbdbu)
 #define HAK_JUNK_END 64
 
-/* The fill lies in words 2 up to n of a block: n is HAK_JUNK_END / 8 for
- * every class of 64 bytes or more, a count the compiler knows there, so
- * the fill and its check take a few vector moves. */
-HAK_INLINE void junk_fill_words(uint64_t *w, size_t n) {
-#pragma GCC unroll 6
-    for (size_t k = 2; k < n; k++)
-        w[k] = HAK_JUNK;
+/* The fill lies in bytes 16 up to the smaller of HAK_JUNK_END and the
+ * block's size, in 16-byte pieces (a block is 16-byte aligned and a
+ * multiple of 16 bytes): three vector stores, or three loads and XORs, for
+ * every class of 64 bytes or more, a count the compiler knows there. */
+typedef uint64_t junk_v __attribute__((vector_size(16)));
+#define HAK_JUNK_V ((junk_v){HAK_JUNK, HAK_JUNK})
+/* From the class code alone: class c is 16 * c bytes up to 256 bytes
+ * (sizeclass.c; test_sizeclass checks it). */
+HAK_INLINE size_t junk_pieces(unsigned c) { return c >= HAK_JUNK_END / 16 ? HAK_JUNK_END / 16 : c; }
+HAK_INLINE void junk_fill_pieces(junk_v *v, size_t n) {
+#pragma GCC unroll 3
+    for (size_t k = 1; k < n; k++)
+        v[k] = HAK_JUNK_V;
 }
-HAK_INLINE uint64_t junk_changed_words(const uint64_t *w, size_t n) {
-    uint64_t changed = 0;
-#pragma GCC unroll 6
-    for (size_t k = 2; k < n; k++)
-        changed |= w[k] ^ HAK_JUNK;
+HAK_INLINE junk_v junk_changed_pieces(const junk_v *v, size_t n) {
+    junk_v changed = {0, 0};
+#pragma GCC unroll 3
+    for (size_t k = 1; k < n; k++)
+        changed |= v[k] ^ HAK_JUNK_V;
     return changed;
 }
-static void junk_fill(uint64_t *w, unsigned c) {
-    if (HAK_LIKELY(hak_class_size[c] >= HAK_JUNK_END))
-        junk_fill_words(w, HAK_JUNK_END / 8);
+HAK_INLINE void junk_fill(void *p, unsigned c) {
+    if (HAK_LIKELY(junk_pieces(c) == HAK_JUNK_END / 16))
+        junk_fill_pieces(p, HAK_JUNK_END / 16);
     else
-        junk_fill_words(w, hak_class_size[c] / 8);
+        junk_fill_pieces(p, junk_pieces(c));
 }
-static bool junk_intact(const uint64_t *w, unsigned c) {
-    if (HAK_LIKELY(hak_class_size[c] >= HAK_JUNK_END))
-        return junk_changed_words(w, HAK_JUNK_END / 8) == 0;
-    return junk_changed_words(w, hak_class_size[c] / 8) == 0;
+HAK_INLINE bool junk_intact(const void *p, unsigned c) {
+    junk_v x = HAK_LIKELY(junk_pieces(c) == HAK_JUNK_END / 16)
+                   ? junk_changed_pieces(p, HAK_JUNK_END / 16)
+                   : junk_changed_pieces(p, junk_pieces(c));
+    return (x[0] | x[1]) == 0;
 }
 
 /* The link of a block in quarantine q: no block's address (bit 1 set), the
  * quarantine's own (a block in another thread's quarantine has another),
  * and its check word is the block's own, so free's check still sees it
- * free. */
+ * free.  q keeps the word 0 it gives, and the check word's part that is
+ * not the block's address (pool/freelist.h). */
 static void *quarantined(const hak_quarantine_t *q) { return (void *)((uintptr_t)q | 2); }
 
-static void quarantine_check(const hak_quarantine_t *q, const void *p, unsigned c) {
-    const uint64_t *w = p;
+static hak_quarantine_t *quarantine_new(hak_thread_t *t) {
+    hak_quarantine_t *q = t->quarantine = hak_meta_alloc(sizeof *q);
+    if (q != NULL) {
+        q->word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
+        q->word1 = q->word0 + hak_tables.key_check;
+    }
+    return q;
+}
+
+/* Whether p, of class c, is as quarantine q left it: its words q's, and
+ * its fill intact. */
+HAK_INLINE bool quarantine_intact(const hak_quarantine_t *q, const void *p, unsigned c) {
+    const uintptr_t *w = p;
+    return w[0] == q->word0 && w[1] == (q->word1 ^ (uintptr_t)p) && junk_intact(p, c);
+}
+
+/* Reports p, which left quarantine q not as it came in.  Not HAK_COLD:
+ * GCC then moves the whole path of a block leaving out of line. */
+static HAK_NOINLINE __attribute__((noreturn)) void quarantine_report(const hak_quarantine_t *q,
+                                                                     const void *p) {
     bool intact = hak_block_marked(p);
     if (intact && hak_block_next(p) != quarantined(q))
         /* In a list since: a write hid a second free of it, which put it
          * in quarantine twice, and the first to leave went on. */
         hak_fatal("free(): double free: %p", p);
-    if (!intact || !junk_intact(w, c))
-        hak_fatal("free(): write after free: %p (changed in quarantine)", p);
+    hak_fatal("free(): write after free: %p (changed in quarantine)", p);
 }
 
-/* The oldest block out of q, checked. */
-static void *quarantine_take(hak_quarantine_t *q) {
-    unsigned i = q->head;
+HAK_INLINE void quarantine_check(const hak_quarantine_t *q, const void *p, unsigned c) {
+    if (HAK_UNLIKELY(!quarantine_intact(q, p, c)))
+        quarantine_report(q, p);
+}
+
+/* The oldest block out of q, checked; *c gets its class. */
+HAK_INLINE void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
+    unsigned i = q->out++ % HAK_QUARANTINE_BLOCKS;
     void *p = q->block[i];
-    unsigned c = q->cls[i];
-    q->head = (i + 1) % HAK_QUARANTINE_BLOCKS;
-    q->len--;
-    q->bytes -= hak_class_size[c];
-    q->held[c]--;
-    quarantine_check(q, p, c);
+    *c = q->cls[i];
+    q->bytes -= hak_class_size[*c];
+    quarantine_check(q, p, *c);
     return p;
 }
 
@@ -243,39 +282,48 @@ static void *quarantine_take(hak_quarantine_t *q) {
  * class c is mapped, 16 bytes from n on one page: no backend need say
  * whether n starts a block.)  A block out of q may be another thread's,
  * which writes it meanwhile: what is read there never matches q's words. */
-HAK_RACY_READS static void neighbour_check(const hak_quarantine_t *q, const void *p, unsigned c) {
+HAK_RACY_READS HAK_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p,
+                                               unsigned c) {
     const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
-    if (q == NULL || !hak_block_in_class(n, c))
-        return;
-    uintptr_t word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
-    if (n[1] == hak_block_check_word(n, word0) && n[0] != word0)
+    if (((uintptr_t)n ^ (uintptr_t)p) >> HAK_UNIT_SHIFT != 0) { /* else in p's unit */
+        unsigned nc = hak_secure_class(n);
+        if (nc != c && (nc != HAK_CODE_NONE || !hak_block_in_class(n, c)))
+            return;
+    }
+    if (n[1] == (q->word1 ^ (uintptr_t)n) && n[0] != q->word0)
         hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
 }
 
-/* Puts p, of class c, in the quarantine of t; returns the block that
- * leaves it for the thread cache, or NULL. */
-static void *quarantine(hak_thread_t *t, unsigned c, void *p) {
-    hak_quarantine_t *q = t->quarantine;
+/* Puts p, of class c, in quarantine q; returns the block that leaves it
+ * for the thread cache, of class *oc, or NULL.  The oldest leaves first,
+ * once HAK_QUARANTINE_BLOCKS blocks, or more than HAK_QUARANTINE_BYTES,
+ * wait: so a block leaves at the HAK_QUARANTINE_BLOCKS-th free after its
+ * own at the latest, and not before the bytes bound's. */
+HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsigned *oc) {
+    uintptr_t *w = p;
     neighbour_check(q, p, c);
-    if (q == NULL && (q = t->quarantine = hak_meta_alloc(sizeof *q)) == NULL)
-        return p; /* no memory for it: no delay */
-    size_t size = hak_class_size[c];
+    void *old = NULL;
+    /* Not yet full only while a thread's first frees come. */
+    if (HAK_LIKELY(q->in - q->out == HAK_QUARANTINE_BLOCKS || q->bytes > HAK_QUARANTINE_BYTES))
+        old = quarantine_take(q, oc);
     junk_fill(p, c);
-    hak_block_link(p, quarantined(q));
-    unsigned i = (q->head + q->len) % HAK_QUARANTINE_BLOCKS;
+    w[0] = q->word0;
+    w[1] = q->word1 ^ (uintptr_t)p;
+    unsigned i = q->in++ % HAK_QUARANTINE_BLOCKS;
     q->block[i] = p;
     q->cls[i] = (uint8_t)c;
-    q->len++;
-    q->bytes += size;
-    q->held[c]++;
-    if (q->len < HAK_QUARANTINE_BLOCKS && q->bytes <= HAK_QUARANTINE_BYTES)
-        return NULL;
-    unsigned oc = q->cls[q->head];
-    void *old = quarantine_take(q);
-    if (oc == c)
-        return old;
-    cache_push(t, oc, old);
-    return NULL;
+    q->bytes += hak_class_size[c];
+    return old;
+}
+
+HAK_RACY_READS void hak_quarantine_held(const hak_thread_t *t, uint64_t *held) {
+    const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
+    if (q == NULL)
+        return;
+    unsigned out = ((volatile const unsigned *)&q->out)[0];
+    unsigned n = ((volatile const unsigned *)&q->in)[0] - out;
+    for (unsigned k = 0; k < n && k < HAK_QUARANTINE_BLOCKS; k++)
+        held[((volatile const uint8_t *)q->cls)[(out + k) % HAK_QUARANTINE_BLOCKS]]++;
 }
 
 /* At exit: the blocks still in the calling thread's quarantine, checked,
@@ -286,12 +334,12 @@ void hak_quarantine_check_exit(void) {
     if (t == HAK_THREAD_EMPTY || t == HAK_THREAD_DEAD || t->quarantine == NULL)
         return;
     const hak_quarantine_t *q = t->quarantine;
-    for (unsigned k = 0; k < q->len; k++) {
-        unsigned i = (q->head + k) % HAK_QUARANTINE_BLOCKS;
+    for (unsigned k = q->out; k != q->in; k++) {
+        unsigned i = k % HAK_QUARANTINE_BLOCKS;
         quarantine_check(q, q->block[i], q->cls[i]);
         /* A block there twice: a write hid its second free. */
-        for (unsigned l = k + 1; l < q->len; l++)
-            if (q->block[(q->head + l) % HAK_QUARANTINE_BLOCKS] == q->block[i])
+        for (unsigned l = k + 1; l != q->in; l++)
+            if (q->block[l % HAK_QUARANTINE_BLOCKS] == q->block[i])
                 hak_fatal("free(): double free: %p", q->block[i]);
     }
 }
@@ -299,9 +347,10 @@ void hak_quarantine_check_exit(void) {
 /* Empties the quarantine of t (the calling thread's) into its cache. */
 static void quarantine_flush(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine;
-    while (q != NULL && q->len > 0) {
-        unsigned c = q->cls[q->head];
-        cache_push(t, c, quarantine_take(q));
+    while (q != NULL && q->in != q->out) {
+        unsigned c;
+        void *p = quarantine_take(q, &c);
+        cache_push(t, c, p);
     }
 }
 
@@ -326,8 +375,28 @@ static void thread_detach(void *arg) {
 }
 
 void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
-    if (hak_opt.secure)
-        p = quarantine(t, c, p);
+    hak_quarantine_t *q = t->quarantine;
+    /* No memory for a quarantine: no delay. */
+    if (hak_opt.secure && (q != NULL || (q = quarantine_new(t)) != NULL))
+        p = quarantine_put(q, c, p, &c);
+    if (p != NULL)
+        cache_push(t, c, p);
+}
+
+void hak_secure_free(void *p, unsigned c) {
+    if (hak_backend->owns_block && !hak_backend->owns_block(p, c))
+        hak_invalid_block("free()", p);
+    if (hak_block_marked(p))
+        hak_fatal("free(): double free: %p", p);
+    hak_thread_t *t = hak_self;
+    hak_quarantine_t *q = t->quarantine; /* NULL in the sentinels */
+    if (HAK_UNLIKELY(q == NULL || t->prof.epoch != hak_prof_epoch_now())) {
+        hak_small_free(p, c);
+        return;
+    }
+    if (hak_config_stats)
+        t->stats.frees++;
+    p = quarantine_put(q, c, p, &c);
     if (p != NULL)
         cache_push(t, c, p);
 }

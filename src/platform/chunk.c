@@ -262,13 +262,18 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
         hak_active_add(units * (int64_t)HAK_UNIT_SIZE);
     memset(&c->page_code[first * pages_per_unit], (int)code, (size_t)n * pages_per_unit);
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
-    /* HAKMEM_SECURE leaves the window's table empty, which sends every
-     * free() to the slow path, where each block is checked.  chunks_lock
-     * orders this write with hak_chunk_shadow's. */
-    if (in_window(a) && !hak_opt.secure) {
+    /* HAKMEM_SECURE leaves the fast path's table empty, which sends every
+     * free() to the slow path, where each block is checked, and fills
+     * unit_class instead, which the slow path reads (always the class: the
+     * shadow codes are the fast path's).  chunks_lock orders this write
+     * with hak_chunk_shadow's. */
+    if (in_window(a)) {
+        size_t u = (a - hak_window_base) >> HAK_UNIT_SHIFT;
         hak_lock(&chunks_lock);
-        memset(&hak_tables.unit_code[(a - hak_window_base) >> HAK_UNIT_SHIFT],
-               (int)window_code(code), n);
+        if (hak_opt.secure)
+            memset(&hak_tables.unit_class[u], (int)code, n);
+        else
+            memset(&hak_tables.unit_code[u], (int)window_code(code), n);
         hak_unlock(&chunks_lock);
     }
 }

@@ -59,8 +59,9 @@ HAK_HIDDEN extern const uint64_t hak_class_magic[HAK_NCODES];
 #define HAK_UNIT_SHIFT 16
 #define HAK_WINDOW_UNITS (((uintptr_t)1 << HAK_WINDOW_SHIFT) >> HAK_UNIT_SHIFT)
 typedef struct hak_tables {
-    uintptr_t key_link, key_check;       /* random, per process */
-    uint8_t unit_code[HAK_WINDOW_UNITS]; /* by 64 KiB unit of the window */
+    uintptr_t key_link, key_check;        /* random, per process */
+    uint8_t unit_code[HAK_WINDOW_UNITS];  /* by 64 KiB unit of the window */
+    uint8_t unit_class[HAK_WINDOW_UNITS]; /* the same with HAKMEM_SECURE, instead */
 } hak_tables_t;
 HAK_HIDDEN extern hak_tables_t hak_tables;
 

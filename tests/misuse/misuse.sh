@@ -82,6 +82,7 @@ overran='hakmem: malloc(): corrupted free block: 0x'
 [ "${HAKMEM_SECURE:-0}" = 1 ] && overran='hakmem: free(): heap overflow: 0x'
 expect overflow_small "$overran" 1 free
 expect overflow_small "$overran" 8 free
+expect overflow_small "$overran" 8 free unit
 expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete
 expect sized_free_mismatch 'hakmem: operator delete: size mismatch: 0x' delete-large
 expect sized_free_mismatch 'hakmem: free_sized(): size mismatch: 0x' free_sized

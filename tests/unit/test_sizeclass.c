@@ -11,6 +11,9 @@ START_TEST(test_classes_are_16_multiples_and_monotonic) {
     ck_assert_uint_eq(hak_class_size[HAK_CODE_LARGE], 0);
     ck_assert_uint_eq(hak_class_size[1], 16);
     ck_assert_uint_eq(hak_class_size[HAK_NCLASSES], HAK_SMALL_MAX);
+    /* Every 16 bytes up to 256 (the quarantine's fill counts on it). */
+    for (unsigned c = 1; c <= 16; c++)
+        ck_assert_uint_eq(hak_class_size[c], 16 * c);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         HAK_CHECK_MSG(hak_class_size[c] >= 16, "class %u size %u", c, hak_class_size[c]);
         HAK_CHECK_MSG(hak_class_size[c] % 16 == 0, "class %u size %u", c, hak_class_size[c]);
