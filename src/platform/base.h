@@ -26,13 +26,12 @@
 #define HAK_COLD __attribute__((noinline, cold))
 /* A function that reads words another thread may be writing, and trusts
  * what it reads only as far as its comment says: ThreadSanitizer is told
- * not to report those reads. */
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize)
-#define HAK_RACY_READS __attribute__((no_sanitize("thread")))
-#endif
-#endif
-#ifndef HAK_RACY_READS
+ * not to report those reads, and the function is then never inlined (into
+ * a caller ThreadSanitizer instruments, the attribute would be lost).  Such
+ * a function is static inline, never HAK_INLINE. */
+#if defined(__SANITIZE_THREAD__)
+#define HAK_RACY_READS __attribute__((no_sanitize("thread"), noinline))
+#else
 #define HAK_RACY_READS
 #endif
 #define HAK_HIDDEN __attribute__((visibility("hidden")))
