@@ -282,8 +282,7 @@ HAK_INLINE void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
  * class c is mapped, 16 bytes from n on one page: no backend need say
  * whether n starts a block.)  A block out of q may be another thread's,
  * which writes it meanwhile: what is read there never matches q's words. */
-HAK_RACY_READS static inline void neighbour_check(const hak_quarantine_t *q, const void *p,
-                                                  unsigned c) {
+HAK_RACY_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p, unsigned c) {
     const uintptr_t *n = (const void *)((const char *)p + hak_class_size[c]);
     if (((uintptr_t)n ^ (uintptr_t)p) >> HAK_UNIT_SHIFT != 0) { /* else in p's unit */
         unsigned nc = hak_secure_class(n);

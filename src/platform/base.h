@@ -27,12 +27,14 @@
 /* A function that reads words another thread may be writing, and trusts
  * what it reads only as far as its comment says: ThreadSanitizer is told
  * not to report those reads, and the function is then never inlined (into
- * a caller ThreadSanitizer instruments, the attribute would be lost).  Such
- * a function is static inline, never HAK_INLINE. */
+ * a caller ThreadSanitizer instruments, the attribute would be lost).
+ * HAK_RACY_INLINE is the same for a function HAK_INLINE otherwise. */
 #if defined(__SANITIZE_THREAD__)
 #define HAK_RACY_READS __attribute__((no_sanitize("thread"), noinline))
+#define HAK_RACY_INLINE static HAK_RACY_READS
 #else
 #define HAK_RACY_READS
+#define HAK_RACY_INLINE HAK_INLINE
 #endif
 #define HAK_HIDDEN __attribute__((visibility("hidden")))
 #define HAK_EXPORT __attribute__((visibility("default")))
