@@ -7,7 +7,8 @@
  * may serve different classes, and a slab that empties goes back to the
  * pool at once, free for any class (the old HAKMEM kept one class per
  * chunk and churned through mmap/munmap), but for a heap's active slab of
- * the class, which the heap's next refill uses again.
+ * the class, which the heap's next refill uses again while no orphan of
+ * the class waits for adoption.
  *
  * Each slab has one owning thread heap.  The owner allocates from the slab's
  * local free list and bump range and takes local frees back without any

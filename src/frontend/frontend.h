@@ -313,6 +313,13 @@ HAK_INLINE unsigned hak_secure_class(const void *p) {
     return u < HAK_WINDOW_UNITS ? hak_tables.unit_class[u] : HAK_CODE_NONE;
 }
 
+/* With HAKMEM_SECURE: reports p, of class c, unless it is the start of a
+ * block the backend handed out. */
+HAK_INLINE void hak_secure_block_check(const void *p, unsigned c, const char *who) {
+    if (hak_backend->owns_block && !hak_backend->owns_block(p, c))
+        hak_invalid_block(who, p);
+}
+
 /*
  * What a pointer handed to free, realloc or malloc_usable_size is: the one
  * place that tells, for all three.  HAK_PTR_SMALL: a small block of class
@@ -335,8 +342,8 @@ HAK_INLINE enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, cons
         if (c == HAK_CODE_LARGE || c == HAK_CODE_NONE || (a & (HAK_MIN_ALIGN - 1)) != 0)
             hak_invalid_block(who, p);
     }
-    if (hak_opt.secure && hak_backend->owns_block && !hak_backend->owns_block(p, c))
-        hak_invalid_block(who, p);
+    if (hak_opt.secure)
+        hak_secure_block_check(p, c, who);
     *cls = c;
     return HAK_PTR_SMALL;
 }

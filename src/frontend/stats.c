@@ -101,7 +101,6 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
     if (room < 0)
         room = 0; /* a free on its way to the slow path took it from 0 */
-    uint64_t held = 0;
     /* and its shadow bin, while the profiler samples (platform/sizeclass.h) */
     const int32_t *rooms =
         c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
@@ -109,8 +108,8 @@ HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
     int32_t scap = ((volatile const uint16_t *)&t->prof.shadow_cap[c])[0];
     if (sroom < 0)
         sroom = 0;
-    held += sroom < scap ? (uint64_t)(scap - sroom) : 0;
-    return held + (room < cap ? (uint64_t)(cap - room) : 0);
+    return (sroom < scap ? (uint64_t)(scap - sroom) : 0) +
+           (room < cap ? (uint64_t)(cap - room) : 0);
 }
 
 void hak_stats_collect(hak_stats_t *out, hak_class_stats_t *per_class, size_t n) {

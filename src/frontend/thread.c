@@ -383,8 +383,7 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
 }
 
 void hak_secure_free(void *p, unsigned c) {
-    if (hak_backend->owns_block && !hak_backend->owns_block(p, c))
-        hak_invalid_block("free()", p);
+    hak_secure_block_check(p, c, "free()");
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     hak_thread_t *t = hak_self;

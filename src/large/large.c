@@ -564,11 +564,12 @@ static run_chunk_t *run_chunk_new(void) {
 
 /* What a zeroed request must still zero once the lock is let go (the
  * block is the caller's by then, and nothing else reads the copy): len
- * bytes at base, or when len is 0 the pages marked in map, of the run
- * chunk at base. */
+ * bytes at base, or when len is 0 the pages of [pos, pos + n) marked in
+ * map, a copy of the dirty map of the run chunk at base. */
 typedef struct large_zero {
     char *base;
     size_t len;
+    unsigned pos, n;
     uint64_t map[RUN_WORDS];
 } large_zero_t;
 
@@ -577,8 +578,11 @@ static void zero_apply(const large_zero_t *z) {
         memset(z->base, 0, z->len);
         return;
     }
-    for (unsigned i = bit_next(z->map, 0, true); i < HAK_CHUNK_PAGES;) {
+    unsigned end = z->pos + z->n;
+    for (unsigned i = bit_next(z->map, z->pos, true); i < end;) {
         unsigned e = bit_next(z->map, i, false);
+        if (e > end)
+            e = end;
         memset(z->base + page_bytes(i), 0, page_bytes(e - i));
         i = bit_next(z->map, e, true);
     }
@@ -604,14 +608,8 @@ static void *run_alloc(unsigned n, unsigned align, large_zero_t *zero, hak_fail_
     size_t dirty = dirty_pages(rc, pos, n);
     cached_bytes -= page_bytes(dirty);
     if (zero != NULL && dirty) {
-        zero->base = (char *)rc;
-        zero->len = 0;
-        memset(zero->map, 0, sizeof zero->map);
-        for (unsigned w = pos >> 6; w <= (pos + n - 1) >> 6; w++) {
-            unsigned lo = w << 6 > pos ? w << 6 : pos,
-                     hi = (w + 1) << 6 < pos + n ? (w + 1) << 6 : pos + n;
-            zero->map[w] = rc->dirty_map[w] & word_bits(lo, hi - lo);
-        }
+        *zero = (large_zero_t){.base = (char *)rc, .pos = pos, .n = n};
+        memcpy(zero->map, rc->dirty_map, sizeof zero->map);
     }
     bits_set(rc->free_map, pos, n, false);
     bits_set(rc->dirty_map, pos, n, true);

@@ -366,12 +366,14 @@ END_TEST
 
 /* A block another thread left: its slab, an orphan, serves its class
  * before the slab that an exited thread parked for the next thread.  The
- * parker exits last, so the next thread gets its heap. */
+ * parker has its heap before the leaver starts, and exits last, so the
+ * next thread gets the parker's heap. */
 static pthread_barrier_t parker_go;
 static void *park_one(void *arg) {
     (void)arg;
     hak_free(hak_malloc(2000));
-    pthread_barrier_wait(&parker_go);
+    pthread_barrier_wait(&parker_go); /* its heap made */
+    pthread_barrier_wait(&parker_go); /* the leaver gone */
     return NULL;
 }
 START_TEST(test_orphans_before_parked) {
@@ -381,6 +383,7 @@ START_TEST(test_orphans_before_parked) {
     pthread_t parker;
     pthread_barrier_init(&parker_go, NULL, 2);
     ck_assert_int_eq(pthread_create(&parker, NULL, park_one, NULL), 0);
+    pthread_barrier_wait(&parker_go);
     run_thread(leave_one, &kept); /* its slab: an orphan */
     pthread_barrier_wait(&parker_go);
     ck_assert_int_eq(pthread_join(parker, NULL), 0);
