@@ -154,8 +154,41 @@ static unsigned bit_next(const uint64_t *m, unsigned from, bool want) {
     return HAK_CHUNK_PAGES;
 }
 
+/* First free run of n pages, a word of the map at a time: the free pages
+ * that run on from the words below (carry) and the word's low ones, else,
+ * for n <= 64, the runs within the word (y: bit i set where pages i to
+ * i + k - 1 are free, k doubling up to n), else its high ones carried on.
+ * 0 if none (page 0, the header, is never free). */
+static unsigned run_find_first(const uint64_t *m, unsigned n) {
+    unsigned carry = 0;
+    for (unsigned w = 0; w < RUN_WORDS; w++) {
+        uint64_t x = m[w];
+        unsigned low = x == ~(uint64_t)0 ? 64 : (unsigned)__builtin_ctzll(~x);
+        if (carry + low >= n)
+            return w * 64 - carry;
+        if (low == 64) {
+            carry += 64;
+            continue;
+        }
+        if (n <= 64) {
+            uint64_t y = x;
+            for (unsigned k = 1; k < n;) {
+                unsigned s = 2 * k <= n ? k : n - k;
+                y &= y >> s;
+                k += s;
+            }
+            if (y)
+                return w * 64 + (unsigned)__builtin_ctzll(y);
+        }
+        carry = (unsigned)__builtin_clzll(~x);
+    }
+    return 0;
+}
+
 /* First free run of n pages starting at a multiple of align pages. */
 static unsigned run_find(const run_chunk_t *rc, unsigned n, unsigned align) {
+    if (align == 1)
+        return run_find_first(rc->free_map, n);
     unsigned pos = 0;
     for (;;) {
         unsigned start = bit_next(rc->free_map, pos, true);

@@ -92,8 +92,12 @@ static double neg_log(double u) {
 }
 
 /* 1 - e^-x: for x <= 1/2 its series (no cancellation), to x^13/13!; above,
- * e^-x from e^-(x/2^n) squared n times. */
+ * e^-x from e^-(x/2^n) squared n times.  The series multiplies by 1/k, a
+ * constant: no division. */
 static double one_minus_exp_neg(double x) {
+    static const double inv[14] = {0,        1,        1.0 / 2,  1.0 / 3, 1.0 / 4,
+                                   1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8, 1.0 / 9,
+                                   1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13};
     if (x > 40)
         return 1;
     int n = 0;
@@ -103,7 +107,7 @@ static double one_minus_exp_neg(double x) {
     }
     double r = 1.0;
     for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
-        r = 1 - x / k * r;
+        r = 1 - x * inv[k] * r;
     r *= x;
     while (n-- > 0) /* 1 - (1-r)^2 = r (2 - r) */
         r *= 2 - r;
@@ -467,7 +471,10 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
         }
     }
     hak_unlock(&prof_lock);
-    if (atomic_exchange_explicit(&dump_asked, false, memory_order_relaxed))
+    /* Read first: a write at every sample would bounce its line between
+     * the threads that sample. */
+    if (atomic_load_explicit(&dump_asked, memory_order_relaxed) &&
+        atomic_exchange_explicit(&dump_asked, false, memory_order_relaxed))
         due = true;
     if (due)
         (void)dump_next();
@@ -489,7 +496,8 @@ bool hak_prof_freed(void *p) {
     rec_delete(r);
     atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
     uintptr_t f[PROF_DEPTH];
-    unsigned n = s->depth;
+    /* The stack, for a hook only (call_hook looks again). */
+    unsigned n = __atomic_load_n(&prof_hook, __ATOMIC_RELAXED) != NULL ? s->depth : 0;
     memcpy(f, s->frame, n * sizeof *f);
     hak_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
