@@ -809,8 +809,8 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
      * the block is the caller's by then. */
     large_zero_t z; /* base NULL: nothing to zero */
     z.base = NULL;
+    uint64_t now = hak_os_now_ms(); /* read before the lock: shorter held */
     hak_lock(&large_lock);
-    uint64_t now = hak_os_now_ms();
     if (size <= page_bytes(RUN_MAX_PAGES) && apages <= RUN_MAX_PAGES)
         p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero ? &z : NULL, cause,
                       now);
@@ -829,6 +829,7 @@ void hak_large_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     hak_chunk_t *c = hak_chunk_of(a);
     unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
+    uint64_t now = hak_os_now_ms();
     hak_lock(&large_lock);
     if ((a & (HAK_PAGE_SIZE - 1)) != 0 || c->page_code[pos] != HAK_CODE_LARGE) {
         hak_unlock(&large_lock);
@@ -837,7 +838,6 @@ void hak_large_free(void *p) {
     char *g = guard_bytes() != 0 ? guard_page(p) : NULL;
     if (g != NULL && !hak_os_guard(g, guard_bytes(), false))
         hak_fatal("free(): the guard page %p of %p cannot be lifted (mprotect)", (void *)g, p);
-    uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_RUNS)
         run_free((run_chunk_t *)c, pos, now);
     else

@@ -233,9 +233,9 @@ static uint64_t stack_hash(const uintptr_t *f, unsigned n) {
     return h;
 }
 
-/* The index of the stack f[0..n), added if new (prof_lock held). */
-static uint32_t stack_find(const uintptr_t *f, unsigned n) {
-    uint64_t h = stack_hash(f, n);
+/* The index of the stack f[0..n) of hash h, added if new (prof_lock
+ * held). */
+static uint32_t stack_find(const uintptr_t *f, unsigned n, uint64_t h) {
     uint32_t *slot = &stack_slot[h & (STACK_SLOTS - 1)];
     for (uint32_t i = *slot; i != 0; i = stacks[i].next)
         if (stacks[i].hash == h && stacks[i].depth == n &&
@@ -449,13 +449,14 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     uintptr_t f[PROF_DEPTH];
     unsigned n = backtrace_fp(f, PROF_DEPTH);
     double w = weight(size);
+    uint64_t h = stack_hash(f, n), ms = hak_os_now_ms(); /* outside the lock */
     bool due = false;
     hak_lock(&prof_lock);
     if (stacks != NULL && rec_reserve()) {
         prof_rec_t r = {.p = (uintptr_t)p,
-                        .stack = stack_find(f, n),
+                        .stack = stack_find(f, n, h),
                         .request = request,
-                        .ms = hak_os_now_ms(),
+                        .ms = ms,
                         .weight = w};
         rec_put(recs, recs_cap, &r);
         recs_len++;
