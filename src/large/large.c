@@ -25,14 +25,14 @@
  *
  * Memory goes back to the OS (purged: its pages dropped, the mapping kept,
  * so it reads as zero) once it stayed free for the purge delay
- * (hak_purge_at), and at once, oldest first, beyond the ACE's budget
- * plus a boost.  A program that takes memory back, faulting it in anew,
- * within the purge delay after some went for the budget cycles through
- * more than the budget: the boost becomes what it has live, and shrinks by
- * what stays unused for the delay.  One that takes memory back soon after
- * some went for its age cycles a little slower than the delay, which
- * doubles (delay_shift).  A page is known clean (zero) until
- * handed out, and again after a purge, so calloc zeroes only dirty pages.
+ * (hak_purge_at), and, oldest first, beyond the ACE's budget plus a boost
+ * once it stayed free for an eighth of the delay (the grace); both count
+ * the program's activity, not its idle stretches (purge.h).  A program that takes memory back,
+ * faulting it in anew, within the purge delay after some went for the budget cycles through more
+ * than the budget: the boost becomes what it has live, and shrinks by what stays unused for the
+ * delay.  One that takes memory back soon after some went for its age cycles a little slower than
+ * the delay, which doubles (delay_shift).  A page is known clean (zero) until handed out, and again
+ * after a purge, so calloc zeroes only dirty pages.
  *
  * One lock guards it all: the path is taken for blocks above 64 KiB,
  * whose use costs far more than the lock.
@@ -327,28 +327,59 @@ static unsigned memory_add(hak_chunk_t *c, bool dirty, uint64_t freed_at) {
     return spare_insert((spare_t){(char *)c, c->map_size, dirt, freed_at, NULL});
 }
 
-/* Purges the oldest free memory until the cache is within the budget and
- * its boost. */
+/* What stays beyond the budget waits this long first, of the program's
+ * activity (purge.h): a program that frees much and takes it back soon,
+ * or after an idle stretch, takes it back resident.  A piece bigger than
+ * the whole budget, which could never stay, does not wait (a freed block
+ * of many MiB leaves the RSS at once), nor what lies beyond four budgets
+ * (a program that frees hundreds of MiB sees most of it leave at once).
+ * No grace with HAKMEM_ACE=0, or with a budget of 0 (M_TRIM_THRESHOLD 0
+ * asks for a trim at each free). */
+#define GRACE_SHIFT 3
+#define GRACE_BUDGETS 4
+static uint64_t grace(void) { return hak_opt.ace && budget_bytes ? delay() >> GRACE_SHIFT : 0; }
+
+/* Whether a piece of bytes cached, freed at freed_at, may go for the
+ * budget; else lowers *wait to the grace it has left. */
+static bool may_go(uint64_t freed_at, size_t bytes, uint64_t now, uint64_t *wait) {
+    uint64_t unused = hak_purge_elapsed(freed_at, now), g = grace();
+    if (unused >= g || bytes > budget_bytes ||
+        cached_bytes > budget_bytes * GRACE_BUDGETS + boost_bytes)
+        return true;
+    if (g - unused < *wait)
+        *wait = g - unused;
+    return false;
+}
+
+/* Purges the oldest free memory that may go until the cache is within the
+ * budget and its boost; arms the clock for what must wait. */
 static void keep_within_budget(uint64_t now) {
+    uint64_t wait = UINT64_MAX;
     while (cached_bytes > budget_bytes + boost_bytes) {
         int old = -1;
         uint64_t at = UINT64_MAX;
         for (unsigned i = 0; i < nspares; i++)
-            if (spares[i].cached > 0 && spares[i].freed_at < at) {
+            if (spares[i].cached > 0 && spares[i].freed_at < at &&
+                may_go(spares[i].freed_at, spares[i].cached, now, &wait)) {
                 old = (int)i;
                 at = spares[i].freed_at;
             }
         run_chunk_t *orc = NULL;
-        for (run_chunk_t *rc = runs; rc; rc = rc->next)
-            if (rc->freed_at < at && run_cached(rc) > 0) {
+        for (run_chunk_t *rc = runs; rc; rc = rc->next) {
+            size_t k;
+            if (rc->freed_at < at && (k = run_cached(rc)) > 0 &&
+                may_go(rc->freed_at, k, now, &wait)) {
                 orc = rc;
                 at = rc->freed_at;
             }
+        }
         size_t n = orc ? runs_purge(orc) : old >= 0 ? spare_purge((unsigned)old) : 0;
         if (n == 0)
             break;
         returned_at = now;
     }
+    if (wait != UINT64_MAX && cached_bytes > budget_bytes + boost_bytes)
+        hak_purge_at(now + wait);
 }
 
 /* Memory was just taken that the cache did not hold, clean: it faults in
@@ -360,22 +391,24 @@ static void keep_within_budget(uint64_t now) {
 static void learn(size_t clean, uint64_t now) {
     if (clean == 0 || !hak_opt.ace)
         return;
-    if (returned_at != 0 && now - returned_at < delay())
+    if (returned_at != 0 && hak_purge_elapsed(returned_at, now) < delay())
         boost_bytes = live_bytes;
-    if (aged_at != 0 && !aged_regretted && now - aged_at < delay()) {
+    if (aged_at != 0 && !aged_regretted && hak_purge_elapsed(aged_at, now) < delay()) {
         aged_regretted = true;
         if (delay_shift < DELAY_SHIFT_MAX)
             delay_shift++;
     }
 }
 
-/* Whether memory freed at freed_at stayed unused for the purge delay; else
- * lowers *next to when it will have. */
+/* Whether memory freed at freed_at stayed unused for the purge delay of
+ * the program's activity (purge.h, idle stretches); else lowers *next to
+ * when it will have. */
 static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
-    if (now - freed_at >= delay())
+    uint64_t unused = hak_purge_elapsed(freed_at, now);
+    if (unused >= delay())
         return true;
-    if (freed_at + delay() < *next)
-        *next = freed_at + delay();
+    if (now + (delay() - unused) < *next)
+        *next = now + (delay() - unused);
     return false;
 }
 
@@ -383,6 +416,7 @@ static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
  * it: the boost shrinks by as much), and asks the ACE to call again when
  * the next piece is due. */
 static void purge_aged(uint64_t now) {
+    keep_within_budget(now);
     uint64_t next = UINT64_MAX;
     size_t n = 0;
     for (unsigned i = 0; i < nspares; i++)
@@ -810,6 +844,7 @@ void *hak_large_alloc(size_t size, size_t align, bool zero, hak_fail_t *cause) {
     large_zero_t z; /* base NULL: nothing to zero */
     z.base = NULL;
     uint64_t now = hak_os_now_ms(); /* read before the lock: shorter held */
+    hak_purge_active(now);
     hak_lock(&large_lock);
     if (size <= page_bytes(RUN_MAX_PAGES) && apages <= RUN_MAX_PAGES)
         p = run_alloc((unsigned)(pages ? pages : 1), (unsigned)apages, zero ? &z : NULL, cause,
@@ -830,6 +865,7 @@ void hak_large_free(void *p) {
     hak_chunk_t *c = hak_chunk_of(a);
     unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
     uint64_t now = hak_os_now_ms();
+    hak_purge_active(now);
     hak_lock(&large_lock);
     if ((a & (HAK_PAGE_SIZE - 1)) != 0 || c->page_code[pos] != HAK_CODE_LARGE) {
         hak_unlock(&large_lock);

@@ -10,6 +10,14 @@
 
 static _Atomic uint64_t deadline; /* ms; 0 while nothing waits */
 
+/* The program's last allocator call the clock saw (active_at), and its
+ * last idle stretch, when no call came for the purge delay: its end (the
+ * call after it) << IDLE_LEN_BITS | its length, capped, in one word so
+ * that a reader never sees half of a new one.  A capped length starts the
+ * stretch late, which only counts more of it as active. */
+#define IDLE_LEN_BITS 24
+static _Atomic uint64_t active_at, idle;
+
 /* The clients' decay calls, registered at init (before any thread but the
  * first runs: read without a lock). */
 #define PURGE_CLIENTS 4
@@ -23,8 +31,12 @@ static hak_lock_t purger_lock = HAK_LOCK_INIT;
 static pthread_cond_t purger_wake;
 static _Atomic bool purger_started;
 
+/* The decay calls, once the deadline ran out by now. */
+static void purge_run(uint64_t now);
+
 /* Sleeps until the deadline (or, with none, until one is armed), then does
- * what hak_purge_tick does for a slow path. */
+ * what hak_purge_tick does for a slow path, but for marking the program
+ * active. */
 static void *purger_main(void *arg) {
     (void)arg;
     hak_lock(&purger_lock);
@@ -42,7 +54,7 @@ static void *purger_main(void *arg) {
             pthread_cond_timedwait(&purger_wake, &purger_lock, &ts);
         } else {
             hak_unlock(&purger_lock);
-            hak_purge_tick();
+            purge_run(now);
             hak_lock(&purger_lock);
         }
     }
@@ -138,9 +150,31 @@ void hak_purge_register(void (*decay)(void)) {
         clients[nclients++] = decay;
 }
 
-void hak_purge_tick(void) {
+void hak_purge_active(uint64_t now) {
+    uint64_t last = atomic_load_explicit(&active_at, memory_order_relaxed);
+    if (now <= last) /* this millisecond's, or another thread's newer */
+        return;
+    atomic_store_explicit(&active_at, now, memory_order_relaxed);
+    if (last != 0 && hak_opt.purge_delay > 0 && now - last >= hak_opt.purge_delay) {
+        uint64_t len = now - last, cap = ((uint64_t)1 << IDLE_LEN_BITS) - 1;
+        atomic_store_explicit(&idle, now << IDLE_LEN_BITS | (len < cap ? len : cap),
+                              memory_order_relaxed);
+    }
+}
+
+uint64_t hak_purge_elapsed(uint64_t then, uint64_t now) {
+    uint64_t v = atomic_load_explicit(&idle, memory_order_relaxed);
+    uint64_t to = v >> IDLE_LEN_BITS, from = to - (v & (((uint64_t)1 << IDLE_LEN_BITS) - 1));
+    if (now <= then)
+        return 0;
+    if (!hak_opt.ace || v == 0 || then >= to || now < to)
+        return now - then;
+    return (then < from ? from - then : 0) + (now - to);
+}
+
+static void purge_run(uint64_t now) {
     uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
-    if (HAK_LIKELY(d == 0) || hak_os_now_ms() < d)
+    if (d == 0 || now < d)
         return;
     /* One thread does the work; a client not yet due arms again. */
     if (!atomic_compare_exchange_strong_explicit(&deadline, &d, 0, memory_order_relaxed,
@@ -148,4 +182,14 @@ void hak_purge_tick(void) {
         return;
     for (unsigned i = 0; i < nclients; i++)
         clients[i]();
+}
+
+void hak_purge_tick(void) {
+    uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
+    if (HAK_LIKELY(d == 0))
+        return;
+    /* Only while something waits does the clock need to know. */
+    uint64_t now = hak_os_now_ms();
+    hak_purge_active(now);
+    purge_run(now);
 }

@@ -32,6 +32,23 @@ HAK_HIDDEN bool hak_purge_due(uint64_t *over_since, size_t dirty, size_t budget)
 HAK_HIDDEN void hak_purge_at(uint64_t at);
 /* From the frontend's slow paths: the decay calls, once the deadline ran out. */
 HAK_HIDDEN void hak_purge_tick(void);
+/*
+ * Idle stretches.  Without the purge thread, free memory can go back only
+ * at an allocator call; when the first call after the program made none
+ * for the purge delay finds memory that waited that long, the program is
+ * resuming its work, the moment it is most likely to take that memory
+ * back (a program that works in bursts and sleeps between them).  So the
+ * large path counts a piece's unused time without the program's last idle
+ * stretch: it goes if it stays unused for the delay of the program's
+ * activity, at most one delay later than by the wall clock.  The purge
+ * thread, which runs during the stretch, purges by the wall clock, so
+ * memory still goes back while the program sleeps.  hak_purge_active marks
+ * a call at now (the slow paths' ticks while something waits, the large
+ * path's calls); hak_purge_elapsed is the active time from then to now.
+ * HAKMEM_ACE=0 counts the wall clock only.
+ */
+HAK_HIDDEN void hak_purge_active(uint64_t now);
+HAK_HIDDEN uint64_t hak_purge_elapsed(uint64_t then, uint64_t now);
 
 /* A pool's raise of its budget while the workload cycles (its lock held):
  * what it takes back that was purged after use (a page fault each page,

@@ -1,9 +1,10 @@
 /* Unit: when cached free memory goes back to the OS: for the large path,
  * once it stayed unused for the purge delay (HAKMEM_PURGE_DELAY, stretched
- * for a program whose cycle is a little longer), and at once beyond its
- * budget, but for a workload that showed it takes that back; for the
- * backend, at once, but for what a cycling workload showed it will take
- * back, which waits for the clock. */
+ * for a program whose cycle is a little longer), and beyond its budget
+ * after a grace, but for a workload that showed it takes that back, both
+ * counting the program's activity, not an idle stretch; for the backend,
+ * at once, but for what a cycling workload showed it will take back,
+ * which waits for the clock. */
 #include "ace/ace.h"
 #include "frontend/frontend.h"
 #include "internal.h"
@@ -53,10 +54,19 @@ static void churn_small(void) {
 }
 
 /* Moves the clock past the delay, then runs a slow-path event, which must
- * purge. */
+ * purge, but for what the large path keeps through an idle stretch. */
 static void wait_and_tick(uint32_t delay) {
     hak_test_clock_advance(delay + 1);
     hak_purge_tick();
+}
+
+/* Moves the clock past the delay while the program keeps calling: a
+ * slow-path event every quarter of it, never an idle stretch. */
+static void work_past(uint32_t delay) {
+    for (uint32_t t = 0; t <= delay; t += delay / 4 + 1) {
+        hak_test_clock_advance(delay / 4 + 1);
+        hak_purge_tick();
+    }
 }
 
 START_TEST(test_large_at_once_without_delay) {
@@ -67,14 +77,19 @@ START_TEST(test_large_at_once_without_delay) {
 }
 END_TEST
 
-/* A one-time free beyond the budget goes back at once; a program that takes
- * that memory back within the delay cycles through it, and from then on
- * its cycles keep it all for the delay. */
+/* A one-time free beyond the budget goes back after the grace, an eighth
+ * of the delay; a program that takes that memory back within the delay
+ * cycles through it, and from then on its cycles keep it all for the
+ * delay. */
 START_TEST(test_large_waits_for_the_delay) {
     hak_opt.purge_delay = 3600000;
     uint64_t m0 = madvises();
     churn_large();
-    ck_assert_uint_gt(madvises(), m0); /* beyond the budget: at once */
+    hak_purge_tick();
+    ck_assert_uint_eq(madvises(), m0); /* the grace */
+    hak_test_clock_advance(3600000 / 8);
+    hak_purge_tick();
+    ck_assert_uint_gt(madvises(), m0); /* beyond the budget, after it */
     uint64_t m1 = madvises();
     churn_large();           /* takes back what went: the boost */
     uint64_t u1 = munmaps(); /* mapping chunks may unmap the slack of an aligned map */
@@ -94,8 +109,22 @@ START_TEST(test_large_when_the_delay_ran_out) {
     hak_opt.purge_delay = 20;
     churn_large();
     uint64_t m1 = madvises();
-    wait_and_tick(20);
+    work_past(20);
     ck_assert_uint_gt(madvises(), m1);
+}
+END_TEST
+
+/* A program that made no call for the delay and calls again finds its
+ * free memory resident: what waited goes once it stays unused for the
+ * delay of the program's activity. */
+START_TEST(test_large_idle_stretch) {
+    hak_opt.purge_delay = 100;
+    churn_large();
+    uint64_t m0 = madvises();
+    wait_and_tick(100); /* idle, then a call */
+    ck_assert_uint_eq(madvises(), m0);
+    work_past(100);
+    ck_assert_uint_gt(madvises(), m0);
 }
 END_TEST
 
@@ -104,15 +133,15 @@ END_TEST
  * waits twice as long from then on. */
 START_TEST(test_large_delay_stretches) {
     hak_opt.purge_delay = 100;
-    churn_large(); /* the budget's worth stays */
+    churn_large();
     uint64_t m0 = madvises();
-    wait_and_tick(100);
+    work_past(100);
     ck_assert_uint_gt(madvises(), m0);
     churn_large(); /* taken back at once */
     uint64_t m1 = madvises();
-    wait_and_tick(100);
+    work_past(100);
     ck_assert_uint_eq(madvises(), m1);
-    wait_and_tick(100);
+    work_past(100);
     ck_assert_uint_gt(madvises(), m1);
 }
 END_TEST
@@ -405,6 +434,7 @@ int main(void) {
     tcase_add_test(tc, test_large_at_once_without_delay);
     tcase_add_test(tc, test_large_waits_for_the_delay);
     tcase_add_test(tc, test_large_when_the_delay_ran_out);
+    tcase_add_test(tc, test_large_idle_stretch);
     tcase_add_test(tc, test_large_delay_stretches);
     tcase_add_test(tc, test_small_at_once_whatever_the_delay);
     tcase_add_test(tc, test_small_cycles_keep_memory);
