@@ -27,12 +27,14 @@
  * so it reads as zero) once it stayed free for the purge delay
  * (hak_purge_at), and, oldest first, beyond the ACE's budget plus a boost
  * once it stayed free for an eighth of the delay (the grace); both count
- * the program's activity, not its idle stretches (purge.h).  A program that takes memory back,
- * faulting it in anew, within the purge delay after some went for the budget cycles through more
- * than the budget: the boost becomes what it has live, and shrinks by what stays unused for the
- * delay.  One that takes memory back soon after some went for its age cycles a little slower than
- * the delay, which doubles (delay_shift).  A page is known clean (zero) until handed out, and again
- * after a purge, so calloc zeroes only dirty pages.
+ * the program's activity, not its idle stretches (purge.h).  A program
+ * that takes memory back, faulting it in anew, within the purge delay
+ * after some went for the budget cycles through more than the budget: the
+ * boost becomes what it has live, and shrinks by what stays unused for the
+ * delay.  One that takes memory back soon after some went for its age
+ * cycles a little slower than the delay, which doubles (delay_shift).  A
+ * page is known clean (zero) until handed out, and again after a purge, so
+ * calloc zeroes only dirty pages.
  *
  * One lock guards it all: the path is taken for blocks above 64 KiB,
  * whose use costs far more than the lock.
