@@ -72,15 +72,19 @@ typedef struct hak_tcache {
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
 /* HAKMEM_SECURE's quarantine of a thread (thread.c): a ring of blocks
- * freed, oldest at out. */
+ * freed and their classes, the next put at in, which overwrites the
+ * oldest slot.  The empty slots (NULL: not filled yet, or left early for
+ * the bytes bound) are the oldest: so the oldest block is at in + empty,
+ * and a put that overwrites a block takes it out, with no other index. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
     uintptr_t word0, word1; /* a waiting block's words (thread.c, quarantined) */
     void *block[HAK_QUARANTINE_BLOCKS];
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
-    unsigned in, out; /* blocks put in and taken out so far */
-    size_t bytes;
+    unsigned in;    /* blocks put in so far */
+    unsigned empty; /* slots without a block */
+    size_t bytes;   /* what the blocks waiting hold */
 } hak_quarantine_t;
 
 typedef struct hak_thread {
