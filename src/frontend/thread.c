@@ -298,7 +298,11 @@ HAK_RACY_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p, u
         if (nc != c && (nc != HAK_CODE_NONE || !hak_block_in_class(n, c)))
             return;
     }
-    if (n[1] == (q->word1 ^ (uintptr_t)n) && n[0] != q->word0)
+    /* n waits in q (its check word is 0 off) and its word 0 changed, in
+     * one test: whether n waits is the program's pattern of frees, a
+     * branch no predictor learns. */
+    uintptr_t off = n[1] ^ q->word1 ^ (uintptr_t)n;
+    if (HAK_UNLIKELY((off | (uintptr_t)(n[0] == q->word0)) == 0))
         hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
 }
 
