@@ -320,7 +320,7 @@ HAK_INLINE unsigned hak_secure_class(const void *p) {
 /* With HAKMEM_SECURE: reports p, of class c, unless it is the start of a
  * block the backend handed out (when its bounds tell: HAK_CAP_BOUNDS). */
 HAK_INLINE void hak_secure_block_check(const void *p, unsigned c, const char *who) {
-    if ((hak_backend->caps & HAK_CAP_BOUNDS) && !hak_pool_handed_out(p, c))
+    if (HAK_LIKELY(hak_backend->caps & HAK_CAP_BOUNDS) && HAK_UNLIKELY(!hak_pool_handed_out(p, c)))
         hak_invalid_block(who, p);
 }
 

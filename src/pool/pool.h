@@ -98,13 +98,14 @@ HAK_INLINE void hak_pool_set_bump(hak_pool_chunk_t *ch, unsigned first, char *bu
 }
 /* Whether p, on a unit of a pool chunk marked class c, is the start of a
  * block its run handed out: a backend with HAK_CAP_BOUNDS carves its runs
- * from their start in blocks of the class, below their bump. */
+ * from their start in blocks of the class, below their bump.  (p lies on
+ * a unit of the run, so not below its start.) */
 HAK_INLINE bool hak_pool_handed_out(const void *p, unsigned c) {
     const hak_pool_chunk_t *ch = (const hak_pool_chunk_t *)hak_chunk_of((uintptr_t)p);
     unsigned first = hak_pool_first(p);
-    hak_span_t a = {hak_pool_unit(ch, first), hak_pool_bump(ch, first), hak_class_size[c],
-                    hak_class_magic[c]};
-    return hak_span_has(&a, p);
+    uint64_t off = (uint64_t)((const char *)p - hak_pool_unit(ch, first));
+    return (const char *)p < hak_pool_bump(ch, first) &&
+           hak_span_aligned(off, hak_class_size[c], hak_class_magic[c]);
 }
 
 /* Units for a slab of class c: enough for min_blocks blocks, at most
