@@ -37,6 +37,7 @@ typedef struct hy_run {
     uint32_t capacity;
     uint8_t cls;   /* its class; 0 when free */
     uint8_t units; /* length */
+    uint8_t first; /* its first unit: where the pool keeps its bump */
     uint8_t list;  /* HY_LIST_* */
 } hy_run_t;
 
@@ -70,9 +71,8 @@ static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
 
 static hy_chunk_t *chunk_of(const void *p) { return (hy_chunk_t *)hak_chunk_of((uintptr_t)p); }
-static unsigned run_index(const hy_run_t *r) { return (unsigned)(r - chunk_of(r)->runs); }
 static hy_run_t *run_of(const void *p) { return &chunk_of(p)->runs[hak_pool_first(p)]; }
-static char *run_bump(const hy_run_t *r) { return hak_pool_bump(&chunk_of(r)->pool, run_index(r)); }
+static char *run_bump(const hy_run_t *r) { return hak_pool_bump(&chunk_of(r)->pool, r->first); }
 
 /* ------------------------------------------------------------------ */
 /* Spans (their class's lock held)                                     */
@@ -101,6 +101,7 @@ static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     size_t size = hak_class_size[c];
     char *start = hak_pool_unit(&ch->pool, first);
     r->units = (uint8_t)span_units[c];
+    r->first = (uint8_t)first;
     r->free = NULL;
     r->capacity = (uint32_t)(((size_t)r->units << HAK_UNIT_SHIFT) / size);
     r->end = start + (size_t)r->capacity * size;
@@ -115,7 +116,7 @@ static void span_release(hy_class_t *k, hy_run_t *r) {
     unsigned c = r->cls;
     span_list(k, r, HY_LIST_NONE);
     r->cls = 0;
-    hak_pool_release(&pool, &chunk_of(r)->pool, run_index(r), r->units, c, false);
+    hak_pool_release(&pool, &chunk_of(r)->pool, r->first, r->units, c, false);
 }
 
 /* Whether p is the start of a block of class c that span r handed out
@@ -176,7 +177,7 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, unsigned max, 
             break;
         char *bump = run_bump(r), *stop = bump + hak_carve_bytes(size);
         got = hak_carve(&bump, stop < r->end ? stop : r->end, size, want - got, &head);
-        hak_pool_set_bump(&chunk_of(r)->pool, run_index(r), bump);
+        hak_pool_set_bump(&chunk_of(r)->pool, r->first, bump);
         r->used += got;
         if (bump == r->end)
             span_list(k, r, HY_LIST_NONE);

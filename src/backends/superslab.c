@@ -100,6 +100,7 @@ typedef struct ss_slab {
     uint16_t used;
     uint16_t capacity;
     uint8_t cls, units, list;
+    uint8_t first; /* its first unit: where the pool keeps its bump */
 } ss_slab_t;
 
 /* The remote list is one packed word (hak_pack): its head and the number
@@ -224,8 +225,6 @@ static ss_slab_t *slab_of(const void *p) {
     ss_chunk_t *r = chunk_of(p);
     return &r->slabs[hak_pool_first(p)];
 }
-/* The first unit of slab s. */
-static unsigned slab_first(const ss_slab_t *s) { return (unsigned)(s - chunk_of(s)->slabs); }
 
 static void list_init(ss_list_t *l) { *l = (ss_list_t){HAK_LIST_END, NULL, 0}; }
 
@@ -249,6 +248,7 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
     s->used = 0;
     s->cls = (uint8_t)c;
     s->units = (uint8_t)n;
+    s->first = (uint8_t)first;
     s->next = s->prev = NULL;
     s->list = SS_LIST_NONE;
     return s;
@@ -259,15 +259,13 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
 static void slab_release(ss_slab_t *s, bool idle) {
     ss_chunk_t *r = chunk_of(s);
     set_owner(s, NULL);
-    hak_pool_release(&pool, &r->pool, slab_first(s), s->units, s->cls, idle);
+    hak_pool_release(&pool, &r->pool, s->first, s->units, s->cls, idle);
 }
 
 /* ------------------------------------------------------------------ */
 /* Slabs seen by their owner                                           */
 
-static char *slab_bump(const ss_slab_t *s) {
-    return hak_pool_bump(&chunk_of(s)->pool, slab_first(s));
-}
+static char *slab_bump(const ss_slab_t *s) { return hak_pool_bump(&chunk_of(s)->pool, s->first); }
 
 /* The blocks slab s handed out so far. */
 static hak_span_t slab_span(const ss_slab_t *s) {
@@ -549,7 +547,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
         if (stop > s->end)
             stop = s->end;
         got = hak_carve(&bump, stop, size, want - got, &head);
-        hak_pool_set_bump(&chunk_of(s)->pool, slab_first(s), bump);
+        hak_pool_set_bump(&chunk_of(s)->pool, s->first, bump);
         s->used += got;
         if (bump >= s->end) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
@@ -702,7 +700,7 @@ static void slab_purge_free(ss_slab_t *s) {
     }
     ss_chunk_t *r = chunk_of(s);
     uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
-    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, slab_first(s) + s->units);
+    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, s->first + s->units);
     if (hi > lo)
         hak_os_purge((void *)lo, hi - lo);
 }
