@@ -162,7 +162,8 @@ HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
  * (hak_secure_class): the block's checks, the quarantine and the cache in
  * one routine, or hak_small_free's path when the thread has no
- * quarantine yet or the profiler's epoch changed. */
+ * quarantine yet, its quarantine slot is empty, or the profiler samples
+ * or its epoch changed. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);

@@ -98,6 +98,12 @@ static void cache_flush_all(hak_thread_t *t) {
     }
 }
 
+/* Puts p in the calling thread's bin of class c, which has room. */
+HAK_INLINE void bin_push(unsigned c, void *p) {
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+    hak_tc.room[c]--;
+}
+
 /* Puts p, a block of class c freed by the thread of t, in its cache: in
  * the shadow bin while the profiler samples, which flushes as the bin
  * would (the ACE sizes both). */
@@ -114,11 +120,6 @@ static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
     }
     *b.head = hak_block_push(p, *b.head);
     (*b.room)--;
-}
-/* Puts p in the calling thread's bin of class c, which has room. */
-HAK_INLINE void bin_push(unsigned c, void *p) {
-    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
-    hak_tc.room[c]--;
 }
 /* The same, where the bin has room and the profiler is off. */
 HAK_INLINE void cache_push(hak_thread_t *t, unsigned c, void *p) {
@@ -419,11 +420,12 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
         cache_push(t, c, p);
 }
 
-/* The way of a block is one straight path: where it needs a call but a
- * tail call (the first frees of a thread and big blocks, whose slot in
- * the quarantine is empty; a profiler's epoch of sampling, odd, or stale),
+/* The way of a block is one straight path: where it would need a call
+ * (the first frees of a thread and big blocks, whose slot in the
+ * quarantine is empty; a profiler's epoch of sampling, odd, or stale),
  * hak_small_free's path takes the block, and a bin without room calls
- * cache_push_slow last, so that no register is saved on the way. */
+ * cache_push_slow last, both as tail calls, so that few registers are
+ * saved on the way. */
 void hak_secure_free(void *p, unsigned c) {
     hak_secure_block_check(p, c, "free()");
     if (hak_block_marked(p))
