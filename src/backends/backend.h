@@ -31,7 +31,7 @@
  * refill and flush take it.  A NULL state means "a thread that has already
  * been torn down": the backend must still serve it, correctly if slowly.
  * Flush may be handed blocks of any thread's origin: cross-thread frees
- * arrive that way; any thread may ask owns_block about any block.
+ * arrive that way.
  *
  * Errors.  refill returns how many blocks it produced; 0 means it could not
  * produce one, with *cause set to the HAK_FAIL_* reason and errno ENOMEM
@@ -50,6 +50,13 @@
 /* Capability bits. */
 #define HAK_CAP_RETURNS_SMALL 1u /* gives empty small-block memory back to the OS */
 #define HAK_CAP_THREAD_LOCAL 2u  /* per-thread heaps: refill/flush take no lock */
+/* Its slabs are runs of its unit pool, whose blocks it carves from the
+ * run's start up, moving the run's bump in the pool's records
+ * (hak_pool_set_bump): HAKMEM_SECURE then checks at every free that the
+ * pointer is the start of a block the run handed out (hak_pool_handed_out),
+ * with no call into the backend.  Without it, HAKMEM_SECURE checks frees
+ * as by default, and says so at start. */
+#define HAK_CAP_BOUNDS 4u
 
 /* Budgets the ACE hands down; a backend keeps at most this much memory
  * cached (free but still mapped and dirty) before giving it back. */
@@ -57,10 +64,9 @@ typedef struct hak_budget {
     size_t cached_bytes;
 } hak_budget_t;
 
-/* Every member is required but three, which may be NULL: set_budget (the
- * backend caches nothing, or within no budget), owns_block (it cannot
- * tell; HAKMEM_SECURE then checks frees as by default, and says so at
- * start) and decay (nothing of its memory waits on the purge clock).
+/* Every member is required but two, which may be NULL: set_budget (the
+ * backend caches nothing, or within no budget) and decay (nothing of its
+ * memory waits on the purge clock).
  * tests/unit/test_backend_conformance drives every backend of the table
  * through all of them. */
 typedef struct hak_backend {
@@ -85,10 +91,6 @@ typedef struct hak_backend {
                        hak_fail_t *cause);
     /* Takes back the n blocks of class cls on list, each checked. */
     void (*flush)(void *state, unsigned cls, void *list, unsigned n);
-    /* Optional: whether p, in units marked cls, is the start of a block the
-     * backend handed out (the check flush makes, asked by HAKMEM_SECURE at
-     * every free). */
-    bool (*owns_block)(const void *p, unsigned cls);
     /* Returns cached free memory to the OS, keeping at most pad bytes;
      * whether it returned any. */
     bool (*trim)(size_t pad);

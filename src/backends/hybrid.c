@@ -31,12 +31,13 @@ enum { HY_LIST_NONE, HY_LIST_FREED, HY_LIST_FRESH };
 /* A span, described at its first unit. */
 typedef struct hy_run {
     void *free;                 /* freed blocks, NULL-terminated */
-    char *bump, *end;           /* never-used blocks */
+    char *end;                  /* never-used blocks: from its bump (the pool's, run_bump) to end */
     struct hy_run *next, *prev; /* on freed or fresh */
     uint32_t used;              /* blocks out (caches and program) */
     uint32_t capacity;
     uint8_t cls;   /* its class; 0 when free */
     uint8_t units; /* length */
+    uint8_t first; /* its first unit: where the pool keeps its bump */
     uint8_t list;  /* HY_LIST_* */
 } hy_run_t;
 
@@ -70,8 +71,8 @@ static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
 
 static hy_chunk_t *chunk_of(const void *p) { return (hy_chunk_t *)hak_chunk_of((uintptr_t)p); }
-static unsigned run_index(const hy_run_t *r) { return (unsigned)(r - chunk_of(r)->runs); }
 static hy_run_t *run_of(const void *p) { return &chunk_of(p)->runs[hak_pool_first(p)]; }
+static char *run_bump(const hy_run_t *r) { return hak_pool_bump(&chunk_of(r)->pool, r->first); }
 
 /* ------------------------------------------------------------------ */
 /* Spans (their class's lock held)                                     */
@@ -100,9 +101,9 @@ static hy_run_t *span_new(unsigned c, hak_fail_t *cause) {
     size_t size = hak_class_size[c];
     char *start = hak_pool_unit(&ch->pool, first);
     r->units = (uint8_t)span_units[c];
+    r->first = (uint8_t)first;
     r->free = NULL;
     r->capacity = (uint32_t)(((size_t)r->units << HAK_UNIT_SHIFT) / size);
-    r->bump = start;
     r->end = start + (size_t)r->capacity * size;
     r->used = 0;
     r->cls = (uint8_t)c;
@@ -115,13 +116,13 @@ static void span_release(hy_class_t *k, hy_run_t *r) {
     unsigned c = r->cls;
     span_list(k, r, HY_LIST_NONE);
     r->cls = 0;
-    hak_pool_release(&pool, &chunk_of(r)->pool, run_index(r), r->units, c, false);
+    hak_pool_release(&pool, &chunk_of(r)->pool, r->first, r->units, c, false);
 }
 
 /* Whether p is the start of a block of class c that span r handed out
  * (class lock held). */
 static bool block_ok(const hy_run_t *r, unsigned c, const void *p) {
-    hak_span_t a = hak_span(c, r->end, r->capacity, r->bump);
+    hak_span_t a = hak_span(c, r->end, r->capacity, run_bump(r));
     return r->cls == c && hak_span_has(&a, p);
 }
 
@@ -167,17 +168,18 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, unsigned max, 
         }
         r->used += got - before;
         if (r->free == NULL)
-            span_list(k, r, r->bump < r->end ? HY_LIST_FRESH : HY_LIST_NONE);
+            span_list(k, r, run_bump(r) < r->end ? HY_LIST_FRESH : HY_LIST_NONE);
     }
     /* Never-used blocks only when no freed one was found. */
     while (got == 0) {
         hy_run_t *r = k->fresh;
         if (r == NULL && (r = span_new(c, cause)) == NULL)
             break;
-        char *stop = r->bump + hak_carve_bytes(size);
-        got = hak_carve(&r->bump, stop < r->end ? stop : r->end, size, want - got, &head);
+        char *bump = run_bump(r), *stop = bump + hak_carve_bytes(size);
+        got = hak_carve(&bump, stop < r->end ? stop : r->end, size, want - got, &head);
+        hak_pool_set_bump(&chunk_of(r)->pool, r->first, bump);
         r->used += got;
-        if (r->bump == r->end)
+        if (bump == r->end)
             span_list(k, r, HY_LIST_NONE);
     }
     hak_unlock(class_lock(c));
@@ -200,7 +202,7 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
             next = hak_block_flushed(p, c);
             r = run_of(p);
             check_block(r, c, p);
-            a = hak_span(c, r->end, r->capacity, r->bump);
+            a = hak_span(c, r->end, r->capacity, run_bump(r));
         }
         if (r->free == NULL)
             span_list(k, r, HY_LIST_FREED);
@@ -217,13 +219,6 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     hak_unlock(class_lock(c));
     /* Starting the purge thread allocates: only with no lock held. */
     hak_purger_poke();
-}
-
-static bool hy_owns_block(const void *p, unsigned c) {
-    hak_lock(class_lock(c));
-    bool ok = block_ok(run_of(p), c, p);
-    hak_unlock(class_lock(c));
-    return ok;
 }
 
 static bool hy_trim(size_t pad) {
@@ -263,14 +258,13 @@ static void hy_fork_release(void) {
 
 const hak_backend_t hak_backend_hybrid = {
     .name = "hybrid",
-    .caps = HAK_CAP_RETURNS_SMALL,
+    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_BOUNDS,
     .init = hy_init,
     .set_budget = hy_set_budget,
     .thread_init = hy_thread_init,
     .thread_exit = hy_thread_exit,
     .refill = hy_refill,
     .flush = hy_flush,
-    .owns_block = hy_owns_block,
     .trim = hy_trim,
     .decay = hy_decay,
     .fork_prepare = hy_fork_prepare,

@@ -107,7 +107,6 @@ const hak_backend_t hak_backend_legacy = {
     .thread_exit = leg_thread_exit,
     .refill = leg_refill,
     .flush = leg_flush,
-    .owns_block = NULL, /* it keeps no slab bounds */
     .trim = leg_trim,
     .fork_prepare = leg_fork_prepare,
     .fork_release = leg_fork_release,

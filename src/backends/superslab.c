@@ -88,9 +88,9 @@ typedef struct ss_slab {
      * refill's worth of blocks (ss_class_t.seg) so that a refill takes them
      * whole, its tail known; and the older ones, and remote frees. */
     ss_list_t recent, older;
-    /* Never-used blocks: from bump to end.  Only the owner moves bump;
-     * other threads read it to check the blocks they hand back. */
-    char *_Atomic bump;
+    /* Never-used blocks: from the slab's bump (the pool's, slab_bump) to
+     * end.  Only the owner moves it; other threads read it to check the
+     * blocks they hand back. */
     char *end;
     _Atomic uint64_t remote;       /* blocks freed by other threads (below) */
     struct ss_heap *_Atomic owner; /* NULL while orphaned or free */
@@ -100,6 +100,7 @@ typedef struct ss_slab {
     uint16_t used;
     uint16_t capacity;
     uint8_t cls, units, list;
+    uint8_t first; /* its first unit: where the pool keeps its bump */
 } ss_slab_t;
 
 /* The remote list is one packed word (hak_pack): its head and the number
@@ -241,13 +242,13 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
     list_init(&s->recent);
     list_init(&s->older);
     s->capacity = (uint16_t)(((size_t)n << HAK_UNIT_SHIFT) / size);
-    atomic_store_explicit(&s->bump, start, memory_order_relaxed);
     s->end = start + (size_t)s->capacity * size;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
     HAK_ASSERT(s->capacity < ((uint32_t)1 << (64 - HAK_PACK_PTR_BITS)));
     s->used = 0;
     s->cls = (uint8_t)c;
     s->units = (uint8_t)n;
+    s->first = (uint8_t)first;
     s->next = s->prev = NULL;
     s->list = SS_LIST_NONE;
     return s;
@@ -258,15 +259,13 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
 static void slab_release(ss_slab_t *s, bool idle) {
     ss_chunk_t *r = chunk_of(s);
     set_owner(s, NULL);
-    hak_pool_release(&pool, &r->pool, (unsigned)(s - r->slabs), s->units, s->cls, idle);
+    hak_pool_release(&pool, &r->pool, s->first, s->units, s->cls, idle);
 }
 
 /* ------------------------------------------------------------------ */
 /* Slabs seen by their owner                                           */
 
-static char *slab_bump(const ss_slab_t *s) {
-    return atomic_load_explicit(&s->bump, memory_order_relaxed);
-}
+static char *slab_bump(const ss_slab_t *s) { return hak_pool_bump(&chunk_of(s)->pool, s->first); }
 
 /* The blocks slab s handed out so far. */
 static hak_span_t slab_span(const ss_slab_t *s) {
@@ -548,7 +547,7 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
         if (stop > s->end)
             stop = s->end;
         got = hak_carve(&bump, stop, size, want - got, &head);
-        atomic_store_explicit(&s->bump, bump, memory_order_relaxed);
+        hak_pool_set_bump(&chunk_of(s)->pool, s->first, bump);
         s->used += got;
         if (bump >= s->end) { /* nothing local, nothing remote: s is full */
             k->active = NULL;
@@ -701,7 +700,7 @@ static void slab_purge_free(ss_slab_t *s) {
     }
     ss_chunk_t *r = chunk_of(s);
     uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
-    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, (unsigned)(s - r->slabs) + s->units);
+    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, s->first + s->units);
     if (hi > lo)
         hak_os_purge((void *)lo, hi - lo);
 }
@@ -739,14 +738,6 @@ static void orphans_collect(unsigned c, bool purge) {
 
 /* ------------------------------------------------------------------ */
 /* The contract                                                        */
-
-static bool ss_owns_block(const void *p, unsigned c) {
-    const ss_slab_t *s = slab_of(p);
-    if (s->cls != c)
-        return false;
-    hak_span_t a = slab_span(s);
-    return hak_span_has(&a, p);
-}
 
 static int ss_init(void) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
@@ -980,14 +971,13 @@ static void ss_fork_release(void) {
 
 const hak_backend_t hak_backend_superslab = {
     .name = "superslab",
-    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_THREAD_LOCAL,
+    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_THREAD_LOCAL | HAK_CAP_BOUNDS,
     .init = ss_init,
     .set_budget = ss_set_budget,
     .thread_init = ss_thread_init,
     .thread_exit = ss_thread_exit,
     .refill = ss_refill,
     .flush = ss_flush,
-    .owns_block = ss_owns_block,
     .trim = ss_trim,
     .decay = ss_decay,
     .fork_prepare = ss_fork_prepare,

@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "large/large.h"
 #include "platform/purge.h"
-#include "pool/freelist.h"
+#include "pool/pool.h"
 #include "prof/prof.h"
 
 #include <malloc.h>
@@ -72,15 +72,19 @@ typedef struct hak_tcache {
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
 
 /* HAKMEM_SECURE's quarantine of a thread (thread.c): a ring of blocks
- * freed, oldest at out. */
+ * freed and their classes, the next put at in, which overwrites the
+ * oldest slot.  The empty slots (NULL: not filled yet, or left early for
+ * the bytes bound) are the oldest: so the oldest block is at in + empty,
+ * and a put that overwrites a block takes it out, with no other index. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
     uintptr_t word0, word1; /* a waiting block's words (thread.c, quarantined) */
     void *block[HAK_QUARANTINE_BLOCKS];
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
-    unsigned in, out; /* blocks put in and taken out so far */
-    size_t bytes;
+    unsigned in;    /* blocks put in so far */
+    unsigned empty; /* slots without a block */
+    size_t bytes;   /* what the blocks waiting hold */
 } hak_quarantine_t;
 
 typedef struct hak_thread {
@@ -158,7 +162,8 @@ HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
  * (hak_secure_class): the block's checks, the quarantine and the cache in
  * one routine, or hak_small_free's path when the thread has no
- * quarantine yet or the profiler's epoch changed. */
+ * quarantine yet, its quarantine slot is empty, or the profiler samples
+ * or its epoch changed. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);
@@ -314,9 +319,9 @@ HAK_INLINE unsigned hak_secure_class(const void *p) {
 }
 
 /* With HAKMEM_SECURE: reports p, of class c, unless it is the start of a
- * block the backend handed out. */
+ * block the backend handed out (when its bounds tell: HAK_CAP_BOUNDS). */
 HAK_INLINE void hak_secure_block_check(const void *p, unsigned c, const char *who) {
-    if (hak_backend->owns_block && !hak_backend->owns_block(p, c))
+    if (HAK_LIKELY(hak_backend->caps & HAK_CAP_BOUNDS) && HAK_UNLIKELY(!hak_pool_handed_out(p, c)))
         hak_invalid_block(who, p);
 }
 

@@ -55,7 +55,7 @@ static void init_locked(void) {
         (void)b->init();
     }
     hak_backend = b;
-    if (hak_opt.secure && b->owns_block == NULL)
+    if (hak_opt.secure && !(b->caps & HAK_CAP_BOUNDS))
         hak_log("HAKMEM_SECURE=1: backend %s keeps no block bounds; free() checks as by default",
                 b->name);
     hak_ace_init(b);

@@ -98,6 +98,12 @@ static void cache_flush_all(hak_thread_t *t) {
     }
 }
 
+/* Puts p in the calling thread's bin of class c, which has room. */
+HAK_INLINE void bin_push(unsigned c, void *p) {
+    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+    hak_tc.room[c]--;
+}
+
 /* Puts p, a block of class c freed by the thread of t, in its cache: in
  * the shadow bin while the profiler samples, which flushes as the bin
  * would (the ACE sizes both). */
@@ -121,8 +127,7 @@ HAK_INLINE void cache_push(hak_thread_t *t, unsigned c, void *p) {
         cache_push_slow(t, c, p);
         return;
     }
-    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
-    hak_tc.room[c]--;
+    bin_push(c, p);
 }
 
 void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
@@ -199,36 +204,30 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
 
 /* The fill lies in bytes 16 up to the smaller of HAK_JUNK_END and the
  * block's size, in 16-byte pieces (a block is 16-byte aligned and a
- * multiple of 16 bytes): three vector stores, or three loads and XORs, for
- * every class of 64 bytes or more, a count the compiler knows there. */
+ * multiple of 16 bytes): piece k, from 1 to 3, in a block of class c when
+ * c > k (class c is 16 * c bytes up to 256 bytes: sizeclass.c, checked by
+ * test_sizeclass).  Three vector stores, or three loads and XORs, for
+ * every class of 64 bytes or more; the three smaller classes test each
+ * piece, without a loop, whose code would take registers the common path
+ * then saves. */
 typedef uint64_t junk_v __attribute__((vector_size(16)));
 #define HAK_JUNK_V ((junk_v){HAK_JUNK, HAK_JUNK})
-/* From the class code alone: class c is 16 * c bytes up to 256 bytes
- * (sizeclass.c; test_sizeclass checks it). */
-HAK_INLINE size_t junk_pieces(unsigned c) { return c >= HAK_JUNK_END / 16 ? HAK_JUNK_END / 16 : c; }
-HAK_INLINE void junk_fill_pieces(junk_v *v, size_t n) {
-#pragma GCC unroll 3
-    for (size_t k = 1; k < n; k++)
-        v[k] = HAK_JUNK_V;
-}
-HAK_INLINE junk_v junk_changed_pieces(const junk_v *v, size_t n) {
-    junk_v changed = {0, 0};
-#pragma GCC unroll 3
-    for (size_t k = 1; k < n; k++)
-        changed |= v[k] ^ HAK_JUNK_V;
-    return changed;
-}
+#define HAK_JUNK_PIECES (HAK_JUNK_END / 16)
 HAK_INLINE void junk_fill(void *p, unsigned c) {
-    if (HAK_LIKELY(junk_pieces(c) == HAK_JUNK_END / 16))
-        junk_fill_pieces(p, HAK_JUNK_END / 16);
-    else
-        junk_fill_pieces(p, junk_pieces(c));
+    junk_v *v = p;
+#pragma GCC unroll 3
+    for (unsigned k = 1; k < HAK_JUNK_PIECES; k++)
+        if (HAK_LIKELY(c >= HAK_JUNK_PIECES) || k < c)
+            v[k] = HAK_JUNK_V;
 }
 HAK_INLINE bool junk_intact(const void *p, unsigned c) {
-    junk_v x = HAK_LIKELY(junk_pieces(c) == HAK_JUNK_END / 16)
-                   ? junk_changed_pieces(p, HAK_JUNK_END / 16)
-                   : junk_changed_pieces(p, junk_pieces(c));
-    return (x[0] | x[1]) == 0;
+    const junk_v *v = p;
+    junk_v changed = {0, 0};
+#pragma GCC unroll 3
+    for (unsigned k = 1; k < HAK_JUNK_PIECES; k++)
+        if (HAK_LIKELY(c >= HAK_JUNK_PIECES) || k < c)
+            changed |= v[k] ^ HAK_JUNK_V;
+    return (changed[0] | changed[1]) == 0;
 }
 
 /* The link of a block in quarantine q: no block's address (bit 1 set), the
@@ -243,6 +242,7 @@ static hak_quarantine_t *quarantine_new(hak_thread_t *t) {
     if (q != NULL) {
         q->word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
         q->word1 = q->word0 + hak_tables.key_check;
+        q->empty = HAK_QUARANTINE_BLOCKS;
     }
     return q;
 }
@@ -271,10 +271,12 @@ HAK_INLINE void quarantine_check(const hak_quarantine_t *q, const void *p, unsig
         quarantine_report(q, p);
 }
 
-/* The oldest block out of q, checked; *c gets its class. */
-HAK_INLINE void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
-    unsigned i = q->out++ % HAK_QUARANTINE_BLOCKS;
+/* The oldest block out of q (which holds one), checked; *c gets its
+ * class.  Its slot is left empty. */
+static void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
+    unsigned i = (q->in + q->empty++) % HAK_QUARANTINE_BLOCKS;
     void *p = q->block[i];
+    q->block[i] = NULL;
     *c = q->cls[i];
     q->bytes -= hak_class_size[*c];
     quarantine_check(q, p, *c);
@@ -297,29 +299,57 @@ HAK_RACY_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p, u
         if (nc != c && (nc != HAK_CODE_NONE || !hak_block_in_class(n, c)))
             return;
     }
-    if (n[1] == (q->word1 ^ (uintptr_t)n) && n[0] != q->word0)
+    /* n waits in q (its check word is 0 off) and its word 0 changed, in
+     * one test: whether n waits is the program's pattern of frees, a
+     * branch no predictor learns. */
+    uintptr_t off = n[1] ^ q->word1 ^ (uintptr_t)n;
+    if (HAK_UNLIKELY((off | (uintptr_t)(n[0] == q->word0)) == 0))
         hak_fatal("free(): heap overflow: %p overran the freed block %p", p, (const void *)n);
+}
+
+/* Puts p, of class c, whose neighbour was checked, in slot i of quarantine
+ * q, the next put's, which holds no block now. */
+HAK_INLINE void quarantine_enter(hak_quarantine_t *q, unsigned i, unsigned c, void *p) {
+    uintptr_t *w = p;
+    junk_fill(p, c);
+    w[0] = q->word0;
+    w[1] = q->word1 ^ (uintptr_t)p;
+    q->in++;
+    q->block[i] = p;
+    q->cls[i] = (uint8_t)c;
+    q->bytes += hak_class_size[c];
+}
+
+/* The same where slot i holds a block, the oldest: returns it, checked,
+ * of class *oc, for the thread cache. */
+HAK_INLINE void *quarantine_swap(hak_quarantine_t *q, unsigned i, unsigned c, void *p,
+                                 unsigned *oc) {
+    neighbour_check(q, p, c);
+    void *old = q->block[i];
+    *oc = q->cls[i];
+    q->bytes -= hak_class_size[*oc];
+    quarantine_check(q, old, *oc);
+    quarantine_enter(q, i, c, p);
+    return old;
 }
 
 /* Puts p, of class c, in quarantine q; returns the block that leaves it
  * for the thread cache, of class *oc, or NULL.  The oldest leaves first,
  * once HAK_QUARANTINE_BLOCKS blocks, or more than HAK_QUARANTINE_BYTES,
  * wait: so a block leaves at the HAK_QUARANTINE_BLOCKS-th free after its
- * own at the latest, and not before the bytes bound's. */
+ * own at the latest (the one that reaches its slot), and not before the
+ * bytes bound's. */
 HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsigned *oc) {
-    uintptr_t *w = p;
+    unsigned i = q->in % HAK_QUARANTINE_BLOCKS;
+    /* Empty only while a thread's first frees come, or for big blocks. */
+    if (HAK_LIKELY(q->block[i] != NULL))
+        return quarantine_swap(q, i, c, p, oc);
     neighbour_check(q, p, c);
     void *old = NULL;
-    /* Not yet full only while a thread's first frees come. */
-    if (HAK_LIKELY(q->in - q->out == HAK_QUARANTINE_BLOCKS || q->bytes > HAK_QUARANTINE_BYTES))
-        old = quarantine_take(q, oc);
-    junk_fill(p, c);
-    w[0] = q->word0;
-    w[1] = q->word1 ^ (uintptr_t)p;
-    unsigned i = q->in++ % HAK_QUARANTINE_BLOCKS;
-    q->block[i] = p;
-    q->cls[i] = (uint8_t)c;
-    q->bytes += hak_class_size[c];
+    if (q->bytes > HAK_QUARANTINE_BYTES)
+        old = quarantine_take(q, oc); /* before slot i counts as taken */
+    q->empty--;
+    quarantine_enter(q, i, c, p);
     return old;
 }
 
@@ -327,10 +357,9 @@ HAK_RACY_READS void hak_quarantine_held(const hak_thread_t *t, uint64_t *held) {
     const hak_quarantine_t *q = ((hak_quarantine_t *volatile const *)&t->quarantine)[0];
     if (q == NULL)
         return;
-    unsigned out = ((volatile const unsigned *)&q->out)[0];
-    unsigned n = ((volatile const unsigned *)&q->in)[0] - out;
-    for (unsigned k = 0; k < n && k < HAK_QUARANTINE_BLOCKS; k++)
-        held[((volatile const uint8_t *)q->cls)[(out + k) % HAK_QUARANTINE_BLOCKS]]++;
+    for (unsigned i = 0; i < HAK_QUARANTINE_BLOCKS; i++)
+        if (((void *volatile const *)q->block)[i] != NULL)
+            held[((volatile const uint8_t *)q->cls)[i]]++;
 }
 
 /* At exit: the blocks still in the calling thread's quarantine, checked,
@@ -341,12 +370,13 @@ void hak_quarantine_check_exit(void) {
     if (t == HAK_THREAD_EMPTY || t == HAK_THREAD_DEAD || t->quarantine == NULL)
         return;
     const hak_quarantine_t *q = t->quarantine;
-    for (unsigned k = q->out; k != q->in; k++) {
-        unsigned i = k % HAK_QUARANTINE_BLOCKS;
+    for (unsigned i = 0; i < HAK_QUARANTINE_BLOCKS; i++) {
+        if (q->block[i] == NULL)
+            continue;
         quarantine_check(q, q->block[i], q->cls[i]);
         /* A block there twice: a write hid its second free. */
-        for (unsigned l = k + 1; l != q->in; l++)
-            if (q->block[l % HAK_QUARANTINE_BLOCKS] == q->block[i])
+        for (unsigned l = i + 1; l < HAK_QUARANTINE_BLOCKS; l++)
+            if (q->block[l] == q->block[i])
                 hak_fatal("free(): double free: %p", q->block[i]);
     }
 }
@@ -354,7 +384,7 @@ void hak_quarantine_check_exit(void) {
 /* Empties the quarantine of t (the calling thread's) into its cache. */
 static void quarantine_flush(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine;
-    while (q != NULL && q->in != q->out) {
+    while (q != NULL && q->empty != HAK_QUARANTINE_BLOCKS) {
         unsigned c;
         void *p = quarantine_take(q, &c);
         cache_push(t, c, p);
@@ -390,21 +420,31 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
         cache_push(t, c, p);
 }
 
+/* The way of a block is one straight path: where it would need a call
+ * (the first frees of a thread and big blocks, whose slot in the
+ * quarantine is empty; a profiler's epoch of sampling, odd, or stale),
+ * hak_small_free's path takes the block, and a bin without room calls
+ * cache_push_slow last, both as tail calls, so that few registers are
+ * saved on the way. */
 void hak_secure_free(void *p, unsigned c) {
     hak_secure_block_check(p, c, "free()");
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
     hak_thread_t *t = hak_self;
     hak_quarantine_t *q = t->quarantine; /* NULL in the sentinels */
-    if (HAK_UNLIKELY(q == NULL || t->prof.epoch != hak_prof_epoch_now())) {
+    unsigned epoch = hak_prof_epoch_now();
+    if (HAK_UNLIKELY(q == NULL || t->prof.epoch != epoch || (epoch & 1) ||
+                     q->block[q->in % HAK_QUARANTINE_BLOCKS] == NULL)) {
         hak_small_free(p, c);
         return;
     }
     if (hak_config_stats)
         t->stats.frees++;
-    p = quarantine_put(q, c, p, &c);
-    if (p != NULL)
-        cache_push(t, c, p);
+    p = quarantine_swap(q, q->in % HAK_QUARANTINE_BLOCKS, c, p, &c);
+    if (HAK_LIKELY(hak_tc.room[c] > 0))
+        bin_push(c, p);
+    else
+        cache_push_slow(hak_self, c, p);
 }
 
 void hak_thread_flush(hak_thread_t *t) {

@@ -151,15 +151,19 @@ HAK_INLINE hak_span_t hak_span(unsigned c, const char *end, unsigned capacity, c
     size_t size = hak_class_size[c];
     return (hak_span_t){end - (size_t)capacity * size, bump, size, hak_class_magic[c]};
 }
+/* Whether off, below 2^20, is a multiple of size, up to 2^16, whose
+ * reciprocal (hak_class_magic) is magic: a multiplication instead of a
+ * division, whose quotient those bounds keep exact. */
+HAK_INLINE bool hak_span_aligned(uint64_t off, size_t size, uint64_t magic) {
+    return ((off * magic) >> 40) * size == off;
+}
 /* Whether p is the start of one of the blocks of span a: the check a
  * backend makes on every block handed back, which the fast path cannot
- * afford, so that interior and stale pointers never reach a free list.
- * The class's reciprocal (hak_class_magic) replaces a division: offsets
- * below 2^20 and sizes up to 2^16 keep its quotient exact. */
+ * afford, so that interior and stale pointers never reach a free list. */
 HAK_INLINE bool hak_span_has(const hak_span_t *a, const void *p) {
     uint64_t off = (uint64_t)((const char *)p - a->start);
     return (const char *)p >= a->start && (const char *)p < a->limit &&
-           ((off * a->magic) >> 40) * a->size == off;
+           hak_span_aligned(off, a->size, a->magic);
 }
 
 /* A list and its length in one word, for a compare-and-swap: the first

@@ -157,6 +157,7 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     /* The units are the caller's now: their records need no lock. */
     for (unsigned u = (unsigned)at; u < (unsigned)at + n; u++)
         ch->first[u] = (uint8_t)at;
+    hak_pool_set_bump(ch, (unsigned)at, hak_pool_unit(ch, (unsigned)at));
     hak_chunk_set_units(&ch->base, (unsigned)at, n, c);
     *first = (unsigned)at;
     return ch;

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "platform/purge.h"
+#include "pool/freelist.h"
 
 #define HAK_POOL_UNITS ((unsigned)HAK_CHUNK_UNITS)
 #define HAK_POOL_ALL_UNITS 0xfffffffeu /* every unit but the header's */
@@ -35,7 +36,13 @@
 /* The pool's part of a chunk header; the backend's records follow. */
 typedef struct hak_pool_chunk {
     hak_chunk_t base;
-    uint8_t first[HAK_POOL_UNITS];      /* for each taken unit, its run's first */
+    uint8_t first[HAK_POOL_UNITS]; /* for each taken unit, its run's first */
+    /* At each run's first unit: where its never-used blocks start (the run's
+     * start when taken).  The blocks from the run's start below it went out
+     * at least once.  Here, not in the backend's records, so that
+     * HAKMEM_SECURE's free reads it without a call (hak_pool_handed_out);
+     * only the carving backend moves it. */
+    char *_Atomic bump[HAK_POOL_UNITS];
     uint32_t free_units;                /* 1 = free */
     uint32_t dirty_units;               /* free and holding data */
     uint32_t purged_units;              /* free, and purged after use */
@@ -78,8 +85,27 @@ HAK_INLINE unsigned hak_pool_first(const void *p) {
     const hak_pool_chunk_t *ch = (const hak_pool_chunk_t *)hak_chunk_of((uintptr_t)p);
     return ch->first[((uintptr_t)p >> HAK_UNIT_SHIFT) & (HAK_POOL_UNITS - 1)];
 }
-HAK_INLINE char *hak_pool_unit(hak_pool_chunk_t *ch, unsigned u) {
+HAK_INLINE char *hak_pool_unit(const hak_pool_chunk_t *ch, unsigned u) {
     return (char *)ch + ((size_t)u << HAK_UNIT_SHIFT);
+}
+/* The bump of the run whose first unit is first (read by any thread; only
+ * the carving backend sets it). */
+HAK_INLINE char *hak_pool_bump(const hak_pool_chunk_t *ch, unsigned first) {
+    return atomic_load_explicit(&ch->bump[first], memory_order_relaxed);
+}
+HAK_INLINE void hak_pool_set_bump(hak_pool_chunk_t *ch, unsigned first, char *bump) {
+    atomic_store_explicit(&ch->bump[first], bump, memory_order_relaxed);
+}
+/* Whether p, on a unit of a pool chunk marked class c, is the start of a
+ * block its run handed out: a backend with HAK_CAP_BOUNDS carves its runs
+ * from their start in blocks of the class, below their bump.  (p lies on
+ * a unit of the run, so not below its start.) */
+HAK_INLINE bool hak_pool_handed_out(const void *p, unsigned c) {
+    const hak_pool_chunk_t *ch = (const hak_pool_chunk_t *)hak_chunk_of((uintptr_t)p);
+    unsigned first = hak_pool_first(p);
+    uint64_t off = (uint64_t)((const char *)p - hak_pool_unit(ch, first));
+    return (const char *)p < hak_pool_bump(ch, first) &&
+           hak_span_aligned(off, hak_class_size[c], hak_class_magic[c]);
 }
 
 /* Units for a slab of class c: enough for min_blocks blocks, at most

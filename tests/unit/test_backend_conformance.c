@@ -2,7 +2,7 @@
  * Unit: every backend of the table (backends.def) driven directly through
  * the contract of backend.h, as the frontend drives it: its members, its
  * refills (exactly the count, blocks cached, of the class, aligned, apart,
- * whole and writable, known by owns_block), its flushes, a torn-down
+ * whole and writable, within its bounds (HAK_CAP_BOUNDS)), its flushes, a torn-down
  * thread's (NULL state) calls, a block freed by another thread than the one
  * that got it, the calls that give memory back, fork's pair, and a refill
  * the OS refuses memory for.  The process itself runs on the backend
@@ -63,10 +63,11 @@ static void *check_refilled(const hak_backend_t *b, unsigned c, void *list, unsi
                       b->name, p, c);
         HAK_CHECK_MSG(((uintptr_t)p & (hak_class_align(c) - 1)) == 0,
                       "%s: block %p is not aligned to %zu", b->name, p, hak_class_align(c));
-        HAK_CHECK_MSG(b->owns_block == NULL || b->owns_block(p, c),
-                      "%s: owns_block denies block %p it handed out", b->name, p);
-        HAK_CHECK_MSG(b->owns_block == NULL || size <= 16 || !b->owns_block((char *)p + 16, c),
-                      "%s: owns_block takes %p, inside a block", b->name, (void *)((char *)p + 16));
+        bool bounds = b->caps & HAK_CAP_BOUNDS;
+        HAK_CHECK_MSG(!bounds || hak_pool_handed_out(p, c),
+                      "%s: its bounds deny block %p it handed out", b->name, p);
+        HAK_CHECK_MSG(!bounds || size <= 16 || !hak_pool_handed_out((char *)p + 16, c),
+                      "%s: its bounds take %p, inside a block", b->name, (void *)((char *)p + 16));
         out[k] = p;
         p = hak_block_next(p);
     }
@@ -91,7 +92,7 @@ START_TEST(test_members) {
     const hak_backend_t *b = under_test(_i);
     ck_assert_str_eq(b->name, table[_i].name);
     ck_assert_ptr_eq(hak_backend_named(table[_i].name), b);
-    /* Required: every member but set_budget, owns_block and decay
+    /* Required: every member but set_budget and decay
      * (backend.h). */
     ck_assert_ptr_nonnull((void *)b->init);
     ck_assert_ptr_nonnull((void *)b->thread_init);
