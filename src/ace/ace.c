@@ -10,11 +10,12 @@
  * A bin that flushes again and again with no refill between is draining:
  * its thread frees the class and does not allocate it (the consumer of a
  * producer/consumer pair).  It keeps nothing it will use, so it flushes
- * whole, and each flush is a batch that the transfer cache can hand in one
- * piece to the thread that allocates the class (transfer.c).  A bin of 8
- * blocks would make a flush of every 8 frees, so a draining bin grows at
- * each flush, but only to a small byte bound: what it holds is memory its
- * producer cannot reuse yet.
+ * whole, and each flush is a batch that the backend takes back in one
+ * call, or the transfer cache hands in one piece to the thread that
+ * allocates the class (transfer.c, with a backend that asks for it).  A
+ * bin of 8 blocks would make a flush of every 8 frees, so a draining bin
+ * grows at each flush, but only to a small byte bound: what it holds is
+ * memory its producer cannot reuse yet.
  *
  * A bin that misses both ways, flushing as well as refilling, is cycling:
  * its thread's own live count of the class swings wider than the bin, and

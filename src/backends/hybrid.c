@@ -258,7 +258,7 @@ static void hy_fork_release(void) {
 
 const hak_backend_t hak_backend_hybrid = {
     .name = "hybrid",
-    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_BOUNDS,
+    .caps = HAK_CAP_RETURNS_SMALL | HAK_CAP_BOUNDS | HAK_CAP_TRANSFER,
     .init = hy_init,
     .set_budget = hy_set_budget,
     .thread_init = hy_thread_init,

@@ -24,14 +24,17 @@
  * (not the active one).
  *
  * An owner that makes no call collects nothing, so the thread whose flush
- * brings a heap's pending count to a slab's worth (and to a quarter of its
- * full slabs) collects for it: under the heap's lock, which the owner holds
- * in every backend call (never on the fast path), it collects the heap's
- * slabs of the class and gives back those that are empty.  It only tries
- * the lock: a busy owner collects by itself.  A trim does the same for
- * every heap and class, and for the orphans of exited threads.  Without this, 100 MB that one
- * thread allocated and another freed stayed resident while the first one slept, as they do with
- * mimalloc, jemalloc and tcmalloc.
+ * brings a heap's pending count past a multiple of a slab's worth (and to
+ * a quarter of its full slabs) collects for it, unless the owner made a
+ * backend call since the last such look: under the heap's lock, which the
+ * owner holds in every backend call (never on the fast path), it collects
+ * the heap's slabs of the class and gives back those that are empty.  It
+ * only tries the lock: a busy owner collects by itself (a look at every
+ * flush kept a busy owner's lock line moving and the owner waiting on its
+ * lock).  A trim does the same for every heap and class, and for the
+ * orphans of exited threads.  Without this, 100 MB that one thread
+ * allocated and another freed stayed resident while the first one slept,
+ * as they do with mimalloc, jemalloc and tcmalloc.
  *
  * A heap keeps per class an active slab, a list of partial slabs (with
  * local blocks) and a list of full ones (none local; they may gain remote
@@ -133,6 +136,9 @@ typedef struct ss_class {
  * slabs while the owner makes no call (remote_free, ss_trim). */
 typedef struct ss_heap {
     hak_lock_t lock;
+    /* Whether the owner made a backend call since the last look of another
+     * thread that would collect for it (foreign_collect). */
+    _Atomic bool called;
     ss_class_t cls[HAK_NCODES];
     _Atomic uint32_t pending[HAK_NCODES]; /* remote frees not yet collected, about */
     struct ss_heap *next_free;
@@ -602,8 +608,8 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
 /* Pushes the chain first..last of n blocks onto s's remote list and counts
  * them in the pending count of owner (s->owner, read before: once the
  * blocks are on the list, s itself may be collected and released at once),
- * or of the orphans of the class when it has none.  Returns whether they
- * now have a slab's worth of blocks pending. */
+ * or of the orphans of the class when it has none.  Returns whether the
+ * count passed a multiple of a slab's worth of blocks. */
 static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last, unsigned n) {
     unsigned c = s->cls;
     uint64_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), w;
@@ -613,7 +619,8 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, w, memory_order_release,
                                                     memory_order_relaxed));
     _Atomic uint32_t *pending = owner != NULL ? &owner->pending[c] : &orphan_pending[c];
-    return atomic_fetch_add_explicit(pending, n, memory_order_relaxed) + n >= class_blocks[c];
+    uint32_t before = atomic_fetch_add_explicit(pending, n, memory_order_relaxed);
+    return before / class_blocks[c] != (before + n) / class_blocks[c];
 }
 
 /* Gives back a list of n blocks of class c a run at a time: the blocks at
@@ -622,8 +629,9 @@ static bool remote_free(ss_slab_t *s, ss_heap_t *owner, void *first, void *last,
  * (one CAS for a slab another thread owns): only the run's last block is
  * written.  A pointer that is not the start of a block
  * is reported, and so is a list that its checks or its count contradict.
- * Returns a heap other than h that now has a slab's worth of its blocks
- * pending, or NULL; *orphaned says whether the orphans of the class have. */
+ * Returns a heap other than h whose pending count passed a multiple of a
+ * slab's worth, or NULL; *orphaned says whether that of the orphans of the
+ * class did. */
 static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned count, bool *orphaned) {
     ss_heap_t *busy = NULL;
     void *p = list;
@@ -660,11 +668,15 @@ static ss_heap_t *heap_flush(ss_heap_t *h, unsigned c, void *list, unsigned coun
 }
 
 /* Collects what other threads freed into the slabs of class c of a heap
- * whose owner may make no call for a long time: collected slabs that are
- * empty go back to the pool.  Takes collect_lock (so that fork never copies
- * a heap half-collected by another thread), then the heap's lock, both only
- * if free: a busy owner collects by itself. */
+ * whose owner made no backend call since the last look: collected slabs
+ * that are empty go back to the pool.  Takes collect_lock (so that fork
+ * never copies a heap half-collected by another thread), then the heap's
+ * lock, both only if free: a busy owner collects by itself. */
 static void foreign_collect(ss_heap_t *h, unsigned c) {
+    if (atomic_load_explicit(&h->called, memory_order_relaxed)) {
+        atomic_store_explicit(&h->called, false, memory_order_relaxed);
+        return;
+    }
     if (!hak_trylock(&collect_lock))
         return;
     if (hak_trylock(&h->lock)) {
@@ -838,11 +850,19 @@ static void ss_thread_exit(void *state) {
     hak_unlock(&heaps_lock);
 }
 
+/* Counts a backend call of h's owner (h locked); the flag is written only
+ * when it changes, so that its line stays where it is. */
+static void heap_called(ss_heap_t *h) {
+    h->calls.count++;
+    if (!atomic_load_explicit(&h->called, memory_order_relaxed))
+        atomic_store_explicit(&h->called, true, memory_order_relaxed);
+}
+
 static unsigned ss_refill(void *state, unsigned c, unsigned want, unsigned max, void **list,
                           hak_fail_t *cause) {
     ss_heap_t *h = state != NULL ? state : &shared_heap;
     hak_lock(&h->lock);
-    h->calls.count++;
+    heap_called(h);
     unsigned got = heap_refill(h, c, want, max, list, cause);
     hak_unlock(&h->lock);
     return got;
@@ -853,7 +873,7 @@ static void ss_flush(void *state, unsigned c, void *list, unsigned n) {
     bool orphaned = false;
     if (h != NULL) {
         hak_lock(&h->lock);
-        h->calls.count++;
+        heap_called(h);
         hak_idle_arm(&h->dirty);
         busy = heap_flush(h, c, list, n, &orphaned);
         hak_unlock(&h->lock);

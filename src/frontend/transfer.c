@@ -14,6 +14,12 @@
  * moves only when malloc hands its block out, and the program's own work
  * hides that.  The backend counts the blocks here as out, as it counts those
  * in thread caches; trimming, and the OS refusing memory, give them back.
+ *
+ * Only for a backend that asks for it (HAK_CAP_TRANSFER: hybrid).  The
+ * superslab backend no longer walks what it hands out, and its slabs,
+ * given their blocks back, empty and are carved again: a batch passed here
+ * instead kept its slab from emptying, and its producer popped the blocks
+ * one cache miss after another.
  */
 #include "frontend/frontend.h"
 
@@ -36,7 +42,8 @@ typedef struct xfer {
 static xfer_t xfer[HAK_NCODES];
 
 bool hak_xfer_put(unsigned c, void *list, unsigned n) {
-    if ((size_t)n * hak_class_size[c] > ACE_DRAIN_BIN_BYTES)
+    if (!(hak_backend->caps & HAK_CAP_TRANSFER) ||
+        (size_t)n * hak_class_size[c] > ACE_DRAIN_BIN_BYTES)
         return false;
     uint64_t w = hak_pack(list, n);
     for (unsigned i = 0; i < XFER_SLOTS; i++) {
