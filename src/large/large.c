@@ -329,6 +329,23 @@ static unsigned memory_add(hak_chunk_t *c, bool dirty, uint64_t freed_at) {
     return spare_insert((spare_t){(char *)c, c->map_size, dirt, freed_at, NULL});
 }
 
+/* Whether memory freed at freed_at stayed unused for need milliseconds of
+ * the program's activity (purge.h, idle stretches); else lowers *next to
+ * when it will have. */
+static bool unused_for(uint64_t freed_at, uint64_t now, uint64_t need, uint64_t *next) {
+    uint64_t unused = hak_purge_elapsed(freed_at, now);
+    if (unused >= need)
+        return true;
+    if (now + (need - unused) < *next)
+        *next = now + (need - unused);
+    return false;
+}
+
+/* Whether memory freed at freed_at stayed unused for the purge delay. */
+static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
+    return unused_for(freed_at, now, delay(), next);
+}
+
 /* What stays beyond the budget waits this long first, of the program's
  * activity (purge.h): a program that frees much and takes it back soon,
  * or after an idle stretch, takes it back resident.  A piece bigger than
@@ -342,27 +359,22 @@ static unsigned memory_add(hak_chunk_t *c, bool dirty, uint64_t freed_at) {
 static uint64_t grace(void) { return hak_opt.ace && budget_bytes ? delay() >> GRACE_SHIFT : 0; }
 
 /* Whether a piece of bytes cached, freed at freed_at, may go for the
- * budget; else lowers *wait to the grace it has left. */
-static bool may_go(uint64_t freed_at, size_t bytes, uint64_t now, uint64_t *wait) {
-    uint64_t unused = hak_purge_elapsed(freed_at, now), g = grace();
-    if (unused >= g || bytes > budget_bytes ||
-        cached_bytes > budget_bytes * GRACE_BUDGETS + boost_bytes)
-        return true;
-    if (g - unused < *wait)
-        *wait = g - unused;
-    return false;
+ * budget; else lowers *next to when its grace runs out. */
+static bool may_go(uint64_t freed_at, size_t bytes, uint64_t now, uint64_t *next) {
+    return bytes > budget_bytes || cached_bytes > budget_bytes * GRACE_BUDGETS + boost_bytes ||
+           unused_for(freed_at, now, grace(), next);
 }
 
 /* Purges the oldest free memory that may go until the cache is within the
  * budget and its boost; arms the clock for what must wait. */
 static void keep_within_budget(uint64_t now) {
-    uint64_t wait = UINT64_MAX;
+    uint64_t next = UINT64_MAX;
     while (cached_bytes > budget_bytes + boost_bytes) {
         int old = -1;
         uint64_t at = UINT64_MAX;
         for (unsigned i = 0; i < nspares; i++)
             if (spares[i].cached > 0 && spares[i].freed_at < at &&
-                may_go(spares[i].freed_at, spares[i].cached, now, &wait)) {
+                may_go(spares[i].freed_at, spares[i].cached, now, &next)) {
                 old = (int)i;
                 at = spares[i].freed_at;
             }
@@ -370,7 +382,7 @@ static void keep_within_budget(uint64_t now) {
         for (run_chunk_t *rc = runs; rc; rc = rc->next) {
             size_t k;
             if (rc->freed_at < at && (k = run_cached(rc)) > 0 &&
-                may_go(rc->freed_at, k, now, &wait)) {
+                may_go(rc->freed_at, k, now, &next)) {
                 orc = rc;
                 at = rc->freed_at;
             }
@@ -380,8 +392,8 @@ static void keep_within_budget(uint64_t now) {
             break;
         returned_at = now;
     }
-    if (wait != UINT64_MAX && cached_bytes > budget_bytes + boost_bytes)
-        hak_purge_at(now + wait);
+    if (next != UINT64_MAX && cached_bytes > budget_bytes + boost_bytes)
+        hak_purge_at(next);
 }
 
 /* Memory was just taken that the cache did not hold, clean: it faults in
@@ -400,18 +412,6 @@ static void learn(size_t clean, uint64_t now) {
         if (delay_shift < DELAY_SHIFT_MAX)
             delay_shift++;
     }
-}
-
-/* Whether memory freed at freed_at stayed unused for the purge delay of
- * the program's activity (purge.h, idle stretches); else lowers *next to
- * when it will have. */
-static bool aged(uint64_t freed_at, uint64_t now, uint64_t *next) {
-    uint64_t unused = hak_purge_elapsed(freed_at, now);
-    if (unused >= delay())
-        return true;
-    if (now + (delay() - unused) < *next)
-        *next = now + (delay() - unused);
-    return false;
 }
 
 /* Purges what stayed free for the purge delay (the program did not need
