@@ -927,8 +927,10 @@ static void heap_purge_free(ss_heap_t *h) {
 /*
  * Idle return: memory that stays free and unused for the purge delay goes
  * back to the OS, small-block memory too, while the program sleeps (with
- * HAKMEM_PURGE_THREAD, which calls this at the deadline).  A heap whose
- * owner made no backend call since a look a purge delay or more ago is
+ * HAKMEM_PURGE_THREAD, which calls this at the deadline once the program
+ * was quiet for long: purge.h).  A heap whose owner made no backend call
+ * since a look a purge delay or more ago, or since the program's last call
+ * the clock saw that long before a look that finds it changed, is
  * idle: its empty slabs go to the pool and the free pages of the others to
  * the OS (what its thread cache holds it keeps).  Orphans that other
  * threads freed blocks into since the last look go back when empty, and

@@ -34,15 +34,28 @@ static _Atomic bool purger_started;
 /* The decay calls, once the deadline ran out by now. */
 static void purge_run(uint64_t now);
 
-/* Sleeps until the deadline (or, with none, until one is armed), then does
- * what hak_purge_tick does for a slow path, but for marking the program
+uint64_t hak_purge_quiet_since(uint64_t now) {
+    uint64_t last = atomic_load_explicit(&active_at, memory_order_relaxed);
+    return hak_opt.ace && last != 0 && last < now ? last : now;
+}
+
+uint64_t hak_purge_thread_at(void) {
+    uint64_t last = atomic_load_explicit(&active_at, memory_order_relaxed);
+    return hak_opt.ace && last != 0 ? last + HAK_PURGE_QUIET_DELAYS * hak_opt.purge_delay : 0;
+}
+
+/* Sleeps until the deadline (or, with none, until one is armed) and the
+ * end of the quiet it waits for (hak_purge_thread_at), then does what
+ * hak_purge_tick does for a slow path, but for marking the program
  * active. */
 static void *purger_main(void *arg) {
     (void)arg;
     hak_lock(&purger_lock);
     for (;;) {
         uint64_t d = atomic_load_explicit(&deadline, memory_order_relaxed);
-        uint64_t now = hak_os_now_ms();
+        uint64_t now = hak_os_now_ms(), quiet = hak_purge_thread_at();
+        if (d != 0 && d < quiet)
+            d = quiet;
         if (d == 0) {
             pthread_cond_wait(&purger_wake, &purger_lock);
         } else if (now < d) {

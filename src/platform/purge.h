@@ -49,6 +49,22 @@ HAK_HIDDEN void hak_purge_tick(void);
  */
 HAK_HIDDEN void hak_purge_active(uint64_t now);
 HAK_HIDDEN uint64_t hak_purge_elapsed(uint64_t then, uint64_t now);
+/* The program's last call the clock saw, or now if there was none (or
+ * with HAKMEM_ACE=0): what changed before a look changed by then. */
+HAK_HIDDEN uint64_t hak_purge_quiet_since(uint64_t now);
+
+/* The purge thread acts on a deadline only once the program made no call
+ * the clock saw for HAK_PURGE_QUIET_DELAYS purge delays (hak_purge_thread_at:
+ * when that is, or 0 for at once).  A program that pauses for about the
+ * delay between two bursts of work takes its memory back resident: the
+ * thread that returned it at the delay made the next burst fault every page
+ * in again (burst_idle's second burst: 12 000 more page faults than
+ * without the thread).  One that stays idle longer has it back at twice
+ * the delay, what the large path's delay becomes anyway once a program
+ * took memory back soon after it went for its age.  While the program
+ * works its own calls purge on time.  HAKMEM_ACE=0: at the deadline. */
+#define HAK_PURGE_QUIET_DELAYS 2
+HAK_HIDDEN uint64_t hak_purge_thread_at(void);
 
 /* A pool's raise of its budget while the workload cycles (its lock held):
  * what it takes back that was purged after use (a page fault each page,

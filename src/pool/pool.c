@@ -28,8 +28,12 @@ static int units_find(uint32_t mask, unsigned n) {
 
 bool hak_idle_check(hak_idle_t *t, uint64_t now, uint64_t *next) {
     if (t->count != t->seen) {
+        /* The events came by the program's last call: a purge thread that
+         * looks first after a long quiet finds them as old as that. */
         t->seen = t->count;
-        t->seen_at = now;
+        t->seen_at = hak_purge_quiet_since(now);
+        if (now - t->seen_at >= hak_opt.purge_delay)
+            return true;
     } else if (now - t->seen_at >= hak_opt.purge_delay) {
         return true;
     }

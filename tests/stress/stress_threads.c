@@ -311,9 +311,10 @@ START_TEST(test_purge_thread) {
         pthread_join(t[i], NULL);
     check_no_failures();
     /* The last frees left the cache past its budget: with no allocator call
-     * from here on, only the purge thread can give those pages back. */
+     * from here on, only the purge thread can give those pages back, once
+     * the program was quiet for long enough (purge.h). */
     uint64_t before = atomic_load(&hak_os_stats.madvises);
-    hak_test_clock_advance(21);
+    hak_test_clock_advance(HAK_PURGE_QUIET_DELAYS * 20 + 1);
     ck_assert_msg(hak_test_wait_change(&hak_os_stats.madvises, before),
                   "no purge within 120 s of the purge delay's end");
 }

@@ -189,6 +189,39 @@ START_TEST(test_small_idle_returns) {
 }
 END_TEST
 
+/* The purge thread waits for the program's quiet: HAK_PURGE_QUIET_DELAYS
+ * delays after its last call the clock saw, at once with HAKMEM_ACE=0. */
+START_TEST(test_purge_thread_waits_for_quiet) {
+    hak_opt.purge_delay = 1000;
+    hak_test_clock_advance(10);
+    uint64_t now = hak_os_now_ms();
+    hak_purge_active(now);
+    ck_assert_uint_eq(hak_purge_thread_at(), now + HAK_PURGE_QUIET_DELAYS * 1000);
+    hak_opt.ace = false;
+    ck_assert_uint_eq(hak_purge_thread_at(), 0);
+    hak_opt.ace = true;
+}
+END_TEST
+
+/* Idle return at the purge thread's first look after a long quiet: what
+ * the heap did came by the program's last call, so it is idle at once,
+ * not one look and a delay later (a program read its RSS 3 s after its
+ * last free and found its small-block memory still there). */
+START_TEST(test_small_idle_first_look) {
+    if (!idle_returns())
+        return;
+    hak_opt.purge_delay = 1000;
+    churn_idle();
+    hak_purge_tick(); /* the program's last call the clock sees */
+    size_t r0 = hak_chunk_resident();
+    hak_test_clock_advance(HAK_PURGE_QUIET_DELAYS * 1000 + 1);
+    hak_backend->decay(); /* the thread's look: no call of the program */
+    size_t r1 = hak_chunk_resident();
+    HAK_CHECK_MSG(r1 + ((size_t)4 << 20) <= r0 && r1 <= ((size_t)2 << 20),
+                  "idle: resident %zu, then %zu", r0, r1);
+}
+END_TEST
+
 /* Short threads, one after another, each leaving half of 300 blocks of 16
  * B to 4 KiB for the main thread, which frees them LAG threads later. */
 #define CHURN_THREADS 1500
@@ -313,7 +346,8 @@ END_TEST
 
 /* The same with the purge thread (HAKMEM_PURGE_THREAD=1): a flush starts
  * it (pthread_create allocates, so no lock of the allocator may be held
- * then), and it ends the raise with no further call from the program. */
+ * then), and it ends the raise with no further call from the program, once
+ * the program was quiet for two delays (purge.h). */
 START_TEST(test_small_cycles_purge_thread) {
     if (hak_backend->decay == NULL)
         return;
@@ -322,7 +356,7 @@ START_TEST(test_small_cycles_purge_thread) {
     for (int i = 0; i < 4; i++)
         churn_small();
     uint64_t m1 = madvises();
-    hak_test_clock_advance(1001);
+    hak_test_clock_advance(HAK_PURGE_QUIET_DELAYS * 1000 + 1);
     ck_assert_msg(hak_test_wait_change(&hak_os_stats.madvises, m1),
                   "no purge within 120 s of the purge delay's end");
 }
@@ -441,6 +475,8 @@ int main(void) {
     tcase_add_test(tc, test_small_cycles_purge_thread);
     tcase_add_test(tc, test_frozen);
     tcase_add_test(tc, test_small_idle_returns);
+    tcase_add_test(tc, test_purge_thread_waits_for_quiet);
+    tcase_add_test(tc, test_small_idle_first_look);
     tcase_add_test(tc, test_orphans_return);
     tcase_add_test(tc, test_parked_slabs_bounded);
     tcase_add_test(tc, test_orphans_before_parked);
