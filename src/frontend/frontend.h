@@ -300,14 +300,19 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
     return hak_malloc_slow(n);
 }
 
-/* The window unit of p, or a number >= HAK_WINDOW_UNITS.  The index and
- * its range check in one: the offset in the window is rotated so that its
+/* The window unit of p, counted from base, or a number >=
+ * HAK_WINDOW_UNITS.  The index and its range check in one: the offset
+ * from base is rotated so that its
  * four low bits land on top, where a pointer not 16-byte aligned fails the
  * check like a pointer outside the window. */
-HAK_INLINE uintptr_t hak_window_unit(const void *p) {
-    uintptr_t off = (uintptr_t)p - hak_window_base;
+HAK_INLINE uintptr_t hak_unit_from(const void *p, uintptr_t base) {
+    uintptr_t off = (uintptr_t)p - base;
     return ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
 }
+HAK_INLINE uintptr_t hak_window_unit(const void *p) { return hak_unit_from(p, hak_window_base); }
+/* The same as the fast path sees it (hak_window_fast_base): with
+ * HAKMEM_SECURE, never a unit of the window. */
+HAK_INLINE uintptr_t hak_fast_unit(const void *p) { return hak_unit_from(p, hak_window_fast_base); }
 
 /* With HAKMEM_SECURE, the class of the window unit of p when it serves
  * small blocks and p is 16-byte aligned, from the table only that mode
@@ -354,7 +359,7 @@ HAK_INLINE enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, cons
 }
 
 HAK_INLINE void hak_fast_free(void *p) {
-    uintptr_t u = hak_window_unit(p);
+    uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS)) {
         unsigned c = hak_tables.unit_code[u];
         /* The room first: only a unit whose code has room is surely in a
@@ -375,7 +380,7 @@ HAK_INLINE void hak_fast_free(void *p) {
 /* C++ sized delete: the fast path of free, where the size's class must be
  * the block's. */
 HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
-    uintptr_t u = hak_window_unit(p);
+    uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS && n <= HAK_SMALL_MAX)) {
         unsigned c = hak_tables.unit_code[u];
         if (HAK_LIKELY(c == hak_class_of(n) && --hak_tc.room[c] >= 0)) {

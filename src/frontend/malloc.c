@@ -318,14 +318,15 @@ static HAK_NOINLINE void free_any(void *p) {
  * register is saved on its way. */
 HAK_NOINLINE void hak_free_slow(void *p) {
     uintptr_t u = hak_window_unit(p);
-    if (u < HAK_WINDOW_UNITS && hak_opt.secure) {
-        /* The fast path's table is empty: it took code 0's room from 0. */
-        hak_tc.room[HAK_CODE_NONE] = 0;
-        unsigned c = hak_tables.unit_class[u];
+    if (hak_opt.secure) {
+        unsigned c = u < HAK_WINDOW_UNITS ? hak_tables.unit_class[u] : HAK_CODE_NONE;
         if (c != HAK_CODE_NONE) {
             hak_secure_free(p, c);
             return;
         }
+        /* A pointer above the window reached the fast path's table, which
+         * is empty: it took code 0's room from 0. */
+        hak_tc.room[HAK_CODE_NONE] = 0;
     } else if (u < HAK_WINDOW_UNITS) {
         int32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
         if (*room < 0)
