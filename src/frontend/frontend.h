@@ -67,6 +67,11 @@ HAK_INLINE void hak_count(uint64_t *x, uint64_t n) {
 typedef struct hak_tcache {
     void *head[HAK_NBINS];
     int32_t room[HAK_NBINS];
+    /* With HAKMEM_SECURE, the thread's quarantine while its frees may take
+     * hak_secure_free's straight path, one load away: NULL before the
+     * thread's first free, while its profiler epoch is one of sampling,
+     * and after its teardown. */
+    struct hak_quarantine *quarantine;
 } hak_tcache_t;
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
@@ -162,8 +167,9 @@ HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
  * (hak_secure_class): the block's checks, the quarantine and the cache in
  * one routine, or hak_small_free's path when the thread has no
- * quarantine yet, its quarantine slot is empty, or the profiler samples
- * or its epoch changed. */
+ * quarantine yet, its quarantine slot is empty, or its profiler epoch
+ * samples (hak_tcache_t's quarantine).  A change of epoch reaches the
+ * thread at a slow path, as by default. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);

@@ -186,6 +186,7 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
         }
     }
     t->prof.epoch = epoch;
+    hak_tc.quarantine = epoch & 1 ? NULL : t->quarantine;
 }
 
 /*
@@ -237,12 +238,14 @@ HAK_INLINE bool junk_intact(const void *p, unsigned c) {
  * not the block's address (pool/freelist.h). */
 static void *quarantined(const hak_quarantine_t *q) { return (void *)((uintptr_t)q | 2); }
 
+/* The quarantine of t, the calling thread's. */
 static hak_quarantine_t *quarantine_new(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine = hak_meta_alloc(sizeof *q);
     if (q != NULL) {
         q->word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
         q->word1 = q->word0 + hak_tables.key_check;
         q->empty = HAK_QUARANTINE_BLOCKS;
+        hak_tc.quarantine = t->prof.epoch & 1 ? NULL : q;
     }
     return q;
 }
@@ -396,6 +399,7 @@ static void thread_detach(void *arg) {
     quarantine_flush(t);
     cache_flush_all(t);
     hak_self = HAK_THREAD_DEAD;
+    hak_tc.quarantine = NULL;
     for (unsigned b = 0; b < HAK_NBINS; b++) {
         hak_tc.head[b] = HAK_LIST_END;
         hak_tc.room[b] = 0;
@@ -422,7 +426,7 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
 
 /* The way of a block is one straight path: where it would need a call
  * (the first frees of a thread and big blocks, whose slot in the
- * quarantine is empty; a profiler's epoch of sampling, odd, or stale),
+ * quarantine is empty; a profiler's epoch of sampling),
  * hak_small_free's path takes the block, and a bin without room calls
  * cache_push_slow last, both as tail calls, so that few registers are
  * saved on the way. */
@@ -430,16 +434,13 @@ void hak_secure_free(void *p, unsigned c) {
     hak_secure_block_check(p, c, "free()");
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
-    hak_thread_t *t = hak_self;
-    hak_quarantine_t *q = t->quarantine; /* NULL in the sentinels */
-    unsigned epoch = hak_prof_epoch_now();
-    if (HAK_UNLIKELY(q == NULL || t->prof.epoch != epoch || (epoch & 1) ||
-                     q->block[q->in % HAK_QUARANTINE_BLOCKS] == NULL)) {
+    hak_quarantine_t *q = hak_tc.quarantine;
+    if (HAK_UNLIKELY(q == NULL || q->block[q->in % HAK_QUARANTINE_BLOCKS] == NULL)) {
         hak_small_free(p, c);
         return;
     }
     if (hak_config_stats)
-        t->stats.frees++;
+        hak_self->stats.frees++;
     p = quarantine_swap(q, q->in % HAK_QUARANTINE_BLOCKS, c, p, &c);
     if (HAK_LIKELY(hak_tc.room[c] > 0))
         bin_push(c, p);
