@@ -80,7 +80,10 @@ HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial
  * freed and their classes, the next put at in, which overwrites the
  * oldest slot.  The empty slots (NULL: not filled yet, or left early for
  * the bytes bound) are the oldest: so the oldest block is at in + empty,
- * and a put that overwrites a block takes it out, with no other index. */
+ * and a put that overwrites a block takes it out, with no other index.
+ * Only a put into an empty slot reads the bytes bound, and only the puts
+ * into one and the takes count bytes: a full ring stays full (a put
+ * swaps) until it is flushed, which sets bytes to 0. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
@@ -89,7 +92,7 @@ typedef struct hak_quarantine {
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
     unsigned in;    /* blocks put in so far */
     unsigned empty; /* slots without a block */
-    size_t bytes;   /* what the blocks waiting hold */
+    size_t bytes;   /* what the blocks waiting hold, while a slot is empty */
 } hak_quarantine_t;
 
 typedef struct hak_thread {

@@ -281,7 +281,6 @@ static void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
     void *p = q->block[i];
     q->block[i] = NULL;
     *c = q->cls[i];
-    q->bytes -= hak_class_size[*c];
     quarantine_check(q, p, *c);
     return p;
 }
@@ -311,7 +310,7 @@ HAK_RACY_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p, u
 }
 
 /* Puts p, of class c, whose neighbour was checked, in slot i of quarantine
- * q, the next put's, which holds no block now. */
+ * q, the next put's, which holds no block now (its bytes not counted). */
 HAK_INLINE void quarantine_enter(hak_quarantine_t *q, unsigned i, unsigned c, void *p) {
     uintptr_t *w = p;
     junk_fill(p, c);
@@ -320,7 +319,6 @@ HAK_INLINE void quarantine_enter(hak_quarantine_t *q, unsigned i, unsigned c, vo
     q->in++;
     q->block[i] = p;
     q->cls[i] = (uint8_t)c;
-    q->bytes += hak_class_size[c];
 }
 
 /* The same where slot i holds a block, the oldest: returns it, checked,
@@ -330,7 +328,6 @@ HAK_INLINE void *quarantine_swap(hak_quarantine_t *q, unsigned i, unsigned c, vo
     neighbour_check(q, p, c);
     void *old = q->block[i];
     *oc = q->cls[i];
-    q->bytes -= hak_class_size[*oc];
     quarantine_check(q, old, *oc);
     quarantine_enter(q, i, c, p);
     return old;
@@ -349,9 +346,12 @@ HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsign
         return quarantine_swap(q, i, c, p, oc);
     neighbour_check(q, p, c);
     void *old = NULL;
-    if (q->bytes > HAK_QUARANTINE_BYTES)
+    if (q->bytes > HAK_QUARANTINE_BYTES) {
         old = quarantine_take(q, oc); /* before slot i counts as taken */
+        q->bytes -= hak_class_size[*oc];
+    }
     q->empty--;
+    q->bytes += hak_class_size[c];
     quarantine_enter(q, i, c, p);
     return old;
 }
@@ -387,11 +387,14 @@ void hak_quarantine_check_exit(void) {
 /* Empties the quarantine of t (the calling thread's) into its cache. */
 static void quarantine_flush(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine;
-    while (q != NULL && q->empty != HAK_QUARANTINE_BLOCKS) {
+    if (q == NULL)
+        return;
+    while (q->empty != HAK_QUARANTINE_BLOCKS) {
         unsigned c;
         void *p = quarantine_take(q, &c);
         cache_push(t, c, p);
     }
+    q->bytes = 0;
 }
 
 static void thread_detach(void *arg) {
