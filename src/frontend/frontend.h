@@ -168,11 +168,10 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
- * (hak_secure_class): the block's checks, the quarantine and the cache in
- * one routine, or hak_small_free's path when the thread has no
- * quarantine yet, its quarantine slot is empty, or its profiler epoch
- * samples (hak_tcache_t's quarantine).  A change of epoch reaches the
- * thread at a slow path, as by default. */
+ * (hak_secure_class, so the backend keeps block bounds): the block's checks, the quarantine and the
+ * cache in one routine, or hak_small_free's path when the thread has no quarantine yet, its
+ * quarantine slot is empty, or its profiler epoch samples (hak_tcache_t's quarantine).  A change of
+ * epoch reaches the thread at a slow path, as by default. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);
@@ -325,8 +324,8 @@ HAK_INLINE uintptr_t hak_fast_unit(const void *p) { return hak_unit_from(p, hak_
 
 /* With HAKMEM_SECURE, the class of the window unit of p when it serves
  * small blocks and p is 16-byte aligned, from the table only that mode
- * fills (chunk.c, hak_chunk_set_units); else HAK_CODE_NONE, and the chunk
- * map tells. */
+ * fills, when the backend keeps block bounds (chunk.c,
+ * hak_chunk_set_units); else HAK_CODE_NONE, and the chunk map tells. */
 HAK_INLINE unsigned hak_secure_class(const void *p) {
     uintptr_t u = hak_window_unit(p);
     return u < HAK_WINDOW_UNITS ? hak_tables.unit_class[u] : HAK_CODE_NONE;

@@ -11,6 +11,7 @@
 
 _Atomic uint64_t *_Atomic hak_chunk_map[HAK_CHUNK_LEAVES];
 uintptr_t hak_window_base, hak_window_fast_base;
+bool hak_secure_bounds;
 
 /* Window slots: the next never-used one, and a stack of returned ones. */
 #define WINDOW_SLOTS (HAK_WINDOW_SIZE >> HAK_CHUNK_SHIFT)
@@ -272,16 +273,17 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     /* HAKMEM_SECURE leaves the fast path's table empty, which sends every
      * free() to the slow path, where each block is checked, and fills
-     * unit_class instead, which the slow path reads (always the class: the
-     * shadow codes are the fast path's).  chunks_lock orders this write
-     * with hak_chunk_shadow's. */
+     * unit_class instead when the backend keeps block bounds, which the
+     * slow path reads (always the class: the shadow codes are the fast
+     * path's); without, the chunk map tells.  chunks_lock orders this
+     * write with hak_chunk_shadow's. */
     if (in_window(a)) {
         size_t u = (a - hak_window_base) >> HAK_UNIT_SHIFT;
         hak_lock(&chunks_lock);
-        if (hak_opt.secure)
-            memset(&hak_tables.unit_class[u], (int)code, n);
-        else
+        if (!hak_opt.secure)
             memset(&hak_tables.unit_code[u], (int)window_code(code), n);
+        else if (hak_secure_bounds)
+            memset(&hak_tables.unit_class[u], (int)code, n);
         hak_unlock(&chunks_lock);
     }
 }

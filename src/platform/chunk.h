@@ -83,6 +83,10 @@ HAK_HIDDEN extern uintptr_t hak_window_base;
  * fast path's range check, before it reads a table that mode leaves empty
  * (a pointer above the window reads it, and misses there). */
 HAK_HIDDEN extern uintptr_t hak_window_fast_base;
+/* HAKMEM_SECURE with a backend that keeps block bounds (HAK_CAP_BOUNDS),
+ * set by init before any chunk: only then is the window's unit_class
+ * table filled, which leads a free() to hak_secure_free. */
+HAK_HIDDEN extern bool hak_secure_bounds;
 
 /* chunk.c */
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised
