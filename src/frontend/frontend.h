@@ -67,6 +67,11 @@ HAK_INLINE void hak_count(uint64_t *x, uint64_t n) {
 typedef struct hak_tcache {
     void *head[HAK_NBINS];
     int32_t room[HAK_NBINS];
+    /* With HAKMEM_SECURE, the thread's quarantine while its frees may take
+     * hak_secure_free's straight path, one load away: NULL before the
+     * thread's first free, while its profiler epoch is one of sampling,
+     * and after its teardown. */
+    struct hak_quarantine *quarantine;
 } hak_tcache_t;
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
@@ -75,7 +80,10 @@ HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial
  * freed and their classes, the next put at in, which overwrites the
  * oldest slot.  The empty slots (NULL: not filled yet, or left early for
  * the bytes bound) are the oldest: so the oldest block is at in + empty,
- * and a put that overwrites a block takes it out, with no other index. */
+ * and a put that overwrites a block takes it out, with no other index.
+ * Only a put into an empty slot reads the bytes bound, and only the puts
+ * into one and the takes count bytes: a full ring stays full (a put
+ * swaps) until it is flushed, which sets bytes to 0. */
 #define HAK_QUARANTINE_BLOCKS 64
 #define HAK_QUARANTINE_BYTES ((size_t)256 << 10)
 typedef struct hak_quarantine {
@@ -84,7 +92,7 @@ typedef struct hak_quarantine {
     uint8_t cls[HAK_QUARANTINE_BLOCKS];
     unsigned in;    /* blocks put in so far */
     unsigned empty; /* slots without a block */
-    size_t bytes;   /* what the blocks waiting hold */
+    size_t bytes;   /* what the blocks waiting hold, while a slot is empty */
 } hak_quarantine_t;
 
 typedef struct hak_thread {
@@ -160,10 +168,10 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
- * (hak_secure_class): the block's checks, the quarantine and the cache in
- * one routine, or hak_small_free's path when the thread has no
- * quarantine yet, its quarantine slot is empty, or the profiler samples
- * or its epoch changed. */
+ * (hak_secure_class, so the backend keeps block bounds): the block's checks, the quarantine and the
+ * cache in one routine, or hak_small_free's path when the thread has no quarantine yet, its
+ * quarantine slot is empty, or its profiler epoch samples (hak_tcache_t's quarantine).  A change of
+ * epoch reaches the thread at a slow path, as by default. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);
@@ -300,19 +308,24 @@ HAK_INLINE void *hak_fast_malloc(size_t n) {
     return hak_malloc_slow(n);
 }
 
-/* The window unit of p, or a number >= HAK_WINDOW_UNITS.  The index and
- * its range check in one: the offset in the window is rotated so that its
+/* The window unit of p, counted from base, or a number >=
+ * HAK_WINDOW_UNITS.  The index and its range check in one: the offset
+ * from base is rotated so that its
  * four low bits land on top, where a pointer not 16-byte aligned fails the
  * check like a pointer outside the window. */
-HAK_INLINE uintptr_t hak_window_unit(const void *p) {
-    uintptr_t off = (uintptr_t)p - hak_window_base;
+HAK_INLINE uintptr_t hak_unit_from(const void *p, uintptr_t base) {
+    uintptr_t off = (uintptr_t)p - base;
     return ((off >> 4) | (off << 60)) >> (HAK_UNIT_SHIFT - 4);
 }
+HAK_INLINE uintptr_t hak_window_unit(const void *p) { return hak_unit_from(p, hak_window_base); }
+/* The same as the fast path sees it (hak_window_fast_base): with
+ * HAKMEM_SECURE, never a unit of the window. */
+HAK_INLINE uintptr_t hak_fast_unit(const void *p) { return hak_unit_from(p, hak_window_fast_base); }
 
 /* With HAKMEM_SECURE, the class of the window unit of p when it serves
  * small blocks and p is 16-byte aligned, from the table only that mode
- * fills (chunk.c, hak_chunk_set_units); else HAK_CODE_NONE, and the chunk
- * map tells. */
+ * fills, when the backend keeps block bounds (chunk.c,
+ * hak_chunk_set_units); else HAK_CODE_NONE, and the chunk map tells. */
 HAK_INLINE unsigned hak_secure_class(const void *p) {
     uintptr_t u = hak_window_unit(p);
     return u < HAK_WINDOW_UNITS ? hak_tables.unit_class[u] : HAK_CODE_NONE;
@@ -354,7 +367,7 @@ HAK_INLINE enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, cons
 }
 
 HAK_INLINE void hak_fast_free(void *p) {
-    uintptr_t u = hak_window_unit(p);
+    uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS)) {
         unsigned c = hak_tables.unit_code[u];
         /* The room first: only a unit whose code has room is surely in a
@@ -375,7 +388,7 @@ HAK_INLINE void hak_fast_free(void *p) {
 /* C++ sized delete: the fast path of free, where the size's class must be
  * the block's. */
 HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
-    uintptr_t u = hak_window_unit(p);
+    uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS && n <= HAK_SMALL_MAX)) {
         unsigned c = hak_tables.unit_code[u];
         if (HAK_LIKELY(c == hak_class_of(n) && --hak_tc.room[c] >= 0)) {

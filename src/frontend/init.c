@@ -55,6 +55,7 @@ static void init_locked(void) {
         (void)b->init();
     }
     hak_backend = b;
+    hak_secure_bounds = hak_opt.secure && (b->caps & HAK_CAP_BOUNDS);
     if (hak_opt.secure && !(b->caps & HAK_CAP_BOUNDS))
         hak_log("HAKMEM_SECURE=1: backend %s keeps no block bounds; free() checks as by default",
                 b->name);

@@ -186,6 +186,7 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
         }
     }
     t->prof.epoch = epoch;
+    hak_tc.quarantine = epoch & 1 ? NULL : t->quarantine;
 }
 
 /*
@@ -237,12 +238,14 @@ HAK_INLINE bool junk_intact(const void *p, unsigned c) {
  * not the block's address (pool/freelist.h). */
 static void *quarantined(const hak_quarantine_t *q) { return (void *)((uintptr_t)q | 2); }
 
+/* The quarantine of t, the calling thread's. */
 static hak_quarantine_t *quarantine_new(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine = hak_meta_alloc(sizeof *q);
     if (q != NULL) {
         q->word0 = (uintptr_t)quarantined(q) ^ hak_tables.key_link;
         q->word1 = q->word0 + hak_tables.key_check;
         q->empty = HAK_QUARANTINE_BLOCKS;
+        hak_tc.quarantine = t->prof.epoch & 1 ? NULL : q;
     }
     return q;
 }
@@ -278,7 +281,6 @@ static void *quarantine_take(hak_quarantine_t *q, unsigned *c) {
     void *p = q->block[i];
     q->block[i] = NULL;
     *c = q->cls[i];
-    q->bytes -= hak_class_size[*c];
     quarantine_check(q, p, *c);
     return p;
 }
@@ -308,7 +310,7 @@ HAK_RACY_INLINE void neighbour_check(const hak_quarantine_t *q, const void *p, u
 }
 
 /* Puts p, of class c, whose neighbour was checked, in slot i of quarantine
- * q, the next put's, which holds no block now. */
+ * q, the next put's, which holds no block now (its bytes not counted). */
 HAK_INLINE void quarantine_enter(hak_quarantine_t *q, unsigned i, unsigned c, void *p) {
     uintptr_t *w = p;
     junk_fill(p, c);
@@ -317,7 +319,6 @@ HAK_INLINE void quarantine_enter(hak_quarantine_t *q, unsigned i, unsigned c, vo
     q->in++;
     q->block[i] = p;
     q->cls[i] = (uint8_t)c;
-    q->bytes += hak_class_size[c];
 }
 
 /* The same where slot i holds a block, the oldest: returns it, checked,
@@ -327,7 +328,6 @@ HAK_INLINE void *quarantine_swap(hak_quarantine_t *q, unsigned i, unsigned c, vo
     neighbour_check(q, p, c);
     void *old = q->block[i];
     *oc = q->cls[i];
-    q->bytes -= hak_class_size[*oc];
     quarantine_check(q, old, *oc);
     quarantine_enter(q, i, c, p);
     return old;
@@ -346,9 +346,12 @@ HAK_INLINE void *quarantine_put(hak_quarantine_t *q, unsigned c, void *p, unsign
         return quarantine_swap(q, i, c, p, oc);
     neighbour_check(q, p, c);
     void *old = NULL;
-    if (q->bytes > HAK_QUARANTINE_BYTES)
+    if (q->bytes > HAK_QUARANTINE_BYTES) {
         old = quarantine_take(q, oc); /* before slot i counts as taken */
+        q->bytes -= hak_class_size[*oc];
+    }
     q->empty--;
+    q->bytes += hak_class_size[c];
     quarantine_enter(q, i, c, p);
     return old;
 }
@@ -384,11 +387,14 @@ void hak_quarantine_check_exit(void) {
 /* Empties the quarantine of t (the calling thread's) into its cache. */
 static void quarantine_flush(hak_thread_t *t) {
     hak_quarantine_t *q = t->quarantine;
-    while (q != NULL && q->empty != HAK_QUARANTINE_BLOCKS) {
+    if (q == NULL)
+        return;
+    while (q->empty != HAK_QUARANTINE_BLOCKS) {
         unsigned c;
         void *p = quarantine_take(q, &c);
         cache_push(t, c, p);
     }
+    q->bytes = 0;
 }
 
 static void thread_detach(void *arg) {
@@ -396,6 +402,7 @@ static void thread_detach(void *arg) {
     quarantine_flush(t);
     cache_flush_all(t);
     hak_self = HAK_THREAD_DEAD;
+    hak_tc.quarantine = NULL;
     for (unsigned b = 0; b < HAK_NBINS; b++) {
         hak_tc.head[b] = HAK_LIST_END;
         hak_tc.room[b] = 0;
@@ -422,24 +429,24 @@ void hak_cache_free(hak_thread_t *t, unsigned c, void *p) {
 
 /* The way of a block is one straight path: where it would need a call
  * (the first frees of a thread and big blocks, whose slot in the
- * quarantine is empty; a profiler's epoch of sampling, odd, or stale),
+ * quarantine is empty; a profiler's epoch of sampling),
  * hak_small_free's path takes the block, and a bin without room calls
  * cache_push_slow last, both as tail calls, so that few registers are
  * saved on the way. */
 void hak_secure_free(void *p, unsigned c) {
-    hak_secure_block_check(p, c, "free()");
+    /* The backend keeps block bounds (hak_secure_bounds): no need to ask,
+     * as hak_secure_block_check does. */
+    if (HAK_UNLIKELY(!hak_pool_handed_out(p, c)))
+        hak_invalid_block("free()", p);
     if (hak_block_marked(p))
         hak_fatal("free(): double free: %p", p);
-    hak_thread_t *t = hak_self;
-    hak_quarantine_t *q = t->quarantine; /* NULL in the sentinels */
-    unsigned epoch = hak_prof_epoch_now();
-    if (HAK_UNLIKELY(q == NULL || t->prof.epoch != epoch || (epoch & 1) ||
-                     q->block[q->in % HAK_QUARANTINE_BLOCKS] == NULL)) {
+    hak_quarantine_t *q = hak_tc.quarantine;
+    if (HAK_UNLIKELY(q == NULL || q->block[q->in % HAK_QUARANTINE_BLOCKS] == NULL)) {
         hak_small_free(p, c);
         return;
     }
     if (hak_config_stats)
-        t->stats.frees++;
+        hak_self->stats.frees++;
     p = quarantine_swap(q, q->in % HAK_QUARANTINE_BLOCKS, c, p, &c);
     if (HAK_LIKELY(hak_tc.room[c] > 0))
         bin_push(c, p);

@@ -10,7 +10,8 @@
 #include <sys/mman.h>
 
 _Atomic uint64_t *_Atomic hak_chunk_map[HAK_CHUNK_LEAVES];
-uintptr_t hak_window_base;
+uintptr_t hak_window_base, hak_window_fast_base;
+bool hak_secure_bounds;
 
 /* Window slots: the next never-used one, and a stack of returned ones. */
 #define WINDOW_SLOTS (HAK_WINDOW_SIZE >> HAK_CHUNK_SHIFT)
@@ -119,15 +120,15 @@ static bool in_window(uintptr_t a) { return a - hak_window_base < HAK_WINDOW_SIZ
 
 /* Picks the window base once: 16 TiB up, plus a random number of GiB from
  * the kernel's AT_RANDOM bytes (no syscall, no allocation), so heap
- * addresses are not predictable from one run to the next. */
-static void window_init(void) {
-    if (window_next != WINDOW_SLOTS || hak_window_base != 0)
-        return;
+ * addresses are not predictable from one run to the next.  Where it
+ * cannot, the base stays 0: chunks the OS maps in the low 64 GiB (as under
+ * valgrind) are still in the window. */
+static uintptr_t window_pick(void) {
 #ifdef HAK_TSAN
     /* ThreadSanitizer keeps its shadow and metadata around 16 TiB and
      * aborts on any mapping there: no window, every free is routed by the
      * chunk map instead (correct, only slower). */
-    return;
+    return 0;
 #endif
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     uintptr_t gib = r ? ((uintptr_t)r[0] | (uintptr_t)r[1] << 8) & 0x3fff : 0;
@@ -137,9 +138,17 @@ static void window_init(void) {
      * then every free takes the slow path, correct but slower. */
     char top;
     if ((base + HAK_WINDOW_SIZE) >> HAK_VA_BITS || (uintptr_t)&top < base + HAK_WINDOW_SIZE)
+        return 0;
+    return base;
+}
+
+static void window_init(void) {
+    if (window_next != WINDOW_SLOTS || hak_window_base != 0)
         return;
-    hak_window_base = base;
-    window_next = 0;
+    hak_window_base = window_pick();
+    hak_window_fast_base = hak_window_base + (hak_opt.secure ? HAK_WINDOW_SIZE : 0);
+    if (hak_window_base != 0)
+        window_next = 0;
 }
 
 /* Maps one chunk in the window, or returns NULL to map it elsewhere. */
@@ -264,16 +273,17 @@ void hak_chunk_set_units(hak_chunk_t *c, unsigned first, unsigned n, unsigned co
     uintptr_t a = (uintptr_t)c + ((uintptr_t)first << HAK_UNIT_SHIFT);
     /* HAKMEM_SECURE leaves the fast path's table empty, which sends every
      * free() to the slow path, where each block is checked, and fills
-     * unit_class instead, which the slow path reads (always the class: the
-     * shadow codes are the fast path's).  chunks_lock orders this write
-     * with hak_chunk_shadow's. */
+     * unit_class instead when the backend keeps block bounds, which the
+     * slow path reads (always the class: the shadow codes are the fast
+     * path's); without, the chunk map tells.  chunks_lock orders this
+     * write with hak_chunk_shadow's. */
     if (in_window(a)) {
         size_t u = (a - hak_window_base) >> HAK_UNIT_SHIFT;
         hak_lock(&chunks_lock);
-        if (hak_opt.secure)
-            memset(&hak_tables.unit_class[u], (int)code, n);
-        else
+        if (!hak_opt.secure)
             memset(&hak_tables.unit_code[u], (int)window_code(code), n);
+        else if (hak_secure_bounds)
+            memset(&hak_tables.unit_class[u], (int)code, n);
         hak_unlock(&chunks_lock);
     }
 }

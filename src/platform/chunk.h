@@ -78,6 +78,15 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
 #define HAK_CHUNK_UNITS (HAK_CHUNK_SIZE >> HAK_UNIT_SHIFT)
 #define HAK_WINDOW_SIZE ((uintptr_t)1 << HAK_WINDOW_SHIFT)
 HAK_HIDDEN extern uintptr_t hak_window_base;
+/* The base the free fast path subtracts: the window's, but with
+ * HAKMEM_SECURE its end, so that a pointer into the window misses at the
+ * fast path's range check, before it reads a table that mode leaves empty
+ * (a pointer above the window reads it, and misses there). */
+HAK_HIDDEN extern uintptr_t hak_window_fast_base;
+/* HAKMEM_SECURE with a backend that keeps block bounds (HAK_CAP_BOUNDS),
+ * set by init before any chunk: only then is the window's unit_class
+ * table filled, which leads a free() to hak_secure_free. */
+HAK_HIDDEN extern bool hak_secure_bounds;
 
 /* chunk.c */
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised

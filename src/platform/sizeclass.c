@@ -27,7 +27,7 @@
 
 #define CLASS_SIZE(c, lo, hi) [c] = (hi),
 const uint32_t hak_class_size[HAK_NCODES] = {HAK_CLASSES(CLASS_SIZE)};
-#define CLASS_MAGIC(c, lo, hi) [c] = ((uint64_t)1 << 40) / (hi) + 1,
+#define CLASS_MAGIC(c, lo, hi) [c] = UINT64_MAX / (hi) + 1,
 const uint64_t hak_class_magic[HAK_NCODES] = {HAK_CLASSES(CLASS_MAGIC)};
 
 /* Constant, so that it is in the library's read-only pages, shared by every

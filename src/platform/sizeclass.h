@@ -47,8 +47,8 @@
 #define HAK_NBINS HAK_GROUP_BIN(HAK_NGROUPS)
 
 HAK_HIDDEN extern const uint32_t hak_class_size[HAK_NCODES];
-/* Per class, the reciprocal hak_span_aligned (pool/freelist.h) takes: 2^40 /
- * size + 1. */
+/* Per class, the reciprocal hak_span_aligned (pool/freelist.h) takes: 2^64
+ * / size, rounded up. */
 HAK_HIDDEN extern const uint64_t hak_class_magic[HAK_NCODES];
 
 /* What the fast paths read: the free-list secrets (below) and the class

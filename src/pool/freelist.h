@@ -151,19 +151,20 @@ HAK_INLINE hak_span_t hak_span(unsigned c, const char *end, unsigned capacity, c
     size_t size = hak_class_size[c];
     return (hak_span_t){end - (size_t)capacity * size, bump, size, hak_class_magic[c]};
 }
-/* Whether off, below 2^20, is a multiple of size, up to 2^16, whose
- * reciprocal (hak_class_magic) is magic: a multiplication instead of a
- * division, whose quotient those bounds keep exact. */
-HAK_INLINE bool hak_span_aligned(uint64_t off, size_t size, uint64_t magic) {
-    return ((off * magic) >> 40) * size == off;
-}
+/* Whether off, below 2^32, is a multiple of the size whose reciprocal
+ * (hak_class_magic) is magic: one multiplication instead of a division.
+ * The product modulo 2^64 is the fraction off / size (scaled by 2^64, a
+ * little above it), below magic exactly when that fraction has no part
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+ * 2019). */
+HAK_INLINE bool hak_span_aligned(uint64_t off, uint64_t magic) { return off * magic < magic; }
 /* Whether p is the start of one of the blocks of span a: the check a
  * backend makes on every block handed back, which the fast path cannot
  * afford, so that interior and stale pointers never reach a free list. */
 HAK_INLINE bool hak_span_has(const hak_span_t *a, const void *p) {
     uint64_t off = (uint64_t)((const char *)p - a->start);
     return (const char *)p >= a->start && (const char *)p < a->limit &&
-           hak_span_aligned(off, a->size, a->magic);
+           hak_span_aligned(off, a->magic);
 }
 
 /* A list and its length in one word, for a compare-and-swap: the first

@@ -104,8 +104,7 @@ HAK_INLINE bool hak_pool_handed_out(const void *p, unsigned c) {
     const hak_pool_chunk_t *ch = (const hak_pool_chunk_t *)hak_chunk_of((uintptr_t)p);
     unsigned first = hak_pool_first(p);
     uint64_t off = (uint64_t)((const char *)p - hak_pool_unit(ch, first));
-    return (const char *)p < hak_pool_bump(ch, first) &&
-           hak_span_aligned(off, hak_class_size[c], hak_class_magic[c]);
+    return (const char *)p < hak_pool_bump(ch, first) && hak_span_aligned(off, hak_class_magic[c]);
 }
 
 /* Units for a slab of class c: enough for min_blocks blocks, at most

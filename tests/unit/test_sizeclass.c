@@ -53,6 +53,17 @@ START_TEST(test_class_align_divides_size) {
 }
 END_TEST
 
+/* hak_span_aligned's divisibility test, at every offset a run of the
+ * biggest span (HAK_POOL_MAX_UNITS units) has. */
+START_TEST(test_span_aligned_is_divisibility) {
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        for (uint64_t off = 0; off < (uint64_t)HAK_POOL_MAX_UNITS << HAK_UNIT_SHIFT; off++)
+            if (hak_span_aligned(off, hak_class_magic[c]) != (off % hak_class_size[c] == 0))
+                ck_abort_msg("class %u (size %u), offset %llu", c, hak_class_size[c],
+                             (unsigned long long)off);
+}
+END_TEST
+
 START_TEST(test_class_for_aligned) {
     static const size_t sizes[] = {0,    1,    15,   16,    17,    100,   129,  255,
                                    256,  257,  1000, 1024,  3000,  4095,  4096, 4097,
@@ -95,6 +106,7 @@ int main(void) {
     tcase_add_test(tc, test_classes_are_16_multiples_and_monotonic);
     tcase_add_test(tc, test_table_maps_to_smallest_class);
     tcase_add_test(tc, test_waste_at_most_one_eighth_above_128);
+    tcase_add_test(tc, test_span_aligned_is_divisibility);
     tcase_add_test(tc, test_class_align_divides_size);
     tcase_add_test(tc, test_class_for_aligned);
     suite_add_tcase(s, tc);
