@@ -24,7 +24,10 @@ expect() {
     fi
     # The group's stderr takes the shell's own "Aborted" notice.  A run
     # that does not end in 120 s hangs (a list walk that loops): killed.
-    { ( ulimit -c 0; exec $limit "$dir/$prog" "$@" ) >"$tmp/out" 2>"$tmp/err"; rc=$?; } 2>/dev/null
+    { ( ulimit -c 0; exec $limit "$dir/$prog" "$@" ) >"$tmp/out" 2>"$tmp/raw"; rc=$?; } 2>/dev/null
+    # A notice about the options at start-up (HAKMEM_SECURE=1 with a
+    # backend that keeps no block bounds) is not the report.
+    grep -v '^hakmem: HAKMEM_[A-Z_]*=[^ ]*: ' "$tmp/raw" >"$tmp/err"
     line=$(grep '^hakmem: ' "$tmp/err" | head -1)
     if [ $rc -eq 137 ]; then
         echo "FAIL: $label: killed after 120 s: it hangs"
