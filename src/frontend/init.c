@@ -40,6 +40,7 @@ static void init_locked(void) {
     hak_keys_init();
     hak_options_parse(environ);
     hak_os_set_limit(hak_opt.heap_limit);
+    hak_chunk_init();
     const hak_backend_t *def = hak_backend_named(HAK_DEFAULT_BACKEND);
     const hak_backend_t *b = def;
     if (hak_opt.backend.s[0] != '\0') {

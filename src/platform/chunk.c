@@ -142,9 +142,9 @@ static uintptr_t window_pick(void) {
     return base;
 }
 
-static void window_init(void) {
-    if (window_next != WINDOW_SLOTS || hak_window_base != 0)
-        return;
+/* Once, at process init, before any thread but the first runs: the fast
+ * paths read both bases without a lock. */
+void hak_chunk_init(void) {
     hak_window_base = window_pick();
     hak_window_fast_base = hak_window_base + (hak_opt.secure ? HAK_WINDOW_SIZE : 0);
     if (hak_window_base != 0)
@@ -154,7 +154,6 @@ static void window_init(void) {
 /* Maps one chunk in the window, or returns NULL to map it elsewhere. */
 static void *window_map(void) {
     hak_lock(&window_lock);
-    window_init();
     for (unsigned tries = 0; tries < 64; tries++) {
         uintptr_t slot;
         if (window_nfree)

@@ -78,6 +78,9 @@ HAK_INLINE unsigned hak_page_code(uintptr_t a) {
 #define HAK_CHUNK_UNITS (HAK_CHUNK_SIZE >> HAK_UNIT_SHIFT)
 #define HAK_WINDOW_SIZE ((uintptr_t)1 << HAK_WINDOW_SHIFT)
 HAK_HIDDEN extern uintptr_t hak_window_base;
+/* Picks the window, at process init once the options are read, before
+ * the backend maps anything. */
+HAK_HIDDEN void hak_chunk_init(void);
 /* The base the free fast path subtracts: the window's, but with
  * HAKMEM_SECURE its end, so that a pointer into the window misses at the
  * fast path's range check, before it reads a table that mode leaves empty
