@@ -14,10 +14,11 @@
  * page" and HAK_CODE_LARGE marks the first page of a large block; both have
  * always-missing bins in every thread cache, so the free fast path can index
  * the cache with whatever code a page carries without a range check.
- * Spacing is 16 B up to 256 B, then eight classes per doubling up to 64 KiB:
+ * Spacing is 16 B up to 256 B, then eight classes per doubling up to 64 KiB,
+ * and four more in the first eighth above 1, 2, 4 and 8 KiB (sizeclass.c):
  * internal waste is at most 12.5 % above 128 B.
  */
-#define HAK_NCLASSES 80
+#define HAK_NCLASSES 96
 #define HAK_CODE_NONE 0
 #define HAK_CODE_LARGE (HAK_NCLASSES + 1)
 #define HAK_NCODES (HAK_NCLASSES + 2)
@@ -34,7 +35,7 @@
  * eight classes (a doubling of sizes), whose bin gathers their frees at
  * full speed too; the slow paths sort a group bin into the shadow bins of
  * its classes, which are in the cold half.  A shadow bin for each of the
- * 80 classes in the hot half would make it too big for the static TLS a
+ * 96 classes in the hot half would make it too big for the static TLS a
  * dlopen() may use.  The chunks' page codes are always the classes.
  */
 #define HAK_SHADOW_CLASSES 32

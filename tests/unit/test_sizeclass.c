@@ -44,6 +44,20 @@ START_TEST(test_waste_at_most_one_eighth_above_128) {
 }
 END_TEST
 
+/* A power of two from 1 KiB to 8 KiB plus a header of up to an eighth of
+ * it (SQLite's 4096 + 272 B page-cache entries, 1024 + 8 B buffers) wastes
+ * at most a 32nd of the power of two, not up to an eighth. */
+START_TEST(test_power_of_two_plus_header_fits) {
+    for (size_t b = 1024; b <= 8192; b *= 2)
+        for (size_t n = b + 1; n <= b + b / 8; n++) {
+            size_t s = hak_class_size[hak_class_of(n)];
+            HAK_CHECK_MSG((s - n) * 32 <= b, "n=%zu gets %zu: waste %zu > %zu/32", n, s, s - n, b);
+        }
+    ck_assert_uint_eq(hak_class_size[hak_class_of(1032)], 1040);
+    ck_assert_uint_eq(hak_class_size[hak_class_of(4368)], 4480);
+}
+END_TEST
+
 START_TEST(test_class_align_divides_size) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         size_t a = hak_class_align(c);
@@ -106,6 +120,7 @@ int main(void) {
     tcase_add_test(tc, test_classes_are_16_multiples_and_monotonic);
     tcase_add_test(tc, test_table_maps_to_smallest_class);
     tcase_add_test(tc, test_waste_at_most_one_eighth_above_128);
+    tcase_add_test(tc, test_power_of_two_plus_header_fits);
     tcase_add_test(tc, test_span_aligned_is_divisibility);
     tcase_add_test(tc, test_class_align_divides_size);
     tcase_add_test(tc, test_class_for_aligned);
