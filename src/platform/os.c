@@ -62,6 +62,32 @@ static void raw_unmap(void *p, size_t size) {
     munmap(p, size);
 }
 
+/* Moves the mapping *p of size bytes down to the alignment boundary below
+ * it: the top that the aligned range leaves goes first, then the range
+ * below is mapped, so no more than size bytes are ever mapped (an
+ * over-map by the alignment would need that much more of RLIMIT_AS, and
+ * fail near it).  The kernel maps top-down, so the range below is free
+ * but for another mapping; then nothing stays mapped and false is
+ * returned. */
+static bool slide_down(void **p, size_t size, size_t align) {
+    char *old = *p, *start = (char *)((uintptr_t)old & ~(uintptr_t)(align - 1));
+    char *keep_end = start + size > old ? start + size : old; /* [old, keep_end) stays */
+    raw_unmap(keep_end, (size_t)(old + size - keep_end));
+    char *add_end = keep_end > old ? old : start + size;
+    atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+    void *q = mmap(start, (size_t)(add_end - start), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (q == start) {
+        *p = start;
+        return true;
+    }
+    if (q != MAP_FAILED) /* an old kernel took the address as a hint only */
+        raw_unmap(q, (size_t)(add_end - start));
+    if (keep_end > old)
+        raw_unmap(old, (size_t)(keep_end - old));
+    return false;
+}
+
 void *hak_os_map(size_t size, size_t align) {
     if (!reserve(size))
         return NULL;
@@ -72,10 +98,9 @@ void *hak_os_map(size_t size, size_t align) {
         errno = saved;
         return NULL;
     }
-    if (((uintptr_t)p & (align - 1)) != 0) {
+    if (((uintptr_t)p & (align - 1)) != 0 && !slide_down(&p, size, align)) {
         /* Over-map by the alignment and trim both ends: two more calls,
          * paid once per chunk, never per block. */
-        raw_unmap(p, size);
         char *big = size + align < size ? NULL : raw_map(size + align);
         if (big == NULL) {
             unreserve(size);
