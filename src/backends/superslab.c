@@ -911,6 +911,60 @@ static bool ss_trim(size_t pad) {
     return hak_pool_trim(&pool, pad);
 }
 
+/* Gives the whole units past slab s's bump, whose blocks never went out,
+ * back to the pool (h, its owner, locked, or s an orphan under
+ * heaps_lock): the slab keeps the units its blocks went out from, at least
+ * one.  Whether any went. */
+static bool slab_shrink(ss_slab_t *s) {
+    ss_chunk_t *r = chunk_of(s);
+    char *start = hak_pool_unit(&r->pool, s->first);
+    size_t carved = (size_t)(slab_bump(s) - start);
+    unsigned keep = (unsigned)((carved + HAK_UNIT_SIZE - 1) >> HAK_UNIT_SHIFT);
+    if (keep == 0)
+        keep = 1;
+    if (keep >= s->units)
+        return false;
+    unsigned n = s->units - keep;
+    size_t size = hak_class_size[s->cls];
+    s->units = (uint8_t)keep;
+    s->capacity = (uint16_t)(((size_t)keep << HAK_UNIT_SHIFT) / size);
+    s->end = start + (size_t)s->capacity * size;
+    hak_pool_release(&pool, &r->pool, s->first + keep, n, s->cls, true);
+    return true;
+}
+
+/* When the OS refused memory: every heap whose owner is in no call now,
+ * and every orphan, gives back the never-used units of its slabs, and the
+ * pool unmaps its free units, so that their address space serves any
+ * request (large blocks too). */
+static bool ss_squeeze(void) {
+    bool any = false;
+    hak_lock(&collect_lock);
+    hak_lock(&heaps_lock);
+    ss_heap_t *heaps = all_heaps;
+    hak_unlock(&heaps_lock);
+    for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
+        if (!hak_trylock(&h->lock))
+            continue;
+        for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+            ss_class_t *k = &h->cls[c];
+            if (k->active != NULL)
+                any |= slab_shrink(k->active);
+            for (ss_slab_t *s = k->partial; s != NULL; s = s->next)
+                any |= slab_shrink(s);
+        }
+        hak_unlock(&h->lock);
+    }
+    hak_lock(&heaps_lock);
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        for (ss_slab_t *s = orphans[c]; s != NULL; s = s->next)
+            any |= slab_shrink(s);
+    hak_unlock(&heaps_lock);
+    hak_unlock(&collect_lock);
+    any |= hak_pool_squeeze(&pool);
+    return any;
+}
+
 /* Gives back what heap h holds free, its owner idle: empty slabs to the
  * pool, the free pages of the others to the OS (h locked). */
 static void heap_purge_free(ss_heap_t *h) {
@@ -1001,6 +1055,7 @@ const hak_backend_t hak_backend_superslab = {
     .refill = ss_refill,
     .flush = ss_flush,
     .trim = ss_trim,
+    .squeeze = ss_squeeze,
     .decay = ss_decay,
     .fork_prepare = ss_fork_prepare,
     .fork_release = ss_fork_release,

@@ -34,6 +34,7 @@
 #define HAK_TRIED_BACKEND 2u
 #define HAK_TRIED_LARGE 4u
 #define HAK_TRIED_TRIM 8u
+#define HAK_TRIED_SQUEEZE 16u
 /* Counts and reports an allocation failure, after the paths in tried, and
  * sets errno to ENOMEM: a trace line without allocating when tracing is
  * on, and to the failure hook when one is set (the caller holds no lock:

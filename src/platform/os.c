@@ -145,6 +145,11 @@ void hak_os_unmap(void *p, size_t size) {
     errno = saved;
 }
 
+void hak_os_count_hole(size_t size) {
+    atomic_fetch_add_explicit(&hak_os_stats.mapped, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
+}
+
 bool hak_os_guard(void *p, size_t size, bool on) {
     int saved = errno;
     bool ok = mprotect(p, size, on ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;

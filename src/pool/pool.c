@@ -107,7 +107,52 @@ static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     HAK_DLIST_UNLINK(&pl->avail, ch);
     pl->dirty_bytes -= units_bytes(ch->dirty_units);
     hints_forget(pl, ch);
+    if (ch->unmapped_units)
+        hak_os_count_hole(units_bytes(ch->unmapped_units));
     hak_chunk_unmap(&ch->base);
+}
+
+/* Calls fn on each stretch of neighbours among the units of bits in ch;
+ * false as soon as a call is. */
+static bool units_each(hak_pool_chunk_t *ch, uint32_t bits, bool (*fn)(char *, size_t)) {
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (!(bits >> u & 1))
+            continue;
+        unsigned e = u;
+        while (e < HAK_POOL_UNITS && (bits >> e & 1))
+            e++;
+        if (!fn(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT))
+            return false;
+        u = e;
+    }
+    return true;
+}
+
+static bool stretch_unmap(char *p, size_t len) {
+    hak_os_unmap(p, len);
+    return true;
+}
+
+static bool stretch_map(char *p, size_t len) {
+    int err;
+    void *q = hak_os_map_at(p, len, &err);
+    if (q != p && q != NULL)
+        hak_os_unmap(q, len);
+    return q == p;
+}
+
+/* Maps back the squeezed units of bits in ch; false (some may stay
+ * unmapped) if the OS refuses. */
+static bool units_remap(hak_pool_chunk_t *ch, uint32_t bits) {
+    uint32_t want = ch->unmapped_units & bits;
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (!(want >> u & 1))
+            continue;
+        if (!stretch_map(hak_pool_unit(ch, u), HAK_UNIT_SIZE))
+            return false;
+        ch->unmapped_units &= ~(1u << u);
+    }
+    return true;
 }
 
 /* A hinted run of n units for class c that is all still free (and within
@@ -147,6 +192,11 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
         at = 1;
     }
     uint32_t bits = units_bits((unsigned)at, n);
+    if (HAK_UNLIKELY(ch->unmapped_units & bits) && !units_remap(ch, bits)) {
+        hak_unlock(&pl->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
     pl->idle.count++;
     if (ch->free_units == HAK_POOL_ALL_UNITS)
         pl->empty_chunks--;
@@ -213,6 +263,31 @@ bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     pl->boost = (hak_boost_t){0};
     if (pl->dirty_bytes > pad) {
         purge_down(pl, pad);
+        released = true;
+    }
+    hak_unlock(&pl->lock);
+    return released;
+}
+
+bool hak_pool_squeeze(hak_pool_t *pl) {
+    bool released = false;
+    hak_lock(&pl->lock);
+    for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
+        next = ch->next;
+        if (ch->free_units == HAK_POOL_ALL_UNITS) {
+            chunk_unmap(pl, ch);
+            pl->empty_chunks--;
+            released = true;
+            continue;
+        }
+        uint32_t bits = ch->free_units & ~ch->unmapped_units;
+        if (bits == 0)
+            continue;
+        (void)units_each(ch, bits, stretch_unmap);
+        pl->dirty_bytes -= units_bytes(ch->dirty_units & bits);
+        ch->dirty_units &= ~bits;
+        ch->purged_units &= ~bits;
+        ch->unmapped_units |= bits;
         released = true;
     }
     hak_unlock(&pl->lock);

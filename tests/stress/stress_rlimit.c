@@ -162,8 +162,66 @@ static void starve_check(void) {
     T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+#define SQUEEZE_LIMIT ((size_t)1 << 20) /* less than a chunk */
+#define SQUEEZE_BLOCK ((size_t)192 << 10)
+#define SQUEEZE_WANT 10 /* one 2 MiB chunk's worth */
+
+/* In a child: one block of each size from 16 KiB to 64 KiB (slabs of
+ * several units, their tails never used, and free units in the pool's
+ * chunks), then an address-space limit less than a chunk above what is
+ * mapped: blocks of 192 KiB must still come, from the address space that
+ * small-block memory held but did not use (the squeeze, given back when
+ * the OS refuses), at least a run chunk's worth of them. */
+static void squeeze_check(void) {
+    fflush(stdout);
+    pid_t pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        static void *b[PACK_MAX];
+        size_t k = 0;
+        for (size_t n = (size_t)16 << 10; n <= (size_t)64 << 10; n += (size_t)4 << 10) {
+            T_ASSERT(k < PACK_MAX);
+            T_ASSERT((b[k++] = malloc(n)) != NULL);
+        }
+        size_t small = k;
+        struct rlimit lim;
+        T_ASSERT(getrlimit(RLIMIT_AS, &lim) == 0);
+        lim.rlim_cur = vm_size() + SQUEEZE_LIMIT;
+        T_ASSERT(setrlimit(RLIMIT_AS, &lim) == 0);
+        for (;;) {
+            errno = 0;
+            char *p = malloc(SQUEEZE_BLOCK);
+            if (p == NULL) {
+                T_ASSERT(errno == ENOMEM);
+                break;
+            }
+            T_ASSERT(k < PACK_MAX);
+            p[0] = p[SQUEEZE_BLOCK - 1] = 1;
+            b[k++] = p;
+        }
+        /* The small blocks still serve, and so do their classes. */
+        for (size_t i = 0; i < small; i++)
+            memset(b[i], 1, (size_t)16 << 10);
+        void *again = malloc((size_t)16 << 10);
+        printf("squeeze: %zu blocks of %zu KiB with %zu KiB of address space left (want %d); "
+               "malloc(16 KiB) then gave %p\n",
+               k - small, SQUEEZE_BLOCK >> 10, SQUEEZE_LIMIT >> 10, SQUEEZE_WANT, again);
+        fflush(stdout);
+        T_ASSERT(k - small >= SQUEEZE_WANT);
+        free(again);
+        for (size_t i = 0; i < k; i++)
+            free(b[i]);
+        _exit(0);
+    }
+    int status;
+    T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
     hak_test_require_backend();
+    if (strcmp(hak_backend_name(), "superslab") == 0)
+        squeeze_check();
     pack_check((size_t)1 << 20, 480);
     pack_check((size_t)512 << 10, 960);
     starve_check();
