@@ -27,11 +27,18 @@ static bool map_refused(hak_fail_t cause) {
     return cause == HAK_FAIL_MAPFAIL || cause == HAK_FAIL_EXHAUSTION;
 }
 
-/* After a refusal and a trim: the address space of what the backend holds
- * free but mapped goes back too (backend.h, squeeze), so that a request
- * of any size may map it; true if any did (*tried tells). */
+/* After a refusal and a trim: the calling thread's cache goes back to the
+ * backend, and the address space of what the backend holds free but
+ * mapped goes back to the OS (backend.h, squeeze), so that a request of
+ * any size may map it; true if any did (*tried tells). */
 static bool squeeze(unsigned *tried) {
-    if (hak_backend->squeeze == NULL || !hak_backend->squeeze())
+    /* The caller's cache first: blocks the backend may then find free. */
+    hak_thread_t *t = hak_self;
+    if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
+        hak_thread_flush(t);
+    bool released = hak_backend->squeeze != NULL && hak_backend->squeeze();
+    released |= hak_large_squeeze();
+    if (!released)
         return false;
     *tried |= HAK_TRIED_SQUEEZE;
     return true;

@@ -610,11 +610,14 @@ static run_chunk_t *run_chunk_init(hak_chunk_t *c, bool dirty) {
 }
 
 /* The empty run chunk freed last (its pages the likeliest to be in the
- * CPU's caches), else 2 MiB of spare memory, else a new chunk. */
-static run_chunk_t *run_chunk_new(void) {
+ * CPU's caches) that holds a run of n pages aligned to align (one whose
+ * tail went back to the OS may not), else 2 MiB of spare memory, else a
+ * new chunk. */
+static run_chunk_t *run_chunk_new(unsigned n, unsigned align) {
     int last = -1;
     for (unsigned i = 0; i < nspares; i++)
-        if (spares[i].rc != NULL && (last < 0 || spares[i].freed_at > spares[last].freed_at))
+        if (spares[i].rc != NULL && (last < 0 || spares[i].freed_at > spares[last].freed_at) &&
+            run_find(spares[i].rc, n, align) != 0)
             last = (int)i;
     if (last >= 0) {
         run_chunk_t *rc = spares[last].rc;
@@ -665,7 +668,7 @@ static void *run_alloc(unsigned n, unsigned align, large_zero_t *zero, hak_fail_
         if (rc->nfree >= n && (pos = run_find(rc, n, align)) != 0)
             break;
     if (rc == NULL) {
-        rc = run_chunk_new();
+        rc = run_chunk_new(n, align);
         if (rc == NULL) {
             *cause = hak_map_fail_cause();
             return NULL;
@@ -988,6 +991,14 @@ bool hak_large_trim(size_t pad) {
         released |= runs_purge(rc) > 0;
     boost_bytes = 0;
     returned_at = 0;
+    hak_unlock(&large_lock);
+    return released;
+}
+
+bool hak_large_squeeze(void) {
+    hak_lock(&large_lock);
+    bool released = spares_unmap();
+    released |= runs_trim_tails();
     hak_unlock(&large_lock);
     return released;
 }

@@ -217,6 +217,33 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     return ch;
 }
 
+void hak_pool_unmap_tail(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u, unsigned page) {
+    const unsigned pages = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
+    unsigned hole = pages - page;
+    hak_lock(&pl->lock);
+    if (page > 0 && hole > ch->tail_hole[u]) {
+        char *at = hak_pool_unit(ch, u) + ((size_t)page << HAK_PAGE_SHIFT);
+        hak_os_unmap(at, (size_t)(hole - ch->tail_hole[u]) << HAK_PAGE_SHIFT);
+        ch->tail_hole[u] = (uint8_t)hole;
+        ch->holed_units |= 1u << u;
+    }
+    hak_unlock(&pl->lock);
+}
+
+/* Unmaps what stays mapped of the holed units of bits in ch (released):
+ * they become unmapped free units. */
+static uint32_t holes_unmap(hak_pool_chunk_t *ch, uint32_t bits) {
+    uint32_t holed = ch->holed_units & bits;
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (holed >> u & 1) {
+            hak_os_unmap(hak_pool_unit(ch, u), hak_pool_unit_mapped(ch, u));
+            ch->tail_hole[u] = 0;
+        }
+    }
+    ch->holed_units &= ~holed;
+    return holed;
+}
+
 void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c,
                       bool idle) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
@@ -229,8 +256,13 @@ void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsi
     if (ch->free_units == 0)
         HAK_DLIST_PUSH(&pl->avail, ch);
     ch->free_units |= bits;
+    if (HAK_UNLIKELY(ch->holed_units & bits)) {
+        uint32_t holed = holes_unmap(ch, bits);
+        ch->unmapped_units |= holed;
+        bits &= ~holed;
+    }
     ch->dirty_units |= bits;
-    pl->dirty_bytes += (size_t)n << HAK_UNIT_SHIFT;
+    pl->dirty_bytes += units_bytes(bits);
     if (ch->free_units == HAK_POOL_ALL_UNITS) {
         if (pl->empty_chunks >= HAK_POOL_EMPTY_CHUNKS + pl->boost.bytes / HAK_CHUNK_SIZE) {
             chunk_unmap(pl, ch);

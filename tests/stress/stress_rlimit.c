@@ -202,10 +202,12 @@ static void squeeze_check(void) {
         /* The small blocks still serve, and so do their classes. */
         for (size_t i = 0; i < small; i++)
             memset(b[i], 1, (size_t)16 << 10);
+        size_t left = (size_t)lim.rlim_cur - vm_size();
         void *again = malloc((size_t)16 << 10);
-        printf("squeeze: %zu blocks of %zu KiB with %zu KiB of address space left (want %d); "
-               "malloc(16 KiB) then gave %p\n",
-               k - small, SQUEEZE_BLOCK >> 10, SQUEEZE_LIMIT >> 10, SQUEEZE_WANT, again);
+        printf("squeeze: %zu blocks of %zu KiB with %zu KiB of address space left (want %d), "
+               "%zu KiB at the end; malloc(16 KiB) then gave %p\n",
+               k - small, SQUEEZE_BLOCK >> 10, SQUEEZE_LIMIT >> 10, SQUEEZE_WANT, left >> 10,
+               again);
         fflush(stdout);
         T_ASSERT(k - small >= SQUEEZE_WANT);
         free(again);
