@@ -88,6 +88,31 @@ static bool slide_down(void **p, size_t size, size_t align) {
     return false;
 }
 
+/* Where sliding down found the range below taken (the kernel put the
+ * mapping in a hole of another: a chunk whose free units or pages went
+ * back): the aligned ranges further down, a few, each tried with
+ * MAP_FIXED_NOREPLACE, which costs no address space when it fails.  Near
+ * RLIMIT_AS an over-map by the alignment would fail where this does not. */
+#define PROBES 64
+static void *probe_below(char *from, size_t size, size_t align) {
+    char *at = (char *)((uintptr_t)from & ~(uintptr_t)(align - 1));
+    for (unsigned i = 0; i < PROBES && (uintptr_t)at >= align; i++) {
+        at -= align;
+        atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+        void *q = mmap(at, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (q == at)
+            return q;
+        if (q != MAP_FAILED) { /* an old kernel took the address as a hint only */
+            raw_unmap(q, size);
+            return NULL;
+        }
+        if (errno != EEXIST)
+            return NULL;
+    }
+    return NULL;
+}
+
 void *hak_os_map(size_t size, size_t align) {
     if (!reserve(size))
         return NULL;
@@ -99,21 +124,25 @@ void *hak_os_map(size_t size, size_t align) {
         return NULL;
     }
     if (((uintptr_t)p & (align - 1)) != 0 && !slide_down(&p, size, align)) {
-        /* Over-map by the alignment and trim both ends: two more calls,
-         * paid once per chunk, never per block. */
-        char *big = size + align < size ? NULL : raw_map(size + align);
-        if (big == NULL) {
-            unreserve(size);
-            errno = saved;
-            return NULL;
+        void *q = probe_below(p, size, align);
+        if (q == NULL) {
+            /* Over-map by the alignment and trim both ends: two more calls,
+             * paid once per chunk, never per block. */
+            char *big = size + align < size ? NULL : raw_map(size + align);
+            if (big == NULL) {
+                unreserve(size);
+                errno = saved;
+                return NULL;
+            }
+            uintptr_t start = ((uintptr_t)big + align - 1) & ~(uintptr_t)(align - 1);
+            size_t head = start - (uintptr_t)big, tail = align - head;
+            if (head)
+                raw_unmap(big, head);
+            if (tail)
+                raw_unmap((char *)start + size, tail);
+            q = (void *)start;
         }
-        uintptr_t start = ((uintptr_t)big + align - 1) & ~(uintptr_t)(align - 1);
-        size_t head = start - (uintptr_t)big, tail = align - head;
-        if (head)
-            raw_unmap(big, head);
-        if (tail)
-            raw_unmap((char *)start + size, tail);
-        p = (void *)start;
+        p = q;
     }
     errno = saved;
     return p;
