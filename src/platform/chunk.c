@@ -83,6 +83,14 @@ size_t hak_chunk_resident(void) {
     return pages << HAK_PAGE_SHIFT;
 }
 
+void hak_chunk_each(unsigned kind, void (*fn)(hak_chunk_t *c)) {
+    hak_lock(&chunks_lock);
+    for (hak_chunk_t *c = chunks; c; c = c->all_next)
+        if (c->kind == kind && c->magic == HAK_CHUNK_MAGIC)
+            fn(c);
+    hak_unlock(&chunks_lock);
+}
+
 void hak_chunk_fork_prepare(void) { hak_lock(&chunks_lock); }
 void hak_chunk_fork_release(void) { hak_unlock(&chunks_lock); }
 

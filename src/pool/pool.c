@@ -107,8 +107,9 @@ static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     HAK_DLIST_UNLINK(&pl->avail, ch);
     pl->dirty_bytes -= units_bytes(ch->dirty_units);
     hints_forget(pl, ch);
-    if (ch->unmapped_units)
-        hak_os_count_hole(units_bytes(ch->unmapped_units));
+    size_t holes = units_bytes(ch->unmapped_units) + ((size_t)ch->tail_hole[0] << HAK_PAGE_SHIFT);
+    if (holes)
+        hak_os_count_hole(holes);
     hak_chunk_unmap(&ch->base);
 }
 
@@ -301,9 +302,24 @@ bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     return released;
 }
 
+/* Unmaps the pages of a chunk's header unit after its first, which holds
+ * the header (backends assert it fits): once, at a squeeze (the pool's
+ * lock held, so no other squeeze does it too). */
+static bool header_trimmed;
+static void header_trim(hak_chunk_t *c) {
+    hak_pool_chunk_t *ch = (hak_pool_chunk_t *)c;
+    if (ch->tail_hole[0] != 0)
+        return;
+    hak_os_unmap((char *)ch + HAK_PAGE_SIZE, HAK_UNIT_SIZE - HAK_PAGE_SIZE);
+    ch->tail_hole[0] = (uint8_t)((HAK_UNIT_SIZE - HAK_PAGE_SIZE) >> HAK_PAGE_SHIFT);
+    header_trimmed = true;
+}
+
 bool hak_pool_squeeze(hak_pool_t *pl) {
-    bool released = false;
     hak_lock(&pl->lock);
+    header_trimmed = false;
+    hak_chunk_each(HAK_CHUNK_SLABS, header_trim);
+    bool released = header_trimmed;
     for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
         next = ch->next;
         if (ch->free_units == HAK_POOL_ALL_UNITS) {

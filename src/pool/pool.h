@@ -48,7 +48,8 @@ typedef struct hak_pool_chunk {
     uint32_t purged_units;   /* free, and purged after use */
     uint32_t unmapped_units; /* free, and unmapped (squeeze) */
     /* Taken units whose owner unmapped pages at their end, and how many
-     * (hak_pool_unmap_tail; under the lock): a release unmaps the rest. */
+     * (hak_pool_unmap_tail; under the lock): a release unmaps the rest.
+     * Unit 0's: those past the header's page (a squeeze). */
     uint32_t holed_units;
     uint8_t tail_hole[HAK_POOL_UNITS];
     struct hak_pool_chunk *next, *prev; /* on avail: has a free unit */
