@@ -90,13 +90,17 @@ static bool slide_down(void **p, size_t size, size_t align) {
 
 /* Where sliding down found the range below taken (the kernel put the
  * mapping in a hole of another: a chunk whose free units or pages went
- * back): the aligned ranges further down, a few, each tried with
- * MAP_FIXED_NOREPLACE, which costs no address space when it fails.  Near
- * RLIMIT_AS an over-map by the alignment would fail where this does not. */
-#define PROBES 64
-static void *probe_below(char *from, size_t size, size_t align) {
-    char *at = (char *)((uintptr_t)from & ~(uintptr_t)(align - 1));
-    for (unsigned i = 0; i < PROBES && (uintptr_t)at >= align; i++) {
+ * back): aligned ranges further down, each tried with MAP_FIXED_NOREPLACE,
+ * which costs no address space when it fails; a few right below, then
+ * from below the lowest chunk mapped so far (os_low: the kernel maps
+ * top-down, so what lies below it is most likely free).  Near RLIMIT_AS
+ * an over-map by the alignment would fail where this does not. */
+#define PROBES_NEAR 8
+#define PROBES_LOW 8
+static _Atomic uintptr_t os_low = UINTPTR_MAX;
+
+static void *probe_from(char *at, size_t size, size_t align, unsigned probes, bool *stop) {
+    for (unsigned i = 0; i < probes && (uintptr_t)at >= align; i++) {
         at -= align;
         atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
         void *q = mmap(at, size, PROT_READ | PROT_WRITE,
@@ -105,12 +109,33 @@ static void *probe_below(char *from, size_t size, size_t align) {
             return q;
         if (q != MAP_FAILED) { /* an old kernel took the address as a hint only */
             raw_unmap(q, size);
+            *stop = true;
             return NULL;
         }
-        if (errno != EEXIST)
+        if (errno != EEXIST) {
+            *stop = true;
             return NULL;
+        }
     }
     return NULL;
+}
+
+static void *probe_below(char *from, size_t size, size_t align) {
+    bool stop = false;
+    uintptr_t mask = ~(uintptr_t)(align - 1);
+    void *q = probe_from((char *)((uintptr_t)from & mask), size, align, PROBES_NEAR, &stop);
+    uintptr_t low = atomic_load_explicit(&os_low, memory_order_relaxed);
+    if (q == NULL && !stop && low != UINTPTR_MAX)
+        q = probe_from((char *)(low & mask), size, align, PROBES_LOW, &stop);
+    return q;
+}
+
+/* Lowers os_low to p. */
+static void note_low(void *p) {
+    uintptr_t a = (uintptr_t)p, cur = atomic_load_explicit(&os_low, memory_order_relaxed);
+    while (a < cur && !atomic_compare_exchange_weak_explicit(&os_low, &cur, a, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
 }
 
 void *hak_os_map(size_t size, size_t align) {
@@ -144,6 +169,7 @@ void *hak_os_map(size_t size, size_t align) {
         }
         p = q;
     }
+    note_low(p);
     errno = saved;
     return p;
 }
