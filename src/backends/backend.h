@@ -103,6 +103,10 @@ typedef struct hak_backend {
     /* Returns cached free memory to the OS, keeping at most pad bytes;
      * whether it returned any. */
     bool (*trim)(size_t pad);
+    /* Optional: when the OS refused memory, gives back the address space
+     * of what it holds free but mapped (never-used parts of slabs, free
+     * units), so that any request may map it; whether it gave any. */
+    bool (*squeeze)(void);
     /* Optional: registered with the purge clock (platform/purge.h) at
      * init and called when its deadline runs out. */
     void (*decay)(void);

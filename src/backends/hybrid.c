@@ -221,6 +221,8 @@ static void hy_flush(void *state, unsigned c, void *list, unsigned n) {
     hak_purger_poke();
 }
 
+static bool hy_squeeze(void) { return hak_pool_squeeze(&pool); }
+
 static bool hy_trim(size_t pad) {
     bool released = false;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
@@ -266,6 +268,7 @@ const hak_backend_t hak_backend_hybrid = {
     .refill = hy_refill,
     .flush = hy_flush,
     .trim = hy_trim,
+    .squeeze = hy_squeeze,
     .decay = hy_decay,
     .fork_prepare = hy_fork_prepare,
     .fork_release = hy_fork_release,

@@ -72,7 +72,8 @@
  * limit held 11 % more blocks). */
 #define SS_MIN_BLOCKS 16
 #define SS_FIRST_BLOCKS 4
-#define SS_SCAN 8 /* full slabs looked at per search for remote frees */
+#define SS_MAX_BLOCKS 4096 /* a slab's capacity at most (ss_slab_t) */
+#define SS_SCAN 8          /* full slabs looked at per search for remote frees */
 
 enum { SS_LIST_NONE, SS_LIST_PARTIAL, SS_LIST_FULL, SS_LIST_ORPHAN };
 
@@ -712,7 +713,8 @@ static void slab_purge_free(ss_slab_t *s) {
     }
     ss_chunk_t *r = chunk_of(s);
     uintptr_t lo = ((uintptr_t)slab_bump(s) + page) & ~page;
-    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, s->first + s->units);
+    unsigned last = s->first + s->units - 1;
+    uintptr_t hi = (uintptr_t)hak_pool_unit(&r->pool, last) + hak_pool_unit_mapped(&r->pool, last);
     if (hi > lo)
         hak_os_purge((void *)lo, hi - lo);
 }
@@ -911,6 +913,131 @@ static bool ss_trim(size_t pad) {
     return hak_pool_trim(&pool, pad);
 }
 
+/* Keeps only the blocks below limit on list l of slab s (a span), each
+ * checked; the list's tail is then known. */
+static void list_cut(ss_list_t *l, const hak_span_t *a, const char *limit) {
+    void *p = l->head, *head = HAK_LIST_END, *tail = NULL;
+    uint32_t n = 0;
+    for (uint32_t k = l->n; k > 0; k--) {
+        free_check(a, p, "squeeze: a block written after its free, or a damaged link");
+        void *next = hak_block_next(p);
+        if ((char *)p < limit) {
+            if (tail == NULL)
+                head = p;
+            else
+                hak_block_link(tail, p);
+            tail = p;
+            n++;
+        }
+        p = next;
+    }
+    if (tail != NULL)
+        hak_block_link(tail, HAK_LIST_END);
+    *l = (ss_list_t){head, tail, n};
+}
+
+/* Moves the bump of slab s down past the free blocks just below it (the
+ * last carved, often what a thread cache held), as if they never went
+ * out (s locked as slab_shrink's). */
+static void slab_uncarve(ss_slab_t *s, char *start) {
+    if (slab_nfree(s) == 0 || s->capacity > SS_MAX_BLOCKS)
+        return;
+    size_t size = hak_class_size[s->cls];
+    hak_span_t a = slab_span(s);
+    unsigned carved = (unsigned)((size_t)(slab_bump(s) - start) / size);
+    uint64_t freed[SS_MAX_BLOCKS / 64] = {0};
+    const ss_list_t *lists[2] = {&s->recent, &s->older};
+    for (int i = 0; i < 2; i++) {
+        void *p = lists[i]->head;
+        for (uint32_t k = 0; k < lists[i]->n; k++, p = hak_block_next(p)) {
+            free_check(&a, p, "squeeze: a block written after its free, or a damaged link");
+            size_t b = (size_t)((char *)p - start) / size;
+            freed[b / 64] |= (uint64_t)1 << (b % 64);
+        }
+    }
+    unsigned k = carved;
+    while (k > 0 && (freed[(k - 1) / 64] >> ((k - 1) % 64) & 1))
+        k--;
+    if (k == carved)
+        return;
+    char *limit = start + (size_t)k * size;
+    list_cut(&s->recent, &a, limit);
+    list_cut(&s->older, &a, limit);
+    hak_pool_set_bump(&chunk_of(s)->pool, s->first, limit);
+}
+
+/* Gives the whole units past slab s's bump, whose blocks never went out,
+ * back to the pool, the bump first moved down past the free blocks below
+ * it (h, its owner, locked, or s an orphan under heaps_lock; remote frees
+ * collected first): the slab keeps the units its blocks went out from, at
+ * least one.  Whether any went. */
+#define SS_NEIGHBOUR 16
+static bool slab_shrink(ss_slab_t *s) {
+    ss_chunk_t *r = chunk_of(s);
+    char *start = hak_pool_unit(&r->pool, s->first);
+    slab_collect(s);
+    slab_uncarve(s, start);
+    size_t carved = (size_t)(slab_bump(s) - start), size = hak_class_size[s->cls];
+    unsigned keep = (unsigned)((carved + HAK_UNIT_SIZE - 1) >> HAK_UNIT_SHIFT);
+    if (keep == 0)
+        keep = 1;
+    bool any = false;
+    if (keep < s->units) {
+        unsigned n = s->units - keep;
+        s->units = (uint8_t)keep;
+        s->capacity = (uint16_t)(((size_t)keep << HAK_UNIT_SHIFT) / size);
+        s->end = start + (size_t)s->capacity * size;
+        hak_pool_release(&pool, &r->pool, s->first + keep, n, s->cls, true);
+        any = true;
+    }
+    /* Then the pages of the last unit past the bump: the slab ends there,
+     * SS_NEIGHBOUR bytes before them (HAKMEM_SECURE's free reads that
+     * much of the block after the one it frees, in the same unit). */
+    size_t mapped = (carved + SS_NEIGHBOUR + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
+    unsigned last = s->first + keep - 1;
+    size_t unit_from = (size_t)(keep - 1) << HAK_UNIT_SHIFT;
+    if (carved > 0 && mapped - unit_from < hak_pool_unit_mapped(&r->pool, last)) {
+        s->capacity = (uint16_t)((mapped - SS_NEIGHBOUR) / size);
+        s->end = start + (size_t)s->capacity * size;
+        hak_pool_unmap_tail(&pool, &r->pool, last,
+                            (unsigned)((mapped - unit_from) >> HAK_PAGE_SHIFT));
+        any = true;
+    }
+    return any;
+}
+
+/* When the OS refused memory: every heap whose owner is in no call now,
+ * and every orphan, gives back the never-used units of its slabs, and the
+ * pool unmaps its free units, so that their address space serves any
+ * request (large blocks too). */
+static bool ss_squeeze(void) {
+    bool any = false;
+    hak_lock(&collect_lock);
+    hak_lock(&heaps_lock);
+    ss_heap_t *heaps = all_heaps;
+    hak_unlock(&heaps_lock);
+    for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
+        if (!hak_trylock(&h->lock))
+            continue;
+        for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
+            ss_class_t *k = &h->cls[c];
+            if (k->active != NULL)
+                any |= slab_shrink(k->active);
+            for (ss_slab_t *s = k->partial; s != NULL; s = s->next)
+                any |= slab_shrink(s);
+        }
+        hak_unlock(&h->lock);
+    }
+    hak_lock(&heaps_lock);
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        for (ss_slab_t *s = orphans[c]; s != NULL; s = s->next)
+            any |= slab_shrink(s);
+    hak_unlock(&heaps_lock);
+    hak_unlock(&collect_lock);
+    any |= hak_pool_squeeze(&pool);
+    return any;
+}
+
 /* Gives back what heap h holds free, its owner idle: empty slabs to the
  * pool, the free pages of the others to the OS (h locked). */
 static void heap_purge_free(ss_heap_t *h) {
@@ -1001,6 +1128,7 @@ const hak_backend_t hak_backend_superslab = {
     .refill = ss_refill,
     .flush = ss_flush,
     .trim = ss_trim,
+    .squeeze = ss_squeeze,
     .decay = ss_decay,
     .fork_prepare = ss_fork_prepare,
     .fork_release = ss_fork_release,

@@ -27,7 +27,7 @@ HAK_EXPORT hak_failure_hook_t hak_set_failure_hook(hak_failure_hook_t fn) {
 
 static void trace(hak_fail_t cause, size_t size, size_t align, unsigned tried) {
     if (HAK_UNLIKELY(hak_opt.ace_trace)) {
-        static const char *const paths[] = {"transfer", "backend", "large", "trim"};
+        static const char *const paths[] = {"transfer", "backend", "large", "trim", "squeeze"};
         char list[64] = "none";
         size_t len = 0;
         for (unsigned i = 0; i < sizeof paths / sizeof paths[0]; i++)

@@ -28,12 +28,15 @@
 /* The paths an allocation tried before it failed, as the trace names them:
  * the transfer cache (no batch of the class), the backend (its free
  * blocks, those other threads freed into their slabs, fresh memory), the
- * large path (its spare memory, a new mapping), and a trim of all the
- * free memory kept mapped, after which the same was asked again. */
+ * large path (its spare memory, a new mapping), a trim of all the free
+ * memory kept mapped, and a squeeze (the caller's cache flushed, the
+ * address space of memory held but unused unmapped: malloc.c), after
+ * each of which the same was asked again. */
 #define HAK_TRIED_TRANSFER 1u
 #define HAK_TRIED_BACKEND 2u
 #define HAK_TRIED_LARGE 4u
 #define HAK_TRIED_TRIM 8u
+#define HAK_TRIED_SQUEEZE 16u
 /* Counts and reports an allocation failure, after the paths in tried, and
  * sets errno to ENOMEM: a trace line without allocating when tracing is
  * on, and to the failure hook when one is set (the caller holds no lock:

@@ -27,6 +27,23 @@ static bool map_refused(hak_fail_t cause) {
     return cause == HAK_FAIL_MAPFAIL || cause == HAK_FAIL_EXHAUSTION;
 }
 
+/* After a refusal and a trim: the calling thread's cache goes back to the
+ * backend, and the address space of what the backend holds free but
+ * mapped goes back to the OS (backend.h, squeeze), so that a request of
+ * any size may map it; true if any did (*tried tells). */
+static bool squeeze(unsigned *tried) {
+    /* The caller's cache first: blocks the backend may then find free. */
+    hak_thread_t *t = hak_self;
+    if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
+        hak_thread_flush(t);
+    bool released = hak_backend->squeeze != NULL && hak_backend->squeeze();
+    released |= hak_large_squeeze();
+    if (!released)
+        return false;
+    *tried |= HAK_TRIED_SQUEEZE;
+    return true;
+}
+
 /* Asks the backend for about want blocks of class c, at most max, for
  * thread t (NULL: one without a cache), once more after a refusal
  * (map_refused), adding to *tried what it did.  The large path does the
@@ -40,6 +57,8 @@ static unsigned refill(hak_thread_t *t, unsigned c, unsigned want, unsigned max,
         *tried |= HAK_TRIED_TRIM;
         got = hak_backend->refill(bstate, c, want, max, list, cause);
     }
+    if (got == 0 && map_refused(*cause) && squeeze(tried))
+        got = hak_backend->refill(bstate, c, want, max, list, cause);
     if (got > 0)
         hak_stats_count_out(t, c, got);
     return got;
@@ -221,6 +240,8 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
             tried |= HAK_TRIED_TRIM;
             p = hak_large_alloc(n, align, zero, &cause);
         }
+        if (p == NULL && map_refused(cause) && squeeze(&tried))
+            p = hak_large_alloc(n, align, zero, &cause);
     }
     if (p == NULL) {
         hak_fail(cause, n, align, tried);

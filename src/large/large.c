@@ -594,27 +594,43 @@ static hak_chunk_t *spare_take(unsigned i, size_t need, unsigned kind, bool *dir
 /* Lays out an empty run chunk over 2 MiB chunk c. */
 static run_chunk_t *run_chunk_init(hak_chunk_t *c, bool dirty) {
     run_chunk_t *rc = (run_chunk_t *)c;
+    unsigned pages = (unsigned)(c->map_size >> HAK_PAGE_SHIFT); /* 2 MiB, or less: run_chunk_part */
     c->kind = HAK_CHUNK_RUNS;
     rc->next = rc->prev = NULL;
     rc->spare = -1;
     memset(rc->free_map, 0, sizeof rc->free_map);
     memset(rc->dirty_map, 0, sizeof rc->dirty_map);
     memset(rc->run_pages, 0, sizeof rc->run_pages);
-    bits_set(rc->free_map, 1, HAK_CHUNK_PAGES - 1, true);
+    bits_set(rc->free_map, 1, pages - 1, true);
     if (dirty) {
-        bits_set(rc->dirty_map, 1, HAK_CHUNK_PAGES - 1, true);
-        cached_bytes += page_bytes(HAK_CHUNK_PAGES - 1);
+        bits_set(rc->dirty_map, 1, pages - 1, true);
+        cached_bytes += page_bytes(pages - 1);
     }
-    rc->nfree = HAK_CHUNK_PAGES - 1;
+    rc->nfree = pages - 1;
     return rc;
 }
 
+/* When the OS refuses a whole chunk: a run chunk of only the pages a run
+ * of n pages aligned to align needs with its header, as one whose free
+ * tail went back (runs_trim_tails), so that the last of the address space
+ * serves too.  NULL if even that is refused. */
+static run_chunk_t *run_chunk_part(unsigned n, unsigned align) {
+    unsigned pages = (align > 1 ? align : 1) + n;
+    if (pages >= HAK_CHUNK_PAGES)
+        return NULL;
+    hak_chunk_t *c = hak_chunk_map_new(page_bytes(pages), HAK_CHUNK_RUNS);
+    return c ? run_chunk_init(c, false) : NULL;
+}
+
 /* The empty run chunk freed last (its pages the likeliest to be in the
- * CPU's caches), else 2 MiB of spare memory, else a new chunk. */
-static run_chunk_t *run_chunk_new(void) {
+ * CPU's caches) that holds a run of n pages aligned to align (one whose
+ * tail went back to the OS may not), else 2 MiB of spare memory, else a
+ * new chunk. */
+static run_chunk_t *run_chunk_new(unsigned n, unsigned align) {
     int last = -1;
     for (unsigned i = 0; i < nspares; i++)
-        if (spares[i].rc != NULL && (last < 0 || spares[i].freed_at > spares[last].freed_at))
+        if (spares[i].rc != NULL && (last < 0 || spares[i].freed_at > spares[last].freed_at) &&
+            run_find(spares[i].rc, n, align) != 0)
             last = (int)i;
     if (last >= 0) {
         run_chunk_t *rc = spares[last].rc;
@@ -665,7 +681,9 @@ static void *run_alloc(unsigned n, unsigned align, large_zero_t *zero, hak_fail_
         if (rc->nfree >= n && (pos = run_find(rc, n, align)) != 0)
             break;
     if (rc == NULL) {
-        rc = run_chunk_new();
+        rc = run_chunk_new(n, align);
+        if (rc == NULL)
+            rc = run_chunk_part(n, align);
         if (rc == NULL) {
             *cause = hak_map_fail_cause();
             return NULL;
@@ -988,6 +1006,14 @@ bool hak_large_trim(size_t pad) {
         released |= runs_purge(rc) > 0;
     boost_bytes = 0;
     returned_at = 0;
+    hak_unlock(&large_lock);
+    return released;
+}
+
+bool hak_large_squeeze(void) {
+    hak_lock(&large_lock);
+    bool released = spares_unmap();
+    released |= runs_trim_tails();
     hak_unlock(&large_lock);
     return released;
 }

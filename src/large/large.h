@@ -30,6 +30,9 @@ HAK_HIDDEN void hak_large_set_budget(size_t cached_bytes);
 /* Purges what the purge clock says is due (a purge clock client). */
 HAK_HIDDEN void hak_large_decay(void);
 HAK_HIDDEN bool hak_large_trim(size_t pad);
+/* When the OS refused memory: unmaps every spare and the free pages at the
+ * end of every run chunk in use; whether any went. */
+HAK_HIDDEN bool hak_large_squeeze(void);
 HAK_HIDDEN void hak_large_fork_prepare(void);
 HAK_HIDDEN void hak_large_fork_release(void);
 

@@ -69,13 +69,26 @@ size_t hak_chunk_resident(void) {
     for (const hak_chunk_t *c = chunks; c; c = c->all_next)
         for (size_t off = 0; off < c->map_size; off += HAK_CHUNK_SIZE) {
             size_t len = c->map_size - off < HAK_CHUNK_SIZE ? c->map_size - off : HAK_CHUNK_SIZE;
-            if (mincore((char *)c + off, len, vec) != 0)
-                continue;
-            for (size_t i = 0; i < len >> HAK_PAGE_SHIFT; i++)
-                pages += vec[i] & 1;
+            /* A chunk of the unit pool may have units unmapped (a squeeze):
+             * then each unit is asked about alone. */
+            size_t step = mincore((char *)c + off, len, vec) == 0 ? len : HAK_UNIT_SIZE;
+            for (size_t at = 0; at < len; at += step) {
+                if (step != len && mincore((char *)c + off + at, step, vec) != 0)
+                    continue;
+                for (size_t i = 0; i < step >> HAK_PAGE_SHIFT; i++)
+                    pages += vec[i] & 1;
+            }
         }
     hak_unlock(&chunks_lock);
     return pages << HAK_PAGE_SHIFT;
+}
+
+void hak_chunk_each(unsigned kind, void (*fn)(hak_chunk_t *c)) {
+    hak_lock(&chunks_lock);
+    for (hak_chunk_t *c = chunks; c; c = c->all_next)
+        if (c->kind == kind && c->magic == HAK_CHUNK_MAGIC)
+            fn(c);
+    hak_unlock(&chunks_lock);
 }
 
 void hak_chunk_fork_prepare(void) { hak_lock(&chunks_lock); }

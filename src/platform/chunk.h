@@ -91,6 +91,9 @@ HAK_HIDDEN extern uintptr_t hak_window_fast_base;
  * table filled, which leads a free() to hak_secure_free. */
 HAK_HIDDEN extern bool hak_secure_bounds;
 
+/* Calls fn on every chunk of kind, chunks_lock held (fn takes no lock). */
+HAK_HIDDEN void hak_chunk_each(unsigned kind, void (*fn)(hak_chunk_t *c));
+
 /* chunk.c */
 /* Maps size bytes at a 2 MiB boundary, zeroed, with its header initialised
  * and registered in the map; a slab chunk of HAK_CHUNK_SIZE goes in the

@@ -62,6 +62,82 @@ static void raw_unmap(void *p, size_t size) {
     munmap(p, size);
 }
 
+/* Moves the mapping *p of size bytes down to the alignment boundary below
+ * it: the top that the aligned range leaves goes first, then the range
+ * below is mapped, so no more than size bytes are ever mapped (an
+ * over-map by the alignment would need that much more of RLIMIT_AS, and
+ * fail near it).  The kernel maps top-down, so the range below is free
+ * but for another mapping; then nothing stays mapped and false is
+ * returned. */
+static bool slide_down(void **p, size_t size, size_t align) {
+    char *old = *p, *start = (char *)((uintptr_t)old & ~(uintptr_t)(align - 1));
+    char *keep_end = start + size > old ? start + size : old; /* [old, keep_end) stays */
+    raw_unmap(keep_end, (size_t)(old + size - keep_end));
+    char *add_end = keep_end > old ? old : start + size;
+    atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+    void *q = mmap(start, (size_t)(add_end - start), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (q == start) {
+        *p = start;
+        return true;
+    }
+    if (q != MAP_FAILED) /* an old kernel took the address as a hint only */
+        raw_unmap(q, (size_t)(add_end - start));
+    if (keep_end > old)
+        raw_unmap(old, (size_t)(keep_end - old));
+    return false;
+}
+
+/* Where sliding down found the range below taken (the kernel put the
+ * mapping in a hole of another: a chunk whose free units or pages went
+ * back): aligned ranges further down, each tried with MAP_FIXED_NOREPLACE,
+ * which costs no address space when it fails; a few right below, then
+ * from below the lowest chunk mapped so far (os_low: the kernel maps
+ * top-down, so what lies below it is most likely free).  Near RLIMIT_AS
+ * an over-map by the alignment would fail where this does not. */
+#define PROBES_NEAR 8
+#define PROBES_LOW 8
+static _Atomic uintptr_t os_low = UINTPTR_MAX;
+
+static void *probe_from(char *at, size_t size, size_t align, unsigned probes, bool *stop) {
+    for (unsigned i = 0; i < probes && (uintptr_t)at >= align; i++) {
+        at -= align;
+        atomic_fetch_add_explicit(&hak_os_stats.mmaps, 1, memory_order_relaxed);
+        void *q = mmap(at, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (q == at)
+            return q;
+        if (q != MAP_FAILED) { /* an old kernel took the address as a hint only */
+            raw_unmap(q, size);
+            *stop = true;
+            return NULL;
+        }
+        if (errno != EEXIST) {
+            *stop = true;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static void *probe_below(char *from, size_t size, size_t align) {
+    bool stop = false;
+    uintptr_t mask = ~(uintptr_t)(align - 1);
+    void *q = probe_from((char *)((uintptr_t)from & mask), size, align, PROBES_NEAR, &stop);
+    uintptr_t low = atomic_load_explicit(&os_low, memory_order_relaxed);
+    if (q == NULL && !stop && low != UINTPTR_MAX)
+        q = probe_from((char *)(low & mask), size, align, PROBES_LOW, &stop);
+    return q;
+}
+
+/* Lowers os_low to p. */
+static void note_low(void *p) {
+    uintptr_t a = (uintptr_t)p, cur = atomic_load_explicit(&os_low, memory_order_relaxed);
+    while (a < cur && !atomic_compare_exchange_weak_explicit(&os_low, &cur, a, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
 void *hak_os_map(size_t size, size_t align) {
     if (!reserve(size))
         return NULL;
@@ -72,24 +148,28 @@ void *hak_os_map(size_t size, size_t align) {
         errno = saved;
         return NULL;
     }
-    if (((uintptr_t)p & (align - 1)) != 0) {
-        /* Over-map by the alignment and trim both ends: two more calls,
-         * paid once per chunk, never per block. */
-        raw_unmap(p, size);
-        char *big = size + align < size ? NULL : raw_map(size + align);
-        if (big == NULL) {
-            unreserve(size);
-            errno = saved;
-            return NULL;
+    if (((uintptr_t)p & (align - 1)) != 0 && !slide_down(&p, size, align)) {
+        void *q = probe_below(p, size, align);
+        if (q == NULL) {
+            /* Over-map by the alignment and trim both ends: two more calls,
+             * paid once per chunk, never per block. */
+            char *big = size + align < size ? NULL : raw_map(size + align);
+            if (big == NULL) {
+                unreserve(size);
+                errno = saved;
+                return NULL;
+            }
+            uintptr_t start = ((uintptr_t)big + align - 1) & ~(uintptr_t)(align - 1);
+            size_t head = start - (uintptr_t)big, tail = align - head;
+            if (head)
+                raw_unmap(big, head);
+            if (tail)
+                raw_unmap((char *)start + size, tail);
+            q = (void *)start;
         }
-        uintptr_t start = ((uintptr_t)big + align - 1) & ~(uintptr_t)(align - 1);
-        size_t head = start - (uintptr_t)big, tail = align - head;
-        if (head)
-            raw_unmap(big, head);
-        if (tail)
-            raw_unmap((char *)start + size, tail);
-        p = (void *)start;
+        p = q;
     }
+    note_low(p);
     errno = saved;
     return p;
 }
@@ -118,6 +198,11 @@ void hak_os_unmap(void *p, size_t size) {
     atomic_fetch_sub_explicit(&hak_os_stats.mapped, size, memory_order_relaxed);
     atomic_fetch_add_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
     errno = saved;
+}
+
+void hak_os_count_hole(size_t size) {
+    atomic_fetch_add_explicit(&hak_os_stats.mapped, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&hak_os_stats.returned, size, memory_order_relaxed);
 }
 
 bool hak_os_guard(void *p, size_t size, bool on) {

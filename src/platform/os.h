@@ -15,6 +15,9 @@
  * two >= page); NULL when the OS refuses. */
 HAK_HIDDEN void *hak_os_map(size_t size, size_t align);
 HAK_HIDDEN void hak_os_unmap(void *p, size_t size);
+/* Counts size bytes as mapped again: a hole already unmapped inside a
+ * mapping that hak_os_unmap is about to give back whole. */
+HAK_HIDDEN void hak_os_count_hole(size_t size);
 /* Maps size bytes exactly at addr if nothing is there; an old kernel may
  * map elsewhere.  NULL with *err = EEXIST when the range is taken, or the
  * mmap(2) error when the OS refuses. */

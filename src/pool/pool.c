@@ -107,7 +107,53 @@ static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     HAK_DLIST_UNLINK(&pl->avail, ch);
     pl->dirty_bytes -= units_bytes(ch->dirty_units);
     hints_forget(pl, ch);
+    size_t holes = units_bytes(ch->unmapped_units) + ((size_t)ch->tail_hole[0] << HAK_PAGE_SHIFT);
+    if (holes)
+        hak_os_count_hole(holes);
     hak_chunk_unmap(&ch->base);
+}
+
+/* Calls fn on each stretch of neighbours among the units of bits in ch;
+ * false as soon as a call is. */
+static bool units_each(hak_pool_chunk_t *ch, uint32_t bits, bool (*fn)(char *, size_t)) {
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (!(bits >> u & 1))
+            continue;
+        unsigned e = u;
+        while (e < HAK_POOL_UNITS && (bits >> e & 1))
+            e++;
+        if (!fn(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT))
+            return false;
+        u = e;
+    }
+    return true;
+}
+
+static bool stretch_unmap(char *p, size_t len) {
+    hak_os_unmap(p, len);
+    return true;
+}
+
+static bool stretch_map(char *p, size_t len) {
+    int err;
+    void *q = hak_os_map_at(p, len, &err);
+    if (q != p && q != NULL)
+        hak_os_unmap(q, len);
+    return q == p;
+}
+
+/* Maps back the squeezed units of bits in ch; false (some may stay
+ * unmapped) if the OS refuses. */
+static bool units_remap(hak_pool_chunk_t *ch, uint32_t bits) {
+    uint32_t want = ch->unmapped_units & bits;
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (!(want >> u & 1))
+            continue;
+        if (!stretch_map(hak_pool_unit(ch, u), HAK_UNIT_SIZE))
+            return false;
+        ch->unmapped_units &= ~(1u << u);
+    }
+    return true;
 }
 
 /* A hinted run of n units for class c that is all still free (and within
@@ -147,6 +193,11 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
         at = 1;
     }
     uint32_t bits = units_bits((unsigned)at, n);
+    if (HAK_UNLIKELY(ch->unmapped_units & bits) && !units_remap(ch, bits)) {
+        hak_unlock(&pl->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
     pl->idle.count++;
     if (ch->free_units == HAK_POOL_ALL_UNITS)
         pl->empty_chunks--;
@@ -167,6 +218,33 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     return ch;
 }
 
+void hak_pool_unmap_tail(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u, unsigned page) {
+    const unsigned pages = (unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT);
+    unsigned hole = pages - page;
+    hak_lock(&pl->lock);
+    if (page > 0 && hole > ch->tail_hole[u]) {
+        char *at = hak_pool_unit(ch, u) + ((size_t)page << HAK_PAGE_SHIFT);
+        hak_os_unmap(at, (size_t)(hole - ch->tail_hole[u]) << HAK_PAGE_SHIFT);
+        ch->tail_hole[u] = (uint8_t)hole;
+        ch->holed_units |= 1u << u;
+    }
+    hak_unlock(&pl->lock);
+}
+
+/* Unmaps what stays mapped of the holed units of bits in ch (released):
+ * they become unmapped free units. */
+static uint32_t holes_unmap(hak_pool_chunk_t *ch, uint32_t bits) {
+    uint32_t holed = ch->holed_units & bits;
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        if (holed >> u & 1) {
+            hak_os_unmap(hak_pool_unit(ch, u), hak_pool_unit_mapped(ch, u));
+            ch->tail_hole[u] = 0;
+        }
+    }
+    ch->holed_units &= ~holed;
+    return holed;
+}
+
 void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c,
                       bool idle) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
@@ -179,8 +257,13 @@ void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsi
     if (ch->free_units == 0)
         HAK_DLIST_PUSH(&pl->avail, ch);
     ch->free_units |= bits;
+    if (HAK_UNLIKELY(ch->holed_units & bits)) {
+        uint32_t holed = holes_unmap(ch, bits);
+        ch->unmapped_units |= holed;
+        bits &= ~holed;
+    }
     ch->dirty_units |= bits;
-    pl->dirty_bytes += (size_t)n << HAK_UNIT_SHIFT;
+    pl->dirty_bytes += units_bytes(bits);
     if (ch->free_units == HAK_POOL_ALL_UNITS) {
         if (pl->empty_chunks >= HAK_POOL_EMPTY_CHUNKS + pl->boost.bytes / HAK_CHUNK_SIZE) {
             chunk_unmap(pl, ch);
@@ -213,6 +296,46 @@ bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     pl->boost = (hak_boost_t){0};
     if (pl->dirty_bytes > pad) {
         purge_down(pl, pad);
+        released = true;
+    }
+    hak_unlock(&pl->lock);
+    return released;
+}
+
+/* Unmaps the pages of a chunk's header unit after its first, which holds
+ * the header (backends assert it fits): once, at a squeeze (the pool's
+ * lock held, so no other squeeze does it too). */
+static bool header_trimmed;
+static void header_trim(hak_chunk_t *c) {
+    hak_pool_chunk_t *ch = (hak_pool_chunk_t *)c;
+    if (ch->tail_hole[0] != 0)
+        return;
+    hak_os_unmap((char *)ch + HAK_PAGE_SIZE, HAK_UNIT_SIZE - HAK_PAGE_SIZE);
+    ch->tail_hole[0] = (uint8_t)((HAK_UNIT_SIZE - HAK_PAGE_SIZE) >> HAK_PAGE_SHIFT);
+    header_trimmed = true;
+}
+
+bool hak_pool_squeeze(hak_pool_t *pl) {
+    hak_lock(&pl->lock);
+    header_trimmed = false;
+    hak_chunk_each(HAK_CHUNK_SLABS, header_trim);
+    bool released = header_trimmed;
+    for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
+        next = ch->next;
+        if (ch->free_units == HAK_POOL_ALL_UNITS) {
+            chunk_unmap(pl, ch);
+            pl->empty_chunks--;
+            released = true;
+            continue;
+        }
+        uint32_t bits = ch->free_units & ~ch->unmapped_units;
+        if (bits == 0)
+            continue;
+        (void)units_each(ch, bits, stretch_unmap);
+        pl->dirty_bytes -= units_bytes(ch->dirty_units & bits);
+        ch->dirty_units &= ~bits;
+        ch->purged_units &= ~bits;
+        ch->unmapped_units |= bits;
         released = true;
     }
     hak_unlock(&pl->lock);

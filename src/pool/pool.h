@@ -43,9 +43,15 @@ typedef struct hak_pool_chunk {
      * HAKMEM_SECURE's free reads it without a call (hak_pool_handed_out);
      * only the carving backend moves it. */
     char *_Atomic bump[HAK_POOL_UNITS];
-    uint32_t free_units;                /* 1 = free */
-    uint32_t dirty_units;               /* free and holding data */
-    uint32_t purged_units;              /* free, and purged after use */
+    uint32_t free_units;     /* 1 = free */
+    uint32_t dirty_units;    /* free and holding data */
+    uint32_t purged_units;   /* free, and purged after use */
+    uint32_t unmapped_units; /* free, and unmapped (squeeze) */
+    /* Taken units whose owner unmapped pages at their end, and how many
+     * (hak_pool_unmap_tail; under the lock): a release unmaps the rest.
+     * Unit 0's: those past the header's page (a squeeze). */
+    uint32_t holed_units;
+    uint8_t tail_hole[HAK_POOL_UNITS];
     struct hak_pool_chunk *next, *prev; /* on avail: has a free unit */
 } hak_pool_chunk_t;
 
@@ -117,7 +123,8 @@ HAK_INLINE unsigned hak_pool_class_units(unsigned c, unsigned min_blocks) {
 
 /* Takes a run of n units for class c (a hinted one if still free, else the
  * first that fits, else in a new chunk) and marks them c; its chunk, with
- * *first set, or NULL with errno ENOMEM when no chunk could be mapped. */
+ * *first set, or NULL with errno ENOMEM when no chunk could be mapped (or
+ * squeezed units mapped back). */
 HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned *first);
 /* Gives back the n units from first of ch, which served class c and hold
  * no live block any more; they stay dirty within the budget.  idle: the
@@ -126,6 +133,19 @@ HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned 
 HAK_HIDDEN void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n,
                                  unsigned c, bool idle);
 HAK_HIDDEN void hak_pool_set_budget(hak_pool_t *pl, size_t bytes);
+/* When the OS refused memory: unmaps every free unit (and empty chunk),
+ * so that its address space serves any mapping (RLIMIT_AS counts it);
+ * a take maps the units back.  Whether anything went. */
+HAK_HIDDEN bool hak_pool_squeeze(hak_pool_t *pl);
+/* The owner of taken unit u of ch, when the OS refused memory: unmaps the
+ * pages of the unit from page on (never written again until the unit is
+ * released, when the pool unmaps the rest).  Only more pages than were. */
+HAK_HIDDEN void hak_pool_unmap_tail(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u,
+                                    unsigned page);
+/* The bytes of taken unit u of ch still mapped from its start. */
+HAK_INLINE size_t hak_pool_unit_mapped(const hak_pool_chunk_t *ch, unsigned u) {
+    return HAK_UNIT_SIZE - ((size_t)ch->tail_hole[u] << HAK_PAGE_SHIFT);
+}
 /* Unmaps the empty chunks and purges free units down to pad dirty bytes,
  * the boost dropped; whether anything went. */
 HAK_HIDDEN bool hak_pool_trim(hak_pool_t *pl, size_t pad);

@@ -162,11 +162,73 @@ static void starve_check(void) {
     T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+#define SQUEEZE_LIMIT ((size_t)1 << 20) /* less than a chunk */
+#define SQUEEZE_BLOCK ((size_t)192 << 10)
+/* Two 2 MiB chunks' worth (whole units alone gave one, 10); with
+ * HAKMEM_SECURE, whose blocks carry a guard page and whose refills are
+ * shuffled, somewhat fewer. */
+#define SQUEEZE_WANT 20
+#define SQUEEZE_WANT_SECURE 12
+
+/* In a child: one block of each size from 16 KiB to 64 KiB (slabs of
+ * several units, their tails never used, and free units in the pool's
+ * chunks), then an address-space limit less than a chunk above what is
+ * mapped: blocks of 192 KiB must still come, from the address space that
+ * small-block memory held but did not use (the squeeze, given back when
+ * the OS refuses: whole units, never-used pages, the blocks the thread
+ * cache held), and what is left then fits a run chunk of less than 2 MiB. */
+static void squeeze_check(void) {
+    fflush(stdout);
+    pid_t pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        static void *b[PACK_MAX];
+        size_t k = 0;
+        for (size_t n = (size_t)16 << 10; n <= (size_t)64 << 10; n += (size_t)4 << 10) {
+            T_ASSERT(k < PACK_MAX);
+            T_ASSERT((b[k++] = malloc(n)) != NULL);
+        }
+        size_t small = k;
+        const char *secure = getenv("HAKMEM_SECURE");
+        size_t want = secure && atoi(secure) ? SQUEEZE_WANT_SECURE : SQUEEZE_WANT;
+        struct rlimit lim;
+        T_ASSERT(getrlimit(RLIMIT_AS, &lim) == 0);
+        lim.rlim_cur = vm_size() + SQUEEZE_LIMIT;
+        T_ASSERT(setrlimit(RLIMIT_AS, &lim) == 0);
+        for (;;) {
+            errno = 0;
+            char *p = malloc(SQUEEZE_BLOCK);
+            if (p == NULL) {
+                T_ASSERT(errno == ENOMEM);
+                break;
+            }
+            T_ASSERT(k < PACK_MAX);
+            p[0] = p[SQUEEZE_BLOCK - 1] = 1;
+            b[k++] = p;
+        }
+        /* The small blocks still hold what was written. */
+        for (size_t i = 0; i < small; i++)
+            memset(b[i], 1, (size_t)16 << 10);
+        printf("squeeze: %zu blocks of %zu KiB with %zu KiB of address space left (want %zu)\n",
+               k - small, SQUEEZE_BLOCK >> 10, SQUEEZE_LIMIT >> 10, want);
+        fflush(stdout);
+        T_ASSERT(k - small >= want);
+        for (size_t i = 0; i < k; i++)
+            free(b[i]);
+        _exit(0);
+    }
+    int status;
+    T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
     hak_test_require_backend();
     pack_check((size_t)1 << 20, 480);
     pack_check((size_t)512 << 10, 960);
     starve_check();
+    if (strcmp(hak_backend_name(), "superslab") == 0)
+        squeeze_check(); /* stdout has its buffer by now */
     job_t jobs[2];
     pthread_t tid[2];
     pthread_barrier_init(&barrier, NULL, 3);

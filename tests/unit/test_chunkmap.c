@@ -1,9 +1,14 @@
-/* Unit: the chunk map (platform/chunk.c): hak_chunk_owned, hak_chunk_map_new, hak_chunk_unmap. */
+/* Unit: the chunk map (platform/chunk.c): hak_chunk_owned, hak_chunk_map_new, hak_chunk_unmap;
+ * aligned mappings near RLIMIT_AS (platform/os.c). */
 #include "frontend/frontend.h"
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../check_main.h"
 
@@ -73,6 +78,50 @@ START_TEST(test_map_new_and_unmap) {
 }
 END_TEST
 
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    ck_assert(f != NULL && fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    return (size_t)pages * 4096;
+}
+
+/* In a child, with 3 MiB of address space left: 2 MiB-aligned mappings of
+ * 2 MiB, then of 512 KiB in the holes of chunks (half of each of them
+ * unmapped), still come: an aligned mapping never needs more address
+ * space than its size (no over-map by the alignment), sliding down or
+ * probing below when the kernel's choice is not aligned. */
+START_TEST(test_map_aligned_near_limit) {
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim;
+        ck_assert(getrlimit(RLIMIT_AS, &lim) == 0);
+        lim.rlim_cur = vm_size() + ((size_t)3 << 20);
+        ck_assert(setrlimit(RLIMIT_AS, &lim) == 0);
+        int fails = 0;
+        for (int i = 0; i < 8; i++) {
+            char *a = hak_os_map(HAK_CHUNK_SIZE, HAK_CHUNK_SIZE);
+            fails += a == NULL || ((uintptr_t)a & HAK_CHUNK_MASK) != 0;
+            if (a == NULL)
+                continue;
+            hak_os_unmap(a + HAK_CHUNK_SIZE / 2, HAK_CHUNK_SIZE / 2); /* a hole above */
+            char *b = hak_os_map(HAK_CHUNK_SIZE / 4, HAK_CHUNK_SIZE);
+            fails += b == NULL || ((uintptr_t)b & HAK_CHUNK_MASK) != 0;
+            if (b != NULL)
+                hak_os_unmap(b, HAK_CHUNK_SIZE / 4);
+            hak_os_unmap(a, HAK_CHUNK_SIZE / 2);
+        }
+        _exit(fails);
+    }
+    int status;
+    ck_assert(waitpid(pid, &status, 0) == pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("chunkmap");
     hak_test_add_backend_case(s);
@@ -81,6 +130,7 @@ int main(void) {
     tcase_add_test(tc, test_not_owned);
     tcase_add_test(tc, test_blocks_owned);
     tcase_add_test(tc, test_map_new_and_unmap);
+    tcase_add_test(tc, test_map_aligned_near_limit);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }

@@ -1,7 +1,10 @@
 /* Unit: the unit pool (pool/pool.c): runs of units taken and given back by
- * classes whose slabs differ in length, hints included. */
+ * classes whose slabs differ in length, hints included; the squeeze. */
 #include "frontend/frontend.h"
 #include "pool/pool.h"
+
+#include <string.h>
+#include <sys/mman.h>
 
 #include "../check_main.h"
 
@@ -83,6 +86,54 @@ START_TEST(test_runs_never_overlap) {
 }
 END_TEST
 
+static bool page_mapped(const void *p) {
+    unsigned char v;
+    return mincore((void *)((uintptr_t)p & ~(HAK_PAGE_SIZE - 1)), HAK_PAGE_SIZE, &v) == 0;
+}
+
+static uint64_t mapped_now(void) {
+    return atomic_load_explicit(&hak_os_stats.mapped, memory_order_relaxed);
+}
+
+/* A squeeze unmaps the free units, the header unit but its first page,
+ * and what an owner unmapped of a taken unit's end stays so; a take maps
+ * its units back, a release of the holed unit unmaps the rest of it, and
+ * the mapped count comes back to where it was once the chunk goes. */
+START_TEST(test_squeeze) {
+    static hak_pool_t pl = HAK_POOL_INIT;
+    unsigned c = hak_class_of(40000), first, second;
+    (void)hak_pool_squeeze(&pl); /* the headers of the backend's chunks first */
+    hak_pool_chunk_t *ch = hak_pool_take(&pl, c, 2, &first);
+    ck_assert_ptr_nonnull(ch);
+    /* Counted from the chunk mapped (the chunk map's leaf for it may have
+     * been mapped with it). */
+    uint64_t before = mapped_now() - HAK_CHUNK_SIZE;
+    ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &second), ch);
+    char *a = hak_pool_unit(ch, first), *b = hak_pool_unit(ch, second);
+    memset(a, 1, 2 * HAK_UNIT_SIZE);
+    hak_pool_unmap_tail(&pl, ch, second, 3); /* its pages 3 to 15 */
+    ck_assert_uint_eq(hak_pool_unit_mapped(ch, second), 3 * HAK_PAGE_SIZE);
+    ck_assert(hak_pool_squeeze(&pl));
+    ck_assert(page_mapped(ch) && !page_mapped((char *)ch + HAK_PAGE_SIZE));
+    ck_assert(page_mapped(a) && page_mapped(a + 2 * HAK_UNIT_SIZE - 1));
+    ck_assert(page_mapped(b + 2 * HAK_PAGE_SIZE) && !page_mapped(b + 3 * HAK_PAGE_SIZE));
+    char *free_unit = hak_pool_unit(ch, second + 1);
+    ck_assert(!page_mapped(free_unit));
+    ck_assert_uint_eq(mapped_now(),
+                      before + 3 * HAK_UNIT_SIZE - 13 * HAK_PAGE_SIZE + HAK_PAGE_SIZE);
+    unsigned third;
+    ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &third), ch);
+    char *t = hak_pool_unit(ch, third);
+    memset(t, 2, HAK_UNIT_SIZE); /* mapped back */
+    hak_pool_release(&pl, ch, second, 1, c, false);
+    ck_assert(!page_mapped(b));
+    hak_pool_release(&pl, ch, third, 1, c, false);
+    hak_pool_release(&pl, ch, first, 2, c, false);
+    ck_assert(hak_pool_trim(&pl, 0)); /* the chunk, empty, goes */
+    ck_assert_uint_eq(mapped_now(), before);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("pool");
     hak_test_add_backend_case(s);
@@ -90,6 +141,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_hint_within_chunk);
     tcase_add_test(tc, test_runs_never_overlap);
+    tcase_add_test(tc, test_squeeze);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
