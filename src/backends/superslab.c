@@ -186,6 +186,15 @@ static ss_heap_t *free_heaps; /* of exited threads */
 #define SS_PARK_UNITS 64
 static unsigned parked_units;
 static ss_heap_t *all_heaps = &shared_heap;
+/* Every heap, as the list is now: a heap joins it at its head and never
+ * leaves it (a thread's exit puts it on free_heaps too), so a walk from
+ * here needs no lock. */
+static ss_heap_t *heaps_now(void) {
+    hak_lock(&heaps_lock);
+    ss_heap_t *h = all_heaps;
+    hak_unlock(&heaps_lock);
+    return h;
+}
 
 /* ------------------------------------------------------------------ */
 /* Lists                                                               */
@@ -338,9 +347,7 @@ static bool slab_has_local(const ss_slab_t *s) {
  * thread cache still holds of the slab comes back as remote frees.  Its
  * pending count keeps what it counted for the slab: a wrong hint only. */
 static ss_slab_t *slab_steal(ss_heap_t *h, unsigned c) {
-    hak_lock(&heaps_lock);
-    ss_heap_t *heaps = all_heaps;
-    hak_unlock(&heaps_lock);
+    ss_heap_t *heaps = heaps_now();
     for (ss_heap_t *o = heaps; o != NULL; o = o->next_all) {
         if (o == h || !hak_trylock(&o->lock))
             continue;
@@ -896,9 +903,7 @@ static bool ss_trim(size_t pad) {
     /* First every heap whose owner is not in a call now gives back its
      * slabs that other threads emptied. */
     hak_lock(&collect_lock);
-    hak_lock(&heaps_lock);
-    ss_heap_t *heaps = all_heaps;
-    hak_unlock(&heaps_lock);
+    ss_heap_t *heaps = heaps_now();
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock))
             continue;
@@ -1013,9 +1018,7 @@ static bool slab_shrink(ss_slab_t *s) {
 static bool ss_squeeze(void) {
     bool any = false;
     hak_lock(&collect_lock);
-    hak_lock(&heaps_lock);
-    ss_heap_t *heaps = all_heaps;
-    hak_unlock(&heaps_lock);
+    ss_heap_t *heaps = heaps_now();
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock))
             continue;
@@ -1078,9 +1081,7 @@ static void idle_return(void) {
         hak_purge_at(now + hak_opt.purge_delay);
         return;
     }
-    hak_lock(&heaps_lock);
-    ss_heap_t *heaps = all_heaps;
-    hak_unlock(&heaps_lock);
+    ss_heap_t *heaps = heaps_now();
     for (ss_heap_t *h = heaps; h != NULL; h = h->next_all) {
         if (!hak_trylock(&h->lock)) {
             next = now + hak_opt.purge_delay;

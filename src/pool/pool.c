@@ -52,17 +52,30 @@ void hak_idle_arm(bool *armed) {
 /* ------------------------------------------------------------------ */
 /* Under the pool's lock                                               */
 
-/* Purges the units of bits in ch, neighbours in one madvise. */
-static void units_purge(hak_pool_t *pl, hak_pool_chunk_t *ch, uint32_t bits) {
+/* Calls fn on each stretch of neighbours among the units of bits in ch;
+ * false as soon as a call is. */
+static bool units_each(hak_pool_chunk_t *ch, uint32_t bits, bool (*fn)(char *, size_t)) {
     for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
         if (!(bits >> u & 1))
             continue;
         unsigned e = u;
         while (e < HAK_POOL_UNITS && (bits >> e & 1))
             e++;
-        hak_os_purge(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT);
+        if (!fn(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT))
+            return false;
         u = e;
     }
+    return true;
+}
+
+static bool stretch_purge(char *p, size_t size) {
+    hak_os_purge(p, size);
+    return true;
+}
+
+/* Purges the units of bits in ch, neighbours in one madvise. */
+static void units_purge(hak_pool_t *pl, hak_pool_chunk_t *ch, uint32_t bits) {
+    (void)units_each(ch, bits, stretch_purge);
     pl->dirty_bytes -= units_bytes(bits);
     ch->dirty_units &= ~bits;
     ch->purged_units |= bits;
@@ -111,22 +124,6 @@ static void chunk_unmap(hak_pool_t *pl, hak_pool_chunk_t *ch) {
     if (holes)
         hak_os_count_hole(holes);
     hak_chunk_unmap(&ch->base);
-}
-
-/* Calls fn on each stretch of neighbours among the units of bits in ch;
- * false as soon as a call is. */
-static bool units_each(hak_pool_chunk_t *ch, uint32_t bits, bool (*fn)(char *, size_t)) {
-    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
-        if (!(bits >> u & 1))
-            continue;
-        unsigned e = u;
-        while (e < HAK_POOL_UNITS && (bits >> e & 1))
-            e++;
-        if (!fn(hak_pool_unit(ch, u), (size_t)(e - u) << HAK_UNIT_SHIFT))
-            return false;
-        u = e;
-    }
-    return true;
 }
 
 static bool stretch_unmap(char *p, size_t len) {
@@ -282,16 +279,21 @@ void hak_pool_set_budget(hak_pool_t *pl, size_t bytes) {
     hak_unlock(&pl->lock);
 }
 
+/* Unmaps ch, on avail, if all its units are free; whether it did. */
+static bool chunk_unmap_empty(hak_pool_t *pl, hak_pool_chunk_t *ch) {
+    if (ch->free_units != HAK_POOL_ALL_UNITS)
+        return false;
+    chunk_unmap(pl, ch);
+    pl->empty_chunks--;
+    return true;
+}
+
 bool hak_pool_trim(hak_pool_t *pl, size_t pad) {
     bool released = false;
     hak_lock(&pl->lock);
     for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
         next = ch->next;
-        if (ch->free_units == HAK_POOL_ALL_UNITS) {
-            chunk_unmap(pl, ch);
-            pl->empty_chunks--;
-            released = true;
-        }
+        released |= chunk_unmap_empty(pl, ch);
     }
     pl->boost = (hak_boost_t){0};
     if (pl->dirty_bytes > pad) {
@@ -322,9 +324,7 @@ bool hak_pool_squeeze(hak_pool_t *pl) {
     bool released = header_trimmed;
     for (hak_pool_chunk_t *ch = pl->avail, *next; ch; ch = next) {
         next = ch->next;
-        if (ch->free_units == HAK_POOL_ALL_UNITS) {
-            chunk_unmap(pl, ch);
-            pl->empty_chunks--;
+        if (chunk_unmap_empty(pl, ch)) {
             released = true;
             continue;
         }
