@@ -918,13 +918,12 @@ static bool ss_trim(size_t pad) {
     return hak_pool_trim(&pool, pad);
 }
 
-/* Keeps only the blocks below limit on list l of slab s (a span), each
- * checked; the list's tail is then known. */
-static void list_cut(ss_list_t *l, const hak_span_t *a, const char *limit) {
+/* Keeps only the blocks below limit on list l of a slab, whose blocks
+ * slab_uncarve just checked; the list's tail is then known. */
+static void list_cut(ss_list_t *l, const char *limit) {
     void *p = l->head, *head = HAK_LIST_END, *tail = NULL;
     uint32_t n = 0;
     for (uint32_t k = l->n; k > 0; k--) {
-        free_check(a, p, "squeeze: a block written after its free, or a damaged link");
         void *next = hak_block_next(p);
         if ((char *)p < limit) {
             if (tail == NULL)
@@ -966,8 +965,8 @@ static void slab_uncarve(ss_slab_t *s, char *start) {
     if (k == carved)
         return;
     char *limit = start + (size_t)k * size;
-    list_cut(&s->recent, &a, limit);
-    list_cut(&s->older, &a, limit);
+    list_cut(&s->recent, limit);
+    list_cut(&s->older, limit);
     hak_pool_set_bump(&chunk_of(s)->pool, s->first, limit);
 }
 

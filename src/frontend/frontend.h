@@ -171,10 +171,11 @@ HAK_INLINE hak_thread_t *hak_thread_get(void) {
  * the quarantine with HAKMEM_SECURE). */
 HAK_HIDDEN void hak_cache_free(hak_thread_t *t, unsigned c, void *p);
 /* HAKMEM_SECURE's free of p, a pointer into a window unit of class c
- * (hak_secure_class, so the backend keeps block bounds): the block's checks, the quarantine and the
- * cache in one routine, or hak_small_free's path when the thread has no quarantine yet, its
- * quarantine slot is empty, or its profiler epoch samples (hak_tcache_t's quarantine).  A change of
- * epoch reaches the thread at a slow path, as by default. */
+ * (hak_secure_class, so the backend keeps block bounds): the block's
+ * checks, the quarantine and the cache in one routine, or hak_small_free's
+ * path when the thread has no quarantine yet, its quarantine slot is
+ * empty, or its profiler epoch samples (hak_tcache_t's quarantine).  A
+ * change of epoch reaches the thread at a slow path, as by default. */
 HAK_HIDDEN void hak_secure_free(void *p, unsigned c);
 /* Gives back everything the calling thread (t) caches. */
 HAK_HIDDEN void hak_thread_flush(hak_thread_t *t);

@@ -32,7 +32,8 @@
  * HAK_SHADOW(c), after every class code, whose bin in the thread cache's
  * hot half the free fast path fills at full speed, and the units of the
  * bigger classes the code of their group, HAK_SHADOW_GROUP(c), one per
- * eight classes (a doubling of sizes), whose bin gathers their frees at
+ * eight classes (two thirds of a doubling of sizes up to 16 KiB, a
+ * doubling above), whose bin gathers their frees at
  * full speed too; the slow paths sort a group bin into the shadow bins of
  * its classes, which are in the cold half.  A shadow bin for each of the
  * 96 classes in the hot half would make it too big for the static TLS a
