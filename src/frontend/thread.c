@@ -136,23 +136,22 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
     void *p = hak_tc.head[b];
     hak_tc.head[b] = HAK_LIST_END;
     hak_tc.room[b] = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
-    unsigned pc = p != HAK_LIST_END ? hak_page_code((uintptr_t)p) : lo;
-    if (pc - lo >= HAK_GROUP_CLASSES)
-        hak_list_corrupt(p, "thread cache: a link to no block of its class");
     while (p != HAK_LIST_END) {
-        /* A link is checked as bin_flush checks one, against the classes
-         * of the group; the class of the next block is read once. */
+        /* Only the free fast path pushes onto a group bin, a block it
+         * found in a window unit of the group's classes: so the bin's head
+         * is such a block, and so is the link of a block whose check holds
+         * (the check is made for that link).  The link is then followed
+         * without bin_flush's test of the chunk map; the class read from
+         * the page is still checked against the group's. */
         if (!hak_block_cached(p))
             hak_list_corrupt(p, "thread cache: a block written after its free");
+        unsigned pc = hak_page_code((uintptr_t)p);
+        if (pc - lo >= HAK_GROUP_CLASSES)
+            hak_list_corrupt(p, "thread cache: a link to no block of its class");
         void *next = hak_block_next(p);
-        unsigned nc = 0;
-        if (next != HAK_LIST_END &&
-            (((uintptr_t)next & (HAK_MIN_ALIGN - 1)) != 0 || !hak_chunk_owned((uintptr_t)next) ||
-             (nc = hak_page_code((uintptr_t)next)) - lo >= HAK_GROUP_CLASSES))
-            hak_list_corrupt(next, "thread cache: a link to no block of its class");
         /* Classes above HAK_SHADOW_CLASSES: their shadow bins are in the
          * cold half; one is grown (hak_shadow_bin) only when full. */
-        if (t->prof.side_room[pc] <= 0) {
+        if (HAK_UNLIKELY(t->prof.side_room[pc] <= 0)) {
             hak_bin_t s = hak_shadow_bin(t, pc);
             if (*s.room <= 0)
                 bin_flush(t, pc, s,
@@ -161,7 +160,6 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
         t->prof.side_head[pc] = hak_block_push(p, t->prof.side_head[pc]);
         t->prof.side_room[pc]--;
         p = next;
-        pc = nc;
     }
 }
 
