@@ -106,6 +106,7 @@ static double one_minus_exp_neg(double x) {
         n++;
     }
     double r = 1.0;
+#pragma GCC unroll 12
     for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
         r = 1 - x * inv[k] * r;
     r *= x;
@@ -142,12 +143,22 @@ uint64_t hak_prof_draw(hak_prof_thread_t *pt) {
 }
 
 /* How many allocations one sampled as size bytes stands for. */
-static double weight(uint64_t size) {
+static double weight_of(uint64_t size) {
     if (hak_opt.prof_rate <= 1)
         return 1.0;
     if (size == 0)
         size = 1;
     return 1.0 / one_minus_exp_neg((double)size / (double)hak_opt.prof_rate);
+}
+
+/* The weight of each class's size, filled before profiling first starts
+ * (the rate is read once, at init): most samples are of a class. */
+static double class_weight[HAK_NCODES];
+
+static double weight(uint64_t size) {
+    if (size <= HAK_SMALL_MAX && hak_class_size[hak_class_of(size)] == size)
+        return class_weight[hak_class_of(size)];
+    return weight_of(size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -498,8 +509,11 @@ bool hak_prof_freed(void *p) {
     atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
     uintptr_t f[PROF_DEPTH];
     /* The stack, for a hook only (call_hook looks again). */
-    unsigned n = __atomic_load_n(&prof_hook, __ATOMIC_RELAXED) != NULL ? s->depth : 0;
-    memcpy(f, s->frame, n * sizeof *f);
+    unsigned n = 0;
+    if (__atomic_load_n(&prof_hook, __ATOMIC_RELAXED) != NULL) {
+        n = s->depth;
+        memcpy(f, s->frame, n * sizeof *f);
+    }
     hak_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
     return true;
@@ -605,6 +619,8 @@ static bool tables_map(void) {
             hak_os_unmap(s, STACKS_MAX * sizeof *s);
         return false;
     }
+    for (unsigned c = 1; c <= HAK_NCLASSES; c++)
+        class_weight[c] = weight_of(hak_class_size[c]);
     hak_lock(&prof_lock);
     stacks = s;
     stack_slot = slot;
