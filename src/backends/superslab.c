@@ -371,6 +371,26 @@ static ss_slab_t *slab_steal(ss_heap_t *h, unsigned c) {
     return NULL;
 }
 
+/* The newest orphan of class c, adopted by heap h with the blocks other
+ * threads freed into it collected; if freed, only one that holds free
+ * blocks (its own or other threads' frees), else NULL. */
+static ss_slab_t *orphan_adopt(ss_heap_t *h, unsigned c, bool freed) {
+    hak_lock(&heaps_lock);
+    ss_slab_t *s = orphans[c];
+    if (s != NULL && freed && slab_nfree(s) == 0 &&
+        atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
+        s = NULL;
+    if (s != NULL)
+        slab_unlink(&orphans[c], s);
+    orphans_mark(c);
+    hak_unlock(&heaps_lock);
+    if (s != NULL) {
+        set_owner(s, h);
+        slab_collect(s);
+    }
+    return s;
+}
+
 /* The next slab with blocks for heap h, class c, made active. */
 static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
     ss_class_t *k = &h->cls[c];
@@ -391,17 +411,9 @@ static ss_slab_t *next_slab(ss_heap_t *h, unsigned c, hak_fail_t *cause) {
         s = s->next;
     }
     k->scan = s;
-    hak_lock(&heaps_lock);
-    s = orphans[c];
+    s = orphan_adopt(h, c, false);
     if (s)
-        slab_unlink(&orphans[c], s);
-    orphans_mark(c);
-    hak_unlock(&heaps_lock);
-    if (s) {
-        set_owner(s, h);
-        slab_collect(s);
         return s;
-    }
     unsigned blocks = k->nfull < 2 ? SS_FIRST_BLOCKS << k->nfull : SS_MIN_BLOCKS;
     s = slab_acquire(c, hak_pool_class_units(c, blocks), cause);
     if (s == NULL)
@@ -556,6 +568,18 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
             break;
         if (heap_collect(h, c))
             continue;
+        /* Nor while an orphan of the class holds freed blocks: threads
+         * that come and go, each leaving blocks that others free later,
+         * otherwise carve fresh memory from the slab each adopts while the
+         * blocks freed into the older orphans wait (thread_churn: 1.8 MB
+         * more resident after 20 000 threads than after 200). */
+        if (orphans_waiting(c)) {
+            ss_slab_t *o = orphan_adopt(h, c, true);
+            if (o != NULL) {
+                slab_push(&k->partial, o, SS_LIST_PARTIAL);
+                continue;
+            }
+        }
         char *bump = slab_bump(s);
         char *stop = bump + hak_carve_bytes(size);
         if (stop > s->end)
