@@ -113,7 +113,7 @@ static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
         hak_thread_group_sort(t, c); /* full: the fast path sent p here */
     hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
     if (*b.room == 0) {
-        unsigned n = hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown));
+        unsigned n = hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown, !shadow));
         /* The flush count may grow the bin, and with it the shadow bin. */
         b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
         bin_flush(t, c, b, n, true);
@@ -155,7 +155,8 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
             hak_bin_t s = hak_shadow_bin(t, pc);
             if (*s.room <= 0)
                 bin_flush(t, pc, s,
-                          hak_bin_move(pc, hak_ace_flush_count(&t->ctl[pc], pc, &t->grown)), true);
+                          hak_bin_move(pc, hak_ace_flush_count(&t->ctl[pc], pc, &t->grown, false)),
+                          true);
         }
         t->prof.side_head[pc] = hak_block_push(p, t->prof.side_head[pc]);
         t->prof.side_room[pc]--;
