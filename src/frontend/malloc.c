@@ -10,11 +10,21 @@
 
 #include <string.h>
 
-/* Hands the transfer cache's batches to the backend, and gives the memory
- * the backend and the large path cache (free but mapped) back to the OS,
- * keeping at most pad bytes of each; true if it did any. */
+bool hak_prof_kept_free(void) {
+    void *kept[HAK_PROF_KEPT_MAX];
+    unsigned n = hak_prof_kept_drain(kept);
+    for (unsigned i = 0; i < n; i++)
+        hak_large_free(kept[i]);
+    return n > 0;
+}
+
+/* Frees the profiler's kept blocks, hands the transfer cache's batches to
+ * the backend, and gives the memory the backend and the large path cache
+ * (free but mapped) back to the OS, keeping at most pad bytes of each;
+ * true if it did any. */
 bool hak_trim_cached(size_t pad) {
-    bool released = hak_xfer_flush();
+    bool released = hak_prof_kept_free();
+    released |= hak_xfer_flush();
     released |= hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;
@@ -36,7 +46,8 @@ static bool squeeze(unsigned *tried) {
     hak_thread_t *t = hak_self;
     if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
         hak_thread_flush(t);
-    bool released = hak_backend->squeeze != NULL && hak_backend->squeeze();
+    bool released = hak_prof_kept_free();
+    released |= hak_backend->squeeze != NULL && hak_backend->squeeze();
     released |= hak_large_squeeze();
     if (!released)
         return false;
@@ -147,7 +158,8 @@ static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **li
 
 /* The request of n bytes that crossed thread t's sample point *left,
  * sampled as size bytes: a large block, so that its free reaches the slow
- * path, recorded; *left is drawn anew. */
+ * path (a kept one when it needs no zeroing nor alignment: prof.h,
+ * hak_prof_freed), recorded; *left is drawn anew. */
 static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
                          size_t size);
 
@@ -256,7 +268,11 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
 static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
                          size_t size) {
     *left = hak_prof_draw(&t->prof);
-    void *p = large_alloc(n, align, zero);
+    void *p = align == 0 && !zero ? hak_prof_kept_take(n) : NULL;
+    if (p != NULL)
+        hak_stats_count_large(1, hak_large_usable(p));
+    else
+        p = large_alloc(n, align, zero);
     if (p != NULL)
         hak_prof_sampled(p, n, size);
     return p;
@@ -306,8 +322,11 @@ size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char
 /* Frees p, a large or far block of usable bytes (for a far one the large
  * path finds them; usable is then unused). */
 void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable) {
-    if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0)
-        (void)hak_prof_freed(p);
+    if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0 &&
+        hak_prof_freed(p, k == HAK_PTR_LARGE ? usable : 0)) {
+        hak_stats_count_large(-1, usable); /* kept, no longer the program's */
+        return;
+    }
     if (k == HAK_PTR_FAR) {
         usable = hak_large_free_far(p);
         if (usable == 0)

@@ -186,6 +186,9 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
     }
     t->prof.epoch = epoch;
     hak_tc.quarantine = epoch & 1 ? NULL : t->quarantine;
+    /* Profiling stopped: no sample will take the blocks it kept. */
+    if (!(epoch & 1))
+        (void)hak_prof_kept_free();
 }
 
 /*

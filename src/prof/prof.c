@@ -61,6 +61,10 @@ static _Atomic uint64_t seed_next;
 static hak_prof_hook_t prof_hook;
 static __thread bool in_hook __attribute__((tls_model("initial-exec")));
 
+/* The blocks hak_prof_freed keeps, by their pages less one; read without
+ * prof_lock only to skip an empty slot. */
+static void *_Atomic kept[HAK_PROF_KEPT_MAX];
+
 /* The executable segment of the library itself, whose frames a stack
  * leaves out; none when the library is linked into the program. */
 static uintptr_t self_lo, self_hi;
@@ -493,11 +497,18 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     call_hook(HAK_PROF_ALLOC, p, request, w, f, n);
 }
 
-bool hak_prof_freed(void *p) {
+bool hak_prof_freed(void *p, size_t usable) {
+    size_t pages = usable >> HAK_PAGE_SHIFT;
+    bool keep = pages - 1 < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0 &&
+                (hak_prof_epoch_now() & 1);
     hak_lock(&prof_lock);
     prof_rec_t *r = rec_find((uintptr_t)p);
     if (r == NULL) {
+        bool twice = pages - 1 < HAK_PROF_KEPT_MAX &&
+                     atomic_load_explicit(&kept[pages - 1], memory_order_relaxed) == p;
         hak_unlock(&prof_lock);
+        if (twice)
+            hak_fatal("free(): double free: %p", p);
         return false;
     }
     prof_stack_t *s = &stacks[r->stack];
@@ -506,7 +517,12 @@ bool hak_prof_freed(void *p) {
     s->free_n += w;
     s->free_b += w * (double)request;
     rec_delete(r);
-    atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
+    /* Kept, it still counts in hak_prof_live. */
+    keep = keep && atomic_load_explicit(&kept[pages - 1], memory_order_relaxed) == NULL;
+    if (keep)
+        atomic_store_explicit(&kept[pages - 1], p, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
     uintptr_t f[PROF_DEPTH];
     /* The stack, for a hook only (call_hook looks again). */
     unsigned n = 0;
@@ -516,7 +532,42 @@ bool hak_prof_freed(void *p) {
     }
     hak_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
-    return true;
+    return keep;
+}
+
+void *hak_prof_kept_take(size_t n) {
+    size_t lo = n == 0 ? 0 : ((n - 1) >> HAK_PAGE_SHIFT), hi = lo + lo / 2 + 1;
+    if (hi > HAK_PROF_KEPT_MAX)
+        hi = HAK_PROF_KEPT_MAX;
+    for (size_t i = lo; i < hi; i++) {
+        if (atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL)
+            continue;
+        hak_lock(&prof_lock);
+        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed);
+        atomic_store_explicit(&kept[i], NULL, memory_order_relaxed);
+        hak_unlock(&prof_lock);
+        if (p != NULL) {
+            /* hak_prof_sampled counts it again. */
+            atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
+    unsigned n = 0;
+    hak_lock(&prof_lock);
+    for (unsigned i = 0; i < HAK_PROF_KEPT_MAX; i++) {
+        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed);
+        if (p != NULL) {
+            atomic_store_explicit(&kept[i], NULL, memory_order_relaxed);
+            out[n++] = p;
+        }
+    }
+    hak_unlock(&prof_lock);
+    atomic_fetch_sub_explicit(&hak_prof_live, n, memory_order_relaxed);
+    return n;
 }
 
 bool hak_prof_has(const void *p) {
