@@ -137,20 +137,30 @@ static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
     return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
 }
 
-/* Moves up to max blocks of t's shadow bin of class c onto list: the
- * whole bin at once when it fits and list is empty (the fast path checks
- * each block as it takes it), else one by one, each checked; returns how
- * many it moved. */
+/* Moves the first max blocks (at least one) of t's shadow bin of class c
+ * onto list, which is empty: the whole bin when it fits, else its first
+ * max blocks, cut from the rest, each checked before its link is followed
+ * (the fast path checks each block again as it takes it); returns how
+ * many it moved.  No block is relinked but the last, and the most
+ * recently freed, cache-hot ones come first. */
 static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **list) {
     hak_bin_t s = hak_shadow_bin(t, c);
-    unsigned held = hak_bin_held(s), moved = 0;
-    if (held <= max && *list == HAK_LIST_END) {
-        *list = *s.head;
+    unsigned moved = hak_bin_held(s);
+    *list = *s.head;
+    if (moved <= max) {
         *s.head = HAK_LIST_END;
-        moved = held;
     } else {
-        for (; moved < max && *s.head != HAK_LIST_END; moved++)
-            *list = hak_block_push(block_take(s.head), *list);
+        moved = max;
+        void *last = *s.head;
+        for (unsigned i = 1;; i++) {
+            if (!hak_block_cached(last))
+                hak_list_corrupt(last, "thread cache: a block written after its free");
+            if (i == max)
+                break;
+            last = hak_block_next(last);
+        }
+        *s.head = hak_block_next(last);
+        hak_block_link(last, HAK_LIST_END);
     }
     *s.room += (int32_t)moved;
     return moved;
