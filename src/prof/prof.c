@@ -61,8 +61,10 @@ static _Atomic uint64_t seed_next;
 static hak_prof_hook_t prof_hook;
 static __thread bool in_hook __attribute__((tls_model("initial-exec")));
 
-/* The blocks hak_prof_freed keeps, by their pages less one; read without
- * prof_lock only to skip an empty slot. */
+/* The blocks hak_prof_freed keeps, KEPT_WAYS for each number of pages
+ * (slots (pages - 1) * KEPT_WAYS on); read without prof_lock only to skip
+ * an empty slot. */
+#define KEPT_WAYS (HAK_PROF_KEPT_MAX / (HAK_SMALL_MAX >> HAK_PAGE_SHIFT))
 static void *_Atomic kept[HAK_PROF_KEPT_MAX];
 
 /* The executable segment of the library itself, whose frames a stack
@@ -498,14 +500,14 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
 }
 
 bool hak_prof_freed(void *p, size_t usable) {
-    size_t pages = usable >> HAK_PAGE_SHIFT;
-    bool keep = pages - 1 < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0 &&
-                (hak_prof_epoch_now() & 1);
+    size_t first = ((usable >> HAK_PAGE_SHIFT) - 1) * KEPT_WAYS;
+    bool fits = first < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0;
     hak_lock(&prof_lock);
     prof_rec_t *r = rec_find((uintptr_t)p);
     if (r == NULL) {
-        bool twice = pages - 1 < HAK_PROF_KEPT_MAX &&
-                     atomic_load_explicit(&kept[pages - 1], memory_order_relaxed) == p;
+        bool twice = false;
+        for (size_t i = first; fits && i < first + KEPT_WAYS; i++)
+            twice |= atomic_load_explicit(&kept[i], memory_order_relaxed) == p;
         hak_unlock(&prof_lock);
         if (twice)
             hak_fatal("free(): double free: %p", p);
@@ -518,10 +520,14 @@ bool hak_prof_freed(void *p, size_t usable) {
     s->free_b += w * (double)request;
     rec_delete(r);
     /* Kept, it still counts in hak_prof_live. */
-    keep = keep && atomic_load_explicit(&kept[pages - 1], memory_order_relaxed) == NULL;
-    if (keep)
-        atomic_store_explicit(&kept[pages - 1], p, memory_order_relaxed);
-    else
+    bool keep = false;
+    for (size_t i = first; fits && !keep && i < first + KEPT_WAYS && (hak_prof_epoch_now() & 1);
+         i++) {
+        keep = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL;
+        if (keep)
+            atomic_store_explicit(&kept[i], p, memory_order_relaxed);
+    }
+    if (!keep)
         atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
     uintptr_t f[PROF_DEPTH];
     /* The stack, for a hook only (call_hook looks again). */
@@ -536,7 +542,8 @@ bool hak_prof_freed(void *p, size_t usable) {
 }
 
 void *hak_prof_kept_take(size_t n) {
-    size_t lo = n == 0 ? 0 : ((n - 1) >> HAK_PAGE_SHIFT), hi = lo + lo / 2 + 1;
+    size_t pages = n == 0 ? 1 : ((n - 1) >> HAK_PAGE_SHIFT) + 1;
+    size_t lo = (pages - 1) * KEPT_WAYS, hi = (pages + pages / 2) * KEPT_WAYS;
     if (hi > HAK_PROF_KEPT_MAX)
         hi = HAK_PROF_KEPT_MAX;
     for (size_t i = lo; i < hi; i++) {

@@ -62,7 +62,7 @@ HAK_HIDDEN uint64_t hak_prof_draw(hak_prof_thread_t *pt);
 HAK_HIDDEN void hak_prof_sampled(void *p, size_t request, size_t size);
 /* If p is a sampled block: forgets it.  While profiling is on, a sampled
  * block of usable bytes, a whole number of pages no more than the classes'
- * biggest, is then kept, one per number of pages, for the next sample of
+ * biggest, is then kept, two per number of pages, for the next sample of
  * a request of as many pages (hak_prof_kept_take): a sample of a small
  * request then skips the large path's maps and lock both ways.  Returns
  * true when it kept p, which the caller then does not free; p itself kept
@@ -76,7 +76,7 @@ HAK_HIDDEN void *hak_prof_kept_take(size_t n);
 /* Takes every kept block into out (HAK_PROF_KEPT_MAX of them at most),
  * returns how many: the caller frees them (a trim, a squeeze, profiling
  * stopped). */
-#define HAK_PROF_KEPT_MAX (HAK_SMALL_MAX >> HAK_PAGE_SHIFT)
+#define HAK_PROF_KEPT_MAX (2 * (HAK_SMALL_MAX >> HAK_PAGE_SHIFT))
 HAK_HIDDEN unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]);
 /* Whether p is a sampled block. */
 HAK_HIDDEN bool hak_prof_has(const void *p);
