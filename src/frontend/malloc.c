@@ -137,14 +137,13 @@ static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
     return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
 }
 
-/* Moves the first max blocks (at least one) of t's shadow bin of class c
- * onto list, which is empty: the whole bin when it fits, else its first
+/* Moves the first max blocks (at least one) of s, a shadow bin, onto
+ * list, which is empty: the whole bin when it fits, else its first
  * max blocks, cut from the rest, each checked before its link is followed
  * (the fast path checks each block again as it takes it); returns how
  * many it moved.  No block is relinked but the last, and the most
  * recently freed, cache-hot ones come first. */
-static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **list) {
-    hak_bin_t s = hak_shadow_bin(t, c);
+static unsigned shadow_take(hak_bin_t s, unsigned max, void **list) {
     unsigned moved = hak_bin_held(s);
     *list = *s.head;
     if (moved <= max) {
@@ -213,10 +212,11 @@ static void *small_alloc(unsigned c, size_t n) {
                 hak_thread_group_sort(t, c);
             /* The blocks freed since when they are enough, else a refill
              * (the shadow bin fills on). */
-            unsigned held = hak_bin_held(hak_shadow_bin(t, c));
+            hak_bin_t s = hak_shadow_bin(t, c);
+            unsigned held = hak_bin_held(s);
             if (held >= want / 2 && held > 0) {
                 unsigned room = (unsigned)hak_tc.room[c];
-                got = shadow_take(t, c, room < limit ? room : limit, &list);
+                got = shadow_take(s, room < limit ? room : limit, &list);
             }
         }
         if (got == 0) {
