@@ -278,7 +278,7 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
 static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
                          size_t size) {
     *left = hak_prof_draw(&t->prof);
-    void *p = align == 0 && !zero ? hak_prof_kept_take(n) : NULL;
+    void *p = n <= HAK_SMALL_MAX && align == 0 && !zero ? hak_prof_kept_take(n) : NULL;
     if (p != NULL)
         hak_stats_count_large(1, hak_large_usable(p));
     else
@@ -333,7 +333,7 @@ size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char
  * path finds them; usable is then unused). */
 void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable) {
     if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0 &&
-        hak_prof_freed(p, k == HAK_PTR_LARGE ? usable : 0)) {
+        hak_prof_freed(p, k == HAK_PTR_LARGE && usable <= HAK_SMALL_MAX ? usable : 0)) {
         hak_stats_count_large(-1, usable); /* kept, no longer the program's */
         return;
     }
