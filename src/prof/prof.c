@@ -62,8 +62,10 @@ static hak_prof_hook_t prof_hook;
 static __thread bool in_hook __attribute__((tls_model("initial-exec")));
 
 /* The blocks hak_prof_freed keeps, KEPT_WAYS for each number of pages
- * (slots (pages - 1) * KEPT_WAYS on); read without prof_lock only to skip
- * an empty slot. */
+ * (slots (pages - 1) * KEPT_WAYS on).  Only hak_prof_freed fills a slot,
+ * an empty one, under prof_lock; hak_prof_kept_take empties one without
+ * it, by an exchange, so that a sample takes no lock for its block (the
+ * release and acquire order the block's last use before its next). */
 #define KEPT_WAYS (HAK_PROF_KEPT_MAX / (HAK_SMALL_MAX >> HAK_PAGE_SHIFT))
 static void *_Atomic kept[HAK_PROF_KEPT_MAX];
 
@@ -525,7 +527,7 @@ bool hak_prof_freed(void *p, size_t usable) {
          i++) {
         keep = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL;
         if (keep)
-            atomic_store_explicit(&kept[i], p, memory_order_relaxed);
+            atomic_store_explicit(&kept[i], p, memory_order_release);
     }
     if (!keep)
         atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
@@ -549,10 +551,7 @@ void *hak_prof_kept_take(size_t n) {
     for (size_t i = lo; i < hi; i++) {
         if (atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL)
             continue;
-        hak_lock(&prof_lock);
-        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed);
-        atomic_store_explicit(&kept[i], NULL, memory_order_relaxed);
-        hak_unlock(&prof_lock);
+        void *p = atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
         if (p != NULL) {
             /* hak_prof_sampled counts it again. */
             atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
@@ -564,15 +563,13 @@ void *hak_prof_kept_take(size_t n) {
 
 unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
     unsigned n = 0;
-    hak_lock(&prof_lock);
     for (unsigned i = 0; i < HAK_PROF_KEPT_MAX; i++) {
-        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed);
-        if (p != NULL) {
-            atomic_store_explicit(&kept[i], NULL, memory_order_relaxed);
+        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL
+                      ? NULL
+                      : atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+        if (p != NULL)
             out[n++] = p;
-        }
     }
-    hak_unlock(&prof_lock);
     atomic_fetch_sub_explicit(&hak_prof_live, n, memory_order_relaxed);
     return n;
 }
