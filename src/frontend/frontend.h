@@ -207,9 +207,12 @@ HAK_HIDDEN void hak_small_free(void *p, unsigned c);
 /* Hands n blocks of class c back to the backend for thread t (NULL: one
  * without a cache), counted. */
 HAK_HIDDEN void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n);
-/* Gives the transfer cache's batches and the cached free memory of the
- * backend and the large path back, keeping pad bytes of each; true if it
- * gave any. */
+/* Frees the blocks the profiler keeps for its samples (prof.h,
+ * hak_prof_freed); true if there were any. */
+HAK_HIDDEN bool hak_prof_kept_free(void);
+/* Gives the profiler's kept blocks, the transfer cache's batches and the
+ * cached free memory of the backend and the large path back, keeping pad
+ * bytes of each of the last two; true if it gave any. */
 HAK_HIDDEN bool hak_trim_cached(size_t pad);
 /* A large block of n bytes aligned to align, zeroed if asked, or NULL. */
 HAK_HIDDEN void *hak_alloc_large(size_t n, size_t align, bool zero);

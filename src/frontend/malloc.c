@@ -10,11 +10,21 @@
 
 #include <string.h>
 
-/* Hands the transfer cache's batches to the backend, and gives the memory
- * the backend and the large path cache (free but mapped) back to the OS,
- * keeping at most pad bytes of each; true if it did any. */
+bool hak_prof_kept_free(void) {
+    void *kept[HAK_PROF_KEPT_MAX];
+    unsigned n = hak_prof_kept_drain(kept);
+    for (unsigned i = 0; i < n; i++)
+        hak_large_free(kept[i]);
+    return n > 0;
+}
+
+/* Frees the profiler's kept blocks, hands the transfer cache's batches to
+ * the backend, and gives the memory the backend and the large path cache
+ * (free but mapped) back to the OS, keeping at most pad bytes of each;
+ * true if it did any. */
 bool hak_trim_cached(size_t pad) {
-    bool released = hak_xfer_flush();
+    bool released = hak_prof_kept_free();
+    released |= hak_xfer_flush();
     released |= hak_backend->trim(pad);
     released |= hak_large_trim(pad);
     return released;
@@ -36,7 +46,8 @@ static bool squeeze(unsigned *tried) {
     hak_thread_t *t = hak_self;
     if (t != HAK_THREAD_EMPTY && t != HAK_THREAD_DEAD)
         hak_thread_flush(t);
-    bool released = hak_backend->squeeze != NULL && hak_backend->squeeze();
+    bool released = hak_prof_kept_free();
+    released |= hak_backend->squeeze != NULL && hak_backend->squeeze();
     released |= hak_large_squeeze();
     if (!released)
         return false;
@@ -126,20 +137,29 @@ static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
     return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
 }
 
-/* Moves up to max blocks of t's shadow bin of class c onto list: the
- * whole bin at once when it fits and list is empty (the fast path checks
- * each block as it takes it), else one by one, each checked; returns how
- * many it moved. */
-static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **list) {
-    hak_bin_t s = hak_shadow_bin(t, c);
-    unsigned held = hak_bin_held(s), moved = 0;
-    if (held <= max && *list == HAK_LIST_END) {
-        *list = *s.head;
+/* Moves the first max blocks (at least one) of s, a shadow bin, onto
+ * list, which is empty: the whole bin when it fits, else its first
+ * max blocks, cut from the rest, each checked before its link is followed
+ * (the fast path checks each block again as it takes it); returns how
+ * many it moved.  No block is relinked but the last, and the most
+ * recently freed, cache-hot ones come first. */
+static unsigned shadow_take(hak_bin_t s, unsigned max, void **list) {
+    unsigned moved = hak_bin_held(s);
+    *list = *s.head;
+    if (moved <= max) {
         *s.head = HAK_LIST_END;
-        moved = held;
     } else {
-        for (; moved < max && *s.head != HAK_LIST_END; moved++)
-            *list = hak_block_push(block_take(s.head), *list);
+        moved = max;
+        void *last = *s.head;
+        for (unsigned i = 1;; i++) {
+            if (!hak_block_cached(last))
+                hak_list_corrupt(last, "thread cache: a block written after its free");
+            if (i == max)
+                break;
+            last = hak_block_next(last);
+        }
+        *s.head = hak_block_next(last);
+        hak_block_link(last, HAK_LIST_END);
     }
     *s.room += (int32_t)moved;
     return moved;
@@ -147,7 +167,8 @@ static unsigned shadow_take(hak_thread_t *t, unsigned c, unsigned max, void **li
 
 /* The request of n bytes that crossed thread t's sample point *left,
  * sampled as size bytes: a large block, so that its free reaches the slow
- * path, recorded; *left is drawn anew. */
+ * path (a kept one when it needs no zeroing nor alignment: prof.h,
+ * hak_prof_freed), recorded; *left is drawn anew. */
 static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
                          size_t size);
 
@@ -191,10 +212,11 @@ static void *small_alloc(unsigned c, size_t n) {
                 hak_thread_group_sort(t, c);
             /* The blocks freed since when they are enough, else a refill
              * (the shadow bin fills on). */
-            unsigned held = hak_bin_held(hak_shadow_bin(t, c));
+            hak_bin_t s = hak_shadow_bin(t, c);
+            unsigned held = hak_bin_held(s);
             if (held >= want / 2 && held > 0) {
                 unsigned room = (unsigned)hak_tc.room[c];
-                got = shadow_take(t, c, room < limit ? room : limit, &list);
+                got = shadow_take(s, room < limit ? room : limit, &list);
             }
         }
         if (got == 0) {
@@ -256,7 +278,11 @@ static void *large_alloc(size_t n, size_t align, bool zero) {
 static void *prof_sample(hak_thread_t *t, uint64_t *left, size_t n, size_t align, bool zero,
                          size_t size) {
     *left = hak_prof_draw(&t->prof);
-    void *p = large_alloc(n, align, zero);
+    void *p = n <= HAK_SMALL_MAX && align == 0 && !zero ? hak_prof_kept_take(n) : NULL;
+    if (p != NULL)
+        hak_stats_count_large(1, hak_large_usable(p));
+    else
+        p = large_alloc(n, align, zero);
     if (p != NULL)
         hak_prof_sampled(p, n, size);
     return p;
@@ -306,8 +332,11 @@ size_t hak_ptr_usable(const void *p, enum hak_ptr_kind k, unsigned c, const char
 /* Frees p, a large or far block of usable bytes (for a far one the large
  * path finds them; usable is then unused). */
 void hak_ptr_free_large(void *p, enum hak_ptr_kind k, size_t usable) {
-    if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0)
-        (void)hak_prof_freed(p);
+    if (atomic_load_explicit(&hak_prof_live, memory_order_relaxed) != 0 &&
+        hak_prof_freed(p, k == HAK_PTR_LARGE && usable <= HAK_SMALL_MAX ? usable : 0)) {
+        hak_stats_count_large(-1, usable); /* kept, no longer the program's */
+        return;
+    }
     if (k == HAK_PTR_FAR) {
         usable = hak_large_free_far(p);
         if (usable == 0)

@@ -164,28 +164,41 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
     }
 }
 
+/* Brings the shadow bin of class c in line with the profiler's epoch
+ * (hak_thread_prof_switch). */
+HAK_INLINE void shadow_switch(hak_thread_t *t, unsigned c, unsigned epoch) {
+    hak_bin_t s = hak_shadow_bin(t, c), b = hak_bin(t, c);
+    if (*s.head != HAK_LIST_END)
+        bin_flush(t, c, s, hak_bin_held(s), true);
+    unsigned cap = epoch & 1 ? b.cap : 0, held = hak_bin_held(b);
+    t->prof.shadow_cap[c] = (uint16_t)cap;
+    *s.room = (int32_t)cap;
+    if (cap > 0 && held > 0) {
+        /* Not yet counted by the sampler: its slow path takes them back,
+         * counted. */
+        *s.head = *b.head;
+        *s.room -= (int32_t)held;
+        *b.head = HAK_LIST_END;
+        *b.room += (int32_t)held;
+    }
+}
+
 void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
     groups_sort(t);
     for (unsigned g = 0; g < HAK_NGROUPS; g++)
         hak_tc.room[HAK_GROUP_BIN(g)] = epoch & 1 ? HAK_GROUP_CAP : 0;
-    for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_bin_t s = hak_shadow_bin(t, c), b = hak_bin(t, c);
-        if (*s.head != HAK_LIST_END)
-            bin_flush(t, c, s, hak_bin_held(s), true);
-        unsigned cap = epoch & 1 ? b.cap : 0, held = hak_bin_held(b);
-        t->prof.shadow_cap[c] = (uint16_t)cap;
-        *s.room = (int32_t)cap;
-        if (cap > 0 && held > 0) {
-            /* Not yet counted by the sampler: its slow path takes them
-             * back, counted. */
-            *s.head = *b.head;
-            *s.room -= (int32_t)held;
-            *b.head = HAK_LIST_END;
-            *b.room += (int32_t)held;
-        }
-    }
+    /* Two loops, so that each knows where its shadow bins are (in the hot
+     * half or the cold one): a thread's first call switches it, and a
+     * program that starts many threads pays this for each. */
+    for (unsigned c = 1; c <= HAK_SHADOW_CLASSES; c++)
+        shadow_switch(t, c, epoch);
+    for (unsigned c = HAK_SHADOW_CLASSES + 1; c <= HAK_NCLASSES; c++)
+        shadow_switch(t, c, epoch);
     t->prof.epoch = epoch;
     hak_tc.quarantine = epoch & 1 ? NULL : t->quarantine;
+    /* Profiling stopped: no sample will take the blocks it kept. */
+    if (!(epoch & 1))
+        (void)hak_prof_kept_free();
 }
 
 /*

@@ -61,6 +61,14 @@ static _Atomic uint64_t seed_next;
 static hak_prof_hook_t prof_hook;
 static __thread bool in_hook __attribute__((tls_model("initial-exec")));
 
+/* The blocks hak_prof_freed keeps, KEPT_WAYS for each number of pages
+ * (slots (pages - 1) * KEPT_WAYS on).  Only hak_prof_freed fills a slot,
+ * an empty one, under prof_lock; hak_prof_kept_take empties one without
+ * it, by an exchange, so that a sample takes no lock for its block (the
+ * release and acquire order the block's last use before its next). */
+#define KEPT_WAYS (HAK_PROF_KEPT_MAX / (HAK_SMALL_MAX >> HAK_PAGE_SHIFT))
+static void *_Atomic kept[HAK_PROF_KEPT_MAX];
+
 /* The executable segment of the library itself, whose frames a stack
  * leaves out; none when the library is linked into the program. */
 static uintptr_t self_lo, self_hi;
@@ -493,11 +501,18 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     call_hook(HAK_PROF_ALLOC, p, request, w, f, n);
 }
 
-bool hak_prof_freed(void *p) {
+bool hak_prof_freed(void *p, size_t usable) {
+    size_t first = ((usable >> HAK_PAGE_SHIFT) - 1) * KEPT_WAYS;
+    bool fits = first < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0;
     hak_lock(&prof_lock);
     prof_rec_t *r = rec_find((uintptr_t)p);
     if (r == NULL) {
+        bool twice = false;
+        for (size_t i = first; fits && i < first + KEPT_WAYS; i++)
+            twice |= atomic_load_explicit(&kept[i], memory_order_relaxed) == p;
         hak_unlock(&prof_lock);
+        if (twice)
+            hak_fatal("free(): double free: %p", p);
         return false;
     }
     prof_stack_t *s = &stacks[r->stack];
@@ -506,7 +521,16 @@ bool hak_prof_freed(void *p) {
     s->free_n += w;
     s->free_b += w * (double)request;
     rec_delete(r);
-    atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
+    /* Kept, it still counts in hak_prof_live. */
+    bool keep = false;
+    for (size_t i = first; fits && !keep && i < first + KEPT_WAYS && (hak_prof_epoch_now() & 1);
+         i++) {
+        keep = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL;
+        if (keep)
+            atomic_store_explicit(&kept[i], p, memory_order_release);
+    }
+    if (!keep)
+        atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
     uintptr_t f[PROF_DEPTH];
     /* The stack, for a hook only (call_hook looks again). */
     unsigned n = 0;
@@ -516,7 +540,38 @@ bool hak_prof_freed(void *p) {
     }
     hak_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
-    return true;
+    return keep;
+}
+
+void *hak_prof_kept_take(size_t n) {
+    size_t pages = n == 0 ? 1 : ((n - 1) >> HAK_PAGE_SHIFT) + 1;
+    size_t lo = (pages - 1) * KEPT_WAYS, hi = (pages + pages / 2) * KEPT_WAYS;
+    if (hi > HAK_PROF_KEPT_MAX)
+        hi = HAK_PROF_KEPT_MAX;
+    for (size_t i = lo; i < hi; i++) {
+        if (atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL)
+            continue;
+        void *p = atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+        if (p != NULL) {
+            /* hak_prof_sampled counts it again. */
+            atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < HAK_PROF_KEPT_MAX; i++) {
+        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL
+                      ? NULL
+                      : atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+        if (p != NULL)
+            out[n++] = p;
+    }
+    atomic_fetch_sub_explicit(&hak_prof_live, n, memory_order_relaxed);
+    return n;
 }
 
 bool hak_prof_has(const void *p) {

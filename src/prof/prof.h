@@ -40,8 +40,8 @@ typedef struct hak_prof_thread {
 
 /* Odd while profiling is on; moves at each start and stop. */
 HAK_HIDDEN extern _Atomic unsigned hak_prof_epoch;
-/* Sampled blocks live: the frontend asks hak_prof_freed only when some
- * are. */
+/* Sampled blocks live, and blocks kept for samples (hak_prof_freed): the
+ * frontend asks hak_prof_freed only when there are some. */
 HAK_HIDDEN extern _Atomic uint64_t hak_prof_live;
 
 HAK_INLINE unsigned hak_prof_epoch_now(void) {
@@ -60,8 +60,24 @@ HAK_HIDDEN uint64_t hak_prof_draw(hak_prof_thread_t *pt);
  * (its class's size, or the request above the classes), with the stack of
  * its caller.  Takes locks: the caller holds none. */
 HAK_HIDDEN void hak_prof_sampled(void *p, size_t request, size_t size);
-/* If p is a sampled block: forgets it and returns true. */
-HAK_HIDDEN bool hak_prof_freed(void *p);
+/* If p is a sampled block: forgets it.  While profiling is on, a sampled
+ * block of usable bytes, a whole number of pages no more than the classes'
+ * biggest, is then kept, two per number of pages, for the next sample of
+ * a request of as many pages (hak_prof_kept_take): a sample of a small
+ * request then skips the large path's maps and lock both ways.  Returns
+ * true when it kept p, which the caller then does not free; p itself kept
+ * (freed twice) is fatal.  usable 0: not to be kept. */
+HAK_HIDDEN bool hak_prof_freed(void *p, size_t usable);
+/* A kept block of the pages n bytes take (at least one), or of up to half
+ * as many again and one more (a sampled block is one of many: its waste
+ * counts little), taken, or NULL: the caller records it again
+ * (hak_prof_sampled). */
+HAK_HIDDEN void *hak_prof_kept_take(size_t n);
+/* Takes every kept block into out (HAK_PROF_KEPT_MAX of them at most),
+ * returns how many: the caller frees them (a trim, a squeeze, profiling
+ * stopped). */
+#define HAK_PROF_KEPT_MAX (2 * (HAK_SMALL_MAX >> HAK_PAGE_SHIFT))
+HAK_HIDDEN unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]);
 /* Whether p is a sampled block. */
 HAK_HIDDEN bool hak_prof_has(const void *p);
 /* At exit: the final profile and the leak report, when asked. */
