@@ -66,7 +66,7 @@ typedef struct hy_lock {
 static hy_lock_t class_locks[HY_LOCKS] = {[0 ... HY_LOCKS - 1] = {HAK_LOCK_INIT}};
 static hak_lock_t *class_lock(unsigned c) { return &class_locks[c % HY_LOCKS].lock; }
 
-static hak_pool_t pool = HAK_POOL_INIT;
+static hak_pool_t pool = HAK_POOL_INIT_CARVING;
 static hy_class_t classes[HAK_NCODES];
 static unsigned span_units[HAK_NCODES];
 

@@ -156,7 +156,7 @@ typedef struct ss_heap {
 } ss_heap_t;
 
 /* The unit pool, and the heaps and orphans (heaps_lock). */
-static hak_pool_t pool = HAK_POOL_INIT;
+static hak_pool_t pool = HAK_POOL_INIT_CARVING;
 static hak_lock_t heaps_lock = HAK_LOCK_INIT;
 static ss_slab_t *orphans[HAK_NCODES];
 /* Whether orphans[c] has a slab: set under heaps_lock as it changes, read

@@ -8,8 +8,13 @@
  * workload that frees and takes the same memory in cycles would fault every
  * page back in after each purge: units taken back purged after use raise
  * the budget by as much (the boost, ace.h), and the raise lasts until free
- * memory stays over the plain budget for the purge delay.  Free units that
- * stay unused for the purge delay go back when idle (hak_pool_decay).
+ * memory stays over the plain budget for the purge delay.  While the
+ * program runs, free units that stayed unused from one aging pass to the
+ * next (a purge delay of its activity apart) go back, and so do the pages
+ * of a unit taken again that no life used for two passes; all free units
+ * go once it idles (hak_pool_decay).  Without the aging, a program that
+ * never idles keeps every unit in rotation wholly resident, though each of
+ * its slabs reaches only a few pages of it (thread_churn).
  */
 #include "pool/pool.h"
 
@@ -88,6 +93,78 @@ static void purge_down(hak_pool_t *pl, size_t target) {
     for (hak_pool_chunk_t *ch = pl->avail; ch && pl->dirty_bytes > target; ch = ch->next)
         if (ch->dirty_units)
             units_purge(pl, ch, ch->dirty_units);
+}
+
+#define PAGE_LAST ((unsigned)(HAK_UNIT_SIZE >> HAK_PAGE_SHIFT) - 1)
+
+/* The last page of unit u of ch that a run whose bump is at bump reached,
+ * 0 if none (page 0 is always counted: used_page has no "none"). */
+static unsigned page_reached(const hak_pool_chunk_t *ch, unsigned u, const char *bump) {
+    const char *start = hak_pool_unit(ch, u);
+    if (bump <= start)
+        return 0;
+    size_t last = (size_t)(bump - start - 1) >> HAK_PAGE_SHIFT;
+    return last < PAGE_LAST ? (unsigned)last : PAGE_LAST;
+}
+
+/* A carving backend's run from first, of n units, given back: its blocks
+ * reached its bump, and the pages past it went unused in its life. */
+static void pages_used(hak_pool_chunk_t *ch, unsigned first, unsigned n) {
+    const char *bump = hak_pool_bump(ch, first);
+    for (unsigned u = first; u < first + n; u++) {
+        unsigned last = page_reached(ch, u, bump);
+        if (last > (ch->used_page[u] & 0xfu))
+            ch->used_page[u] = (uint16_t)((ch->used_page[u] & ~0xfu) | last);
+        if (last > ch->reach_page[u])
+            ch->reach_page[u] = (uint8_t)last;
+    }
+}
+
+/* For the units of bits in ch, dirty and being taken, lowers their reach to
+ * the last page a life used within the last two aging periods, and sets in
+ * stale[u] the first page past it (0: none) for the caller to purge. */
+static void pages_stale(hak_pool_chunk_t *ch, uint32_t bits, uint8_t *stale) {
+    for (unsigned u = 0; u < HAK_POOL_UNITS; u++) {
+        stale[u] = 0;
+        if (!(bits >> u & 1))
+            continue;
+        unsigned keep = 0;
+        for (unsigned v = ch->used_page[u]; v != 0; v >>= 4)
+            keep = (v & 0xfu) > keep ? (v & 0xfu) : keep;
+        if (ch->reach_page[u] > keep) {
+            stale[u] = (uint8_t)(keep + 1);
+            ch->reach_page[u] = (uint8_t)keep;
+        }
+    }
+}
+
+/* An aging pass, once the purge delay of the program's activity
+ * (hak_purge_elapsed) passed since the last: purges the dirty free units
+ * that were so at the last pass and were not taken since, each chunk's
+ * neighbours in one madvise, then marks those dirty now for the next, and
+ * lowers *next to when that is due.  A cycling workload takes its units
+ * back within the delay, resident; a unit that waited from one pass to the
+ * next is one the workload no longer cycles through, resident for nothing,
+ * and the oldest go first (each at between one and two delays). */
+static void pool_age(hak_pool_t *pl, uint64_t now, uint64_t *next) {
+    if (pl->aging_at == 0)
+        return;
+    uint64_t elapsed = hak_purge_elapsed(pl->aged_at, now);
+    if (elapsed < hak_opt.purge_delay) {
+        pl->aging_at = now + (hak_opt.purge_delay - elapsed);
+    } else {
+        for (hak_pool_chunk_t *ch = pl->avail; ch; ch = ch->next) {
+            if (ch->aging_units & ch->dirty_units)
+                units_purge(pl, ch, ch->aging_units & ch->dirty_units);
+            ch->aging_units = ch->dirty_units;
+            for (unsigned u = 0; u < HAK_POOL_UNITS; u++)
+                ch->used_page[u] = (uint16_t)(ch->used_page[u] << 4 & 0xfffu);
+        }
+        pl->aged_at = now;
+        pl->aging_at = pl->dirty_bytes > 0 ? now + hak_opt.purge_delay : 0;
+    }
+    if (pl->aging_at != 0 && pl->aging_at < *next)
+        *next = pl->aging_at;
 }
 
 /* Keeps dirty memory within the budget, and the boost while it lasts. */
@@ -198,17 +275,29 @@ hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned
     pl->idle.count++;
     if (ch->free_units == HAK_POOL_ALL_UNITS)
         pl->empty_chunks--;
+    uint8_t stale[HAK_POOL_UNITS];
+    if (pl->carves) {
+        pages_stale(ch, ch->dirty_units & bits, stale);
+        for (unsigned u = 0; u < HAK_POOL_UNITS; u++)
+            if ((bits & ~ch->dirty_units) >> u & 1)
+                ch->reach_page[u] = 0;
+    }
     pl->dirty_bytes -= units_bytes(ch->dirty_units & bits);
     hak_boost_took(&pl->boost, units_bytes(ch->purged_units & bits));
     ch->dirty_units &= ~bits;
     ch->purged_units &= ~bits;
+    ch->aging_units &= ~bits;
     ch->free_units &= ~bits;
     if (ch->free_units == 0)
         HAK_DLIST_UNLINK(&pl->avail, ch);
     hak_unlock(&pl->lock);
     /* The units are the caller's now: their records need no lock. */
-    for (unsigned u = (unsigned)at; u < (unsigned)at + n; u++)
+    for (unsigned u = (unsigned)at; u < (unsigned)at + n; u++) {
         ch->first[u] = (uint8_t)at;
+        if (pl->carves && stale[u] != 0)
+            hak_os_purge(hak_pool_unit(ch, u) + ((size_t)stale[u] << HAK_PAGE_SHIFT),
+                         (size_t)(PAGE_LAST + 1 - stale[u]) << HAK_PAGE_SHIFT);
+    }
     hak_pool_set_bump(ch, (unsigned)at, hak_pool_unit(ch, (unsigned)at));
     hak_chunk_set_units(&ch->base, (unsigned)at, n, c);
     *first = (unsigned)at;
@@ -247,6 +336,8 @@ void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsi
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, n);
     hak_lock(&pl->lock);
+    if (pl->carves)
+        pages_used(ch, first, n);
     if (!idle)
         pl->idle.count++;
     hak_idle_arm(&pl->armed);
@@ -261,6 +352,11 @@ void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsi
     }
     ch->dirty_units |= bits;
     pl->dirty_bytes += units_bytes(bits);
+    if (bits != 0 && pl->aging_at == 0 && hak_opt.purge_delay != 0) {
+        pl->aged_at = hak_os_now_ms();
+        pl->aging_at = pl->aged_at + hak_opt.purge_delay;
+        hak_purge_at(pl->aging_at);
+    }
     if (ch->free_units == HAK_POOL_ALL_UNITS) {
         if (pl->empty_chunks >= HAK_POOL_EMPTY_CHUNKS + pl->boost.bytes / HAK_CHUNK_SIZE) {
             chunk_unmap(pl, ch);
@@ -343,15 +439,16 @@ bool hak_pool_squeeze(hak_pool_t *pl) {
 }
 
 void hak_pool_decay(hak_pool_t *pl) {
-    uint64_t next = UINT64_MAX;
+    uint64_t next = UINT64_MAX, now = hak_os_now_ms();
     hak_lock(&pl->lock);
     pool_purge(pl);
-    if (hak_opt.purge_delay != 0 && pl->armed &&
-        hak_idle_check(&pl->idle, hak_os_now_ms(), &next)) {
+    if (hak_opt.purge_delay != 0 && pl->armed && hak_idle_check(&pl->idle, now, &next)) {
         pl->boost = (hak_boost_t){0};
         purge_down(pl, 0);
         pl->armed = false;
     }
+    if (hak_opt.purge_delay != 0)
+        pool_age(pl, now, &next);
     hak_unlock(&pl->lock);
     if (next != UINT64_MAX)
         hak_purge_at(next);

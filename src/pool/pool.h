@@ -2,8 +2,9 @@
  * pool.h - the unit pool under the backends: 2 MiB chunks cut into 64 KiB
  * units, the records of which units are free, which of those hold data and
  * which were purged after use, the empty-chunk cache, coalesced purging
- * within a budget (and the ACE's boost while a workload cycles), idle
- * return of free units, and each class's geometry.  A backend takes runs of
+ * within a budget (and the ACE's boost while a workload cycles), the aging
+ * of free units and unused pages while the program runs, idle return of
+ * free units, and each class's geometry.  A backend takes runs of
  * whole units for its slabs or spans and gives them back when they empty;
  * what it keeps of its own (heaps, lists, owners) lives in the records it
  * adds after the pool's in each chunk header.
@@ -47,6 +48,20 @@ typedef struct hak_pool_chunk {
     uint32_t dirty_units;    /* free and holding data */
     uint32_t purged_units;   /* free, and purged after use */
     uint32_t unmapped_units; /* free, and unmapped (squeeze) */
+    /* Dirty free units that were already so at the pool's last aging pass
+     * and not taken since (hak_pool_decay; a take clears them). */
+    uint32_t aging_units;
+    /* With a carving backend, for each unit, as the index of a page: the
+     * last its runs' blocks reached in the lives given back since the last
+     * aging pass (bits 0-3) and in each of the two periods before it (bits
+     * 4-7 and 8-11), and the last that may still be resident (reach, while
+     * dirty).  A take purges the pages past all three: no life used them
+     * for two whole periods, two purge delays or more (hak_pool_take).  One
+     * period would purge pages that one burst left unused and the next
+     * takes back (burst_idle pausing half the delay, hybrid: 100 more page
+     * faults in 45 500). */
+    uint16_t used_page[HAK_POOL_UNITS];
+    uint8_t reach_page[HAK_POOL_UNITS];
     /* Taken units whose owner unmapped pages at their end, and how many
      * (hak_pool_unmap_tail; under the lock): a release unmaps the rest.
      * Unit 0's: those past the header's page (a squeeze). */
@@ -79,11 +94,19 @@ typedef struct hak_pool {
     hak_boost_t boost;
     hak_idle_t idle; /* counts takes and gives */
     bool armed;      /* dirty free units left since the last idle return */
+    /* Its backend carves runs from their start up to the bump (superslab,
+     * hybrid): a run's pages past its bump went unused in its life. */
+    bool carves;
+    /* Aging: when the last pass was, and the next is due (0: none armed,
+     * no dirty free unit at the last pass nor since). */
+    uint64_t aged_at, aging_at;
     hak_pool_hint_t hints[HAK_NCODES][HAK_POOL_HINTS];
     unsigned hint_next[HAK_NCODES];
 } hak_pool_t;
 #define HAK_POOL_INIT                                                                              \
     { .lock = HAK_LOCK_INIT }
+#define HAK_POOL_INIT_CARVING                                                                      \
+    { .lock = HAK_LOCK_INIT, .carves = true }
 
 /* The first unit of the run that holds p, in its chunk's records (only
  * meaningful while the run is taken). */
@@ -124,7 +147,10 @@ HAK_INLINE unsigned hak_pool_class_units(unsigned c, unsigned min_blocks) {
 /* Takes a run of n units for class c (a hinted one if still free, else the
  * first that fits, else in a new chunk) and marks them c; its chunk, with
  * *first set, or NULL with errno ENOMEM when no chunk could be mapped (or
- * squeezed units mapped back). */
+ * squeezed units mapped back).  With a carving backend, the pages of its
+ * dirty units that no life used for two aging periods are purged first:
+ * left resident, a slab that needs only its first pages would keep the
+ * whole unit resident, as every unit in rotation would. */
 HAK_HIDDEN hak_pool_chunk_t *hak_pool_take(hak_pool_t *pl, unsigned c, unsigned n, unsigned *first);
 /* Gives back the n units from first of ch, which served class c and hold
  * no live block any more; they stay dirty within the budget.  idle: the
@@ -150,8 +176,10 @@ HAK_INLINE size_t hak_pool_unit_mapped(const hak_pool_chunk_t *ch, unsigned u) {
  * the boost dropped; whether anything went. */
 HAK_HIDDEN bool hak_pool_trim(hak_pool_t *pl, size_t pad);
 /* At the purge clock's deadline: dirty free units within the budget and
- * boost, and all of them once no run came or went for the purge delay
- * (the clock armed for when that will be, if not yet). */
+ * boost; while the program runs, those that stayed free from one aging
+ * pass to the next, a purge delay of its activity apart (so between one
+ * and two delays); and all of them once no run came or went for the purge
+ * delay (the clock armed for when the next of these will be). */
 HAK_HIDDEN void hak_pool_decay(hak_pool_t *pl);
 HAK_HIDDEN void hak_pool_fork_prepare(hak_pool_t *pl);
 HAK_HIDDEN void hak_pool_fork_release(hak_pool_t *pl);

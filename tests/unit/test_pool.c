@@ -1,5 +1,6 @@
 /* Unit: the unit pool (pool/pool.c): runs of units taken and given back by
- * classes whose slabs differ in length, hints included; the squeeze. */
+ * classes whose slabs differ in length, hints included; the squeeze; the
+ * aging of free units and unused pages while the program runs. */
 #include "frontend/frontend.h"
 #include "pool/pool.h"
 
@@ -7,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "../check_main.h"
+#include "../testclock.h"
 
 static void setup(void) { hak_ensure_init(); }
 
@@ -134,6 +136,111 @@ START_TEST(test_squeeze) {
 }
 END_TEST
 
+/* Moves the frozen clock a purge delay on while the program keeps calling
+ * (no idle stretch: a call every quarter of it), then makes the purge
+ * clock's call to the pool. */
+static void work_then_decay(hak_pool_t *pl) {
+    for (unsigned t = 0; t < 4; t++) {
+        hak_test_clock_advance(hak_opt.purge_delay / 4 + 1);
+        hak_purge_active(hak_os_now_ms());
+    }
+    hak_pool_decay(pl);
+}
+
+static unsigned unit_resident(const hak_pool_chunk_t *ch, unsigned u) {
+    unsigned char v[HAK_UNIT_SIZE >> HAK_PAGE_SHIFT];
+    ck_assert_int_eq(mincore(hak_pool_unit(ch, u), HAK_UNIT_SIZE, v), 0);
+    unsigned n = 0;
+    for (size_t i = 0; i < sizeof v; i++)
+        n += v[i] & 1;
+    return n;
+}
+
+/* Takes a unit for class c, writes all of it, and gives it back. */
+static hak_pool_chunk_t *take_touched(hak_pool_t *pl, unsigned c, unsigned *first) {
+    hak_pool_chunk_t *ch = hak_pool_take(pl, c, 1, first);
+    ck_assert_ptr_nonnull(ch);
+    memset(hak_pool_unit(ch, *first), 0x5a, HAK_UNIT_SIZE);
+    return ch;
+}
+
+/* While the program runs (never idle, so no idle return), a free unit
+ * goes back once it stayed free from one aging pass to the next, a delay
+ * apart; one taken back in between stays resident, and ages anew from its
+ * next release. */
+START_TEST(test_free_units_age) {
+    static hak_pool_t pl = HAK_POOL_INIT;
+    hak_test_clock_freeze();
+    hak_purge_active(hak_os_now_ms()); /* any quiet before is not the test's */
+    hak_opt.purge_delay = 1000;
+    hak_pool_set_budget(&pl, (size_t)8 << 20);
+    unsigned c = hak_class_of(40000), a, b, k;
+    hak_pool_chunk_t *ch = take_touched(&pl, c, &a);
+    ck_assert_ptr_eq(take_touched(&pl, c, &b), ch);
+    ck_assert_ptr_eq(take_touched(&pl, c, &k), ch);
+    hak_pool_release(&pl, ch, a, 1, c, false);
+    hak_pool_release(&pl, ch, b, 1, c, false);
+    work_then_decay(&pl); /* the first pass: a and b free since */
+    ck_assert_uint_eq(unit_resident(ch, a), 16);
+    ck_assert_uint_eq(unit_resident(ch, b), 16);
+    unsigned again;
+    ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &again), ch); /* cycling: b */
+    ck_assert_uint_eq(again, b);
+    hak_pool_release(&pl, ch, b, 1, c, false);
+    work_then_decay(&pl);
+    ck_assert_uint_eq(unit_resident(ch, a), 0);
+    ck_assert_uint_eq(unit_resident(ch, b), 16);
+    hak_pool_release(&pl, ch, k, 1, c, false);
+    work_then_decay(&pl);
+    ck_assert_uint_eq(unit_resident(ch, b), 0);
+    ck_assert_uint_eq(unit_resident(ch, k), 16);
+    ck_assert(hak_pool_trim(&pl, 0));
+}
+END_TEST
+
+/* One life of a carving backend's slab on unit u: taken (its stale pages
+ * purged), carved to pages pages, which are written, and given back. */
+static void carve_life(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u, unsigned c, unsigned pages,
+                       unsigned *resident_at_take) {
+    unsigned first;
+    ck_assert_ptr_eq(hak_pool_take(pl, c, 1, &first), ch);
+    ck_assert_uint_eq(first, u);
+    *resident_at_take = unit_resident(ch, u);
+    char *start = hak_pool_unit(ch, u);
+    hak_pool_set_bump(ch, u, start + (size_t)pages * HAK_PAGE_SIZE);
+    memset(start, 0x5a, (size_t)pages * HAK_PAGE_SIZE);
+    hak_pool_release(pl, ch, u, 1, c, false);
+}
+
+/* A carving backend's unit that served a slab of 16 pages, then slabs of
+ * one: its other pages stay resident while a life used them within the
+ * last two aging passes, and go when it is taken after that. */
+START_TEST(test_unused_pages_age) {
+    static hak_pool_t pl = HAK_POOL_INIT_CARVING;
+    hak_test_clock_freeze();
+    hak_purge_active(hak_os_now_ms()); /* any quiet before is not the test's */
+    hak_opt.purge_delay = 1000;
+    hak_pool_set_budget(&pl, (size_t)8 << 20);
+    unsigned c = hak_class_of(40000), u, resident;
+    hak_pool_chunk_t *ch = hak_pool_take(&pl, c, 1, &u);
+    ck_assert_ptr_nonnull(ch);
+    hak_pool_release(&pl, ch, u, 1, c, false);
+    carve_life(&pl, ch, u, c, 16, &resident);
+    carve_life(&pl, ch, u, c, 1, &resident);
+    ck_assert_uint_eq(resident, 16);
+    work_then_decay(&pl);
+    carve_life(&pl, ch, u, c, 1, &resident);
+    ck_assert_uint_eq(resident, 16);
+    work_then_decay(&pl);
+    carve_life(&pl, ch, u, c, 1, &resident);
+    ck_assert_uint_eq(resident, 16);
+    work_then_decay(&pl);
+    carve_life(&pl, ch, u, c, 1, &resident);
+    ck_assert_uint_eq(resident, 1);
+    ck_assert(hak_pool_trim(&pl, 0));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("pool");
     hak_test_add_backend_case(s);
@@ -142,6 +249,8 @@ int main(void) {
     tcase_add_test(tc, test_hint_within_chunk);
     tcase_add_test(tc, test_runs_never_overlap);
     tcase_add_test(tc, test_squeeze);
+    tcase_add_test(tc, test_free_units_age);
+    tcase_add_test(tc, test_unused_pages_age);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
