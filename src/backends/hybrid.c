@@ -175,7 +175,9 @@ static unsigned hy_refill(void *state, unsigned c, unsigned want, unsigned max, 
         hy_run_t *r = k->fresh;
         if (r == NULL && (r = span_new(c, cause)) == NULL)
             break;
-        char *bump = run_bump(r), *stop = bump + hak_carve_bytes(size);
+        char *bump = run_bump(r);
+        char *stop =
+            bump + hak_carve_bytes(size, bump == hak_pool_unit(&chunk_of(r)->pool, r->first));
         got = hak_carve(&bump, stop < r->end ? stop : r->end, size, want - got, &head);
         hak_pool_set_bump(&chunk_of(r)->pool, r->first, bump);
         r->used += got;

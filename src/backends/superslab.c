@@ -581,7 +581,8 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
             }
         }
         char *bump = slab_bump(s);
-        char *stop = bump + hak_carve_bytes(size);
+        char *stop =
+            bump + hak_carve_bytes(size, bump == hak_pool_unit(&chunk_of(s)->pool, s->first));
         if (stop > s->end)
             stop = s->end;
         got = hak_carve(&bump, stop, size, want - got, &head);

@@ -217,7 +217,7 @@ START_TEST(test_small_idle_first_look) {
     hak_test_clock_advance(HAK_PURGE_QUIET_DELAYS * 1000 + 1);
     hak_backend->decay(); /* the thread's look: no call of the program */
     size_t r1 = hak_chunk_resident();
-    HAK_CHECK_MSG(r1 + ((size_t)4 << 20) <= r0 && r1 <= ((size_t)2 << 20),
+    HAK_CHECK_MSG(r1 + ((size_t)3 << 20) <= r0 && r1 <= ((size_t)2 << 20),
                   "idle: resident %zu, then %zu", r0, r1);
 }
 END_TEST
