@@ -130,36 +130,49 @@ HAK_INLINE void cache_push(hak_thread_t *t, unsigned c, void *p) {
     bin_push(c, p);
 }
 
+/* Makes room for one block in the full shadow bin of class c, above
+ * HAK_SHADOW_CLASSES, whose room the group sort took already: grows it
+ * (hak_shadow_bin), else flushes it.  Out of the sort's loop, which keeps
+ * its registers for the walk. */
+static HAK_NOINLINE void side_full(hak_thread_t *t, unsigned c) {
+    t->prof.side_room[c]++;
+    hak_bin_t s = hak_shadow_bin(t, c);
+    if (*s.room <= 0)
+        bin_flush(t, c, s, hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown, false)),
+                  true);
+    t->prof.side_room[c]--;
+}
+
 void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
     unsigned g = HAK_GROUP(c), b = HAK_GROUP_BIN(g);
     unsigned lo = HAK_SHADOW_CLASSES + 1 + g * HAK_GROUP_CLASSES;
+    /* The shadow bins of the group's classes, indexed from its first. */
+    void **heads = &t->prof.side_head[lo];
+    int32_t *rooms = &t->prof.side_room[lo];
     void *p = hak_tc.head[b];
     hak_tc.head[b] = HAK_LIST_END;
     hak_tc.room[b] = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
+    hak_keys_t keys = hak_keys();
     while (p != HAK_LIST_END) {
         /* Only the free fast path pushes onto a group bin, a block it
          * found in a window unit of the group's classes: so the bin's head
          * is such a block, and so is the link of a block whose check holds
          * (the check is made for that link).  The link is then followed
          * without bin_flush's test of the chunk map; the class read from
-         * the page is still checked against the group's. */
-        if (!hak_block_cached(p))
-            hak_list_corrupt(p, "thread cache: a block written after its free");
-        unsigned pc = hak_page_code((uintptr_t)p);
-        if (pc - lo >= HAK_GROUP_CLASSES)
+         * the page is still checked against the group's, and p's words
+         * before p moves. */
+        unsigned k = hak_page_code((uintptr_t)p) - lo;
+        if (k >= HAK_GROUP_CLASSES)
             hak_list_corrupt(p, "thread cache: a link to no block of its class");
-        void *next = hak_block_next(p);
         /* Classes above HAK_SHADOW_CLASSES: their shadow bins are in the
-         * cold half; one is grown (hak_shadow_bin) only when full. */
-        if (HAK_UNLIKELY(t->prof.side_room[pc] <= 0)) {
-            hak_bin_t s = hak_shadow_bin(t, pc);
-            if (*s.room <= 0)
-                bin_flush(t, pc, s,
-                          hak_bin_move(pc, hak_ace_flush_count(&t->ctl[pc], pc, &t->grown, false)),
-                          true);
-        }
-        t->prof.side_head[pc] = hak_block_push(p, t->prof.side_head[pc]);
-        t->prof.side_room[pc]--;
+         * cold half; one is grown only when full.  The room is taken
+         * first: one test per block. */
+        if (HAK_UNLIKELY(--rooms[k] < 0))
+            side_full(t, lo + k);
+        void *next;
+        if (!hak_block_move(p, heads[k], &next, keys))
+            hak_list_corrupt(p, "thread cache: a block written after its free");
+        heads[k] = p;
         p = next;
     }
 }

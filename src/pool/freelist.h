@@ -79,6 +79,32 @@ HAK_INLINE void *hak_block_push(void *p, void *list) {
     return p;
 }
 
+/* The two secrets, as a walk that rewrites many blocks reads them once:
+ * a store to a block's words may alias hak_tables, so the compiler reads
+ * the secrets again after each one it finds there. */
+typedef struct hak_keys {
+    uintptr_t link, check;
+} hak_keys_t;
+HAK_INLINE hak_keys_t hak_keys(void) {
+    return (hak_keys_t){hak_tables.key_link, hak_tables.key_check};
+}
+/* Checks that p is cached and, when it is, links it in front of list and
+ * sets *next to the link it had, the one its check was made for; returns
+ * whether it was.  Each word of p is read once and both are written from
+ * registers: a walk that moves every block of a list to other lists (the
+ * group sort, thread.c) so reads and writes each block once.  k holds the
+ * secrets (hak_keys). */
+HAK_INLINE bool hak_block_move(void *p, void *list, void **next, hak_keys_t k) {
+    uintptr_t *w = p, w0 = w[0], link = w0 ^ k.link;
+    if (((w0 + k.check) ^ (uintptr_t)p) != w[1] || (link & 1))
+        return false;
+    uintptr_t n0 = (uintptr_t)list ^ k.link;
+    w[0] = n0;
+    w[1] = (n0 + k.check) ^ (uintptr_t)p;
+    *next = (void *)link;
+    return true;
+}
+
 /* Sets the secrets of hak_tables from the OS's random bytes; once, at
  * init, before any block is free (freelist.c). */
 HAK_HIDDEN void hak_keys_init(void);
