@@ -208,12 +208,18 @@ static void *small_alloc(unsigned c, size_t n) {
         unsigned got = 0;
         list = HAK_LIST_END;
         if (prof) {
-            if (c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END)
-                hak_thread_group_sort(t, c);
             /* The blocks freed since when they are enough, else a refill
-             * (the shadow bin fills on). */
+             * (the shadow bin fills on).  The group bin is sorted only when
+             * the shadow bin alone is not enough: it sorts more blocks a
+             * call, less often. */
             hak_bin_t s = hak_shadow_bin(t, c);
             unsigned held = hak_bin_held(s);
+            if ((held < want / 2 || held == 0) && c > HAK_SHADOW_CLASSES &&
+                hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END) {
+                hak_thread_group_sort(t, c);
+                s = hak_shadow_bin(t, c);
+                held = hak_bin_held(s);
+            }
             if (held >= want / 2 && held > 0) {
                 unsigned room = (unsigned)hak_tc.room[c];
                 got = shadow_take(s, room < limit ? room : limit, &list);
