@@ -137,6 +137,10 @@ static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
     return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
 }
 
+/* Whether the held blocks of a shadow bin are enough for a refill that
+ * wants want: then the slow path takes them, not the backend's. */
+HAK_INLINE bool shadow_enough(unsigned held, unsigned want) { return held >= want / 2 && held > 0; }
+
 /* Moves the first max blocks (at least one) of s, a shadow bin, onto
  * list, which is empty: the whole bin when it fits, else its first
  * max blocks, cut from the rest, each checked before its link is followed
@@ -209,18 +213,15 @@ static void *small_alloc(unsigned c, size_t n) {
         list = HAK_LIST_END;
         if (prof) {
             /* The blocks freed since when they are enough, else a refill
-             * (the shadow bin fills on).  The group bin is sorted only when
+             * (the shadow bin fills on).  A group bin is sorted only when
              * the shadow bin alone is not enough: it sorts more blocks a
              * call, less often. */
+            if (c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END &&
+                !shadow_enough(hak_bin_held(hak_shadow_bin(t, c)), want))
+                hak_thread_group_sort(t, c);
             hak_bin_t s = hak_shadow_bin(t, c);
             unsigned held = hak_bin_held(s);
-            if ((held < want / 2 || held == 0) && c > HAK_SHADOW_CLASSES &&
-                hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END) {
-                hak_thread_group_sort(t, c);
-                s = hak_shadow_bin(t, c);
-                held = hak_bin_held(s);
-            }
-            if (held >= want / 2 && held > 0) {
+            if (shadow_enough(held, want)) {
                 unsigned room = (unsigned)hak_tc.room[c];
                 got = shadow_take(s, room < limit ? room : limit, &list);
             }
