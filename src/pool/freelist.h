@@ -40,8 +40,12 @@
  * no test for an empty bin.  (A backend's own lists may end with NULL.) */
 HAK_HIDDEN extern const uintptr_t hak_list_end[2];
 #define HAK_LIST_END ((void *)hak_list_end)
+/* The check word of p whose word 0 is word0, under the secret check. */
+HAK_INLINE uintptr_t hak_block_check_with(const void *p, uintptr_t word0, uintptr_t check) {
+    return (word0 + check) ^ (uintptr_t)p;
+}
 HAK_INLINE uintptr_t hak_block_check_word(const void *p, uintptr_t word0) {
-    return (word0 + hak_tables.key_check) ^ (uintptr_t)p;
+    return hak_block_check_with(p, word0, hak_tables.key_check);
 }
 HAK_INLINE bool hak_block_marked(const void *p) {
     const uintptr_t *w = p;
@@ -96,11 +100,11 @@ HAK_INLINE hak_keys_t hak_keys(void) {
  * secrets (hak_keys). */
 HAK_INLINE bool hak_block_move(void *p, void *list, void **next, hak_keys_t k) {
     uintptr_t *w = p, w0 = w[0], link = w0 ^ k.link;
-    if (((w0 + k.check) ^ (uintptr_t)p) != w[1] || (link & 1))
+    if (hak_block_check_with(p, w0, k.check) != w[1] || (link & 1))
         return false;
     uintptr_t n0 = (uintptr_t)list ^ k.link;
     w[0] = n0;
-    w[1] = (n0 + k.check) ^ (uintptr_t)p;
+    w[1] = hak_block_check_with(p, n0, k.check);
     *next = (void *)link;
     return true;
 }
