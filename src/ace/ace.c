@@ -24,20 +24,9 @@
  * to a larger bound, enough to hold the swing.  It holds nothing the thread
  * did not free itself, and a producer (refills only) never qualifies.
  *
- * A bin that its thread's own refills grew past the drain bound and that
- * then drains is the end of a burst: the thread allocated many blocks of
- * the class and now frees them all.  The blocks such a bin still holds
- * when the burst ends were freed last, in the program's order, so they lie
- * scattered over the class's slabs, and each keeps a whole slab from
- * going back (bench/sqlite: at its peak, 37 slabs of the 48 B class,
- * 2.3 MiB, where bins of 8 blocks kept 6).  So it shrinks back to its starting
- * capacity for the rest of the drain, and grows again from its next
- * refill.  A consumer's bin grows only by draining, never past the bound,
- * and keeps its batches.
- *
- * No other bin shrinks, so a thread that cycled through many classes would
- * hold all their bins at their bounds: the growth of a thread's bins
- * together has a budget, and the bins that grow first take it.
+ * No bin shrinks, so a thread that cycled through many classes would hold
+ * all their bins at their bounds: the growth of a thread's bins together
+ * has a budget, and the bins that grow first take it.
  */
 #include "ace/ace.h"
 
@@ -86,7 +75,6 @@ unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls) {
     k->events = 0;
     k->flushed = false;
     k->drains = 0;
-    k->shrunk = false;
     return cap;
 }
 
@@ -130,12 +118,11 @@ hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown)
     if (!hak_opt.ace)
         return (hak_ace_move_t){k->cap / 2u, 0};
     k->drains = 0;
-    k->shrunk = false;
     unsigned more = ace_refilled(k, cls, grown);
-    return (hak_ace_move_t){k->cap / 2u, (int)more};
+    return (hak_ace_move_t){k->cap / 2u, more};
 }
 
-hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown, bool may_shrink) {
+hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown) {
     if (!hak_opt.ace)
         return (hak_ace_move_t){k->cap / 2u, 0};
     k->flushed = true;
@@ -145,15 +132,6 @@ hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown,
         k->drains++;
         return (hak_ace_move_t){k->cap / 2u, 0};
     }
-    unsigned cap = k->cap;
-    if (may_shrink && cap > ace_drain_cap[cls]) {
-        /* The end of a burst of its own blocks: see the top of the file.
-         * What it grew by goes back to its thread's growth budget. */
-        *grown -= (size_t)(cap - ACE_START_CAP) * hak_class_size[cls];
-        k->cap = ACE_START_CAP;
-        k->shrunk = true;
-        return (hak_ace_move_t){cap, ACE_START_CAP - (int)cap};
-    }
-    unsigned more = k->shrunk ? 0 : ace_grow(k, cls, ace_drain_cap[cls], grown);
-    return (hak_ace_move_t){cap, (int)more};
+    unsigned more = ace_grow(k, cls, ace_drain_cap[cls], grown);
+    return (hak_ace_move_t){k->cap, more};
 }

@@ -26,7 +26,6 @@ typedef struct hak_binctl {
     uint8_t events;
     bool flushed;
     uint8_t drains;
-    bool shrunk; /* shrank as this drain began: grows again at a refill */
 } hak_binctl_t;
 
 /* A bin's capacity in blocks: it starts at ACE_START_CAP and doubles after
@@ -39,9 +38,7 @@ typedef struct hak_binctl {
  * glibc's simple benchmark does, then stays in its thread cache.)  A bin
  * that flushes more than ACE_DRAIN_FLUSHES times in a row without a refill
  * is draining: it doubles at each flush up to ACE_DRAIN_BIN_BYTES worth of
- * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole; one that its own
- * refills had grown past that bound shrinks back to ACE_START_CAP instead,
- * and stays there until its next refill (ace.c). */
+ * blocks (at most ACE_DRAIN_MAX_CAP), and flushes whole. */
 #define ACE_START_CAP 8
 #define ACE_MIN_CAP 8
 #define ACE_MAX_CAP 512
@@ -66,22 +63,17 @@ HAK_HIDDEN void hak_ace_init(const hak_backend_t *backend);
  * cached (mallopt's M_TRIM_THRESHOLD sets both). */
 HAK_HIDDEN void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes);
 /* The ACE decides, the thread cache acts: how many blocks to move, and by
- * how many blocks the bin's capacity grew, or shrank if negative (the
- * thread cache adds them to the bin's room; a bin shrinks only at a flush
- * of all it holds, so its room never goes below 0 after the flush).  The ACE writes only its own
- * records: the bin's hak_binctl_t and *grown, its thread's growth so far in bytes. */
+ * how many blocks the bin's capacity grew (the thread cache adds them to
+ * the bin's room).  The ACE writes only its own records: the bin's
+ * hak_binctl_t and *grown, its thread's growth so far in bytes. */
 typedef struct hak_ace_move {
-    unsigned count;
-    int grown;
+    unsigned count, grown;
 } hak_ace_move_t;
 /* Sets up bin c of a new thread cache; its capacity. */
 HAK_HIDDEN unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed. */
 HAK_HIDDEN hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown);
 /* How many blocks to hand back when bin c (full) refused a free: all it
- * holds when it is draining.  may_shrink: the bin flushed is the one whose
- * room the move applies to (not a profiler's shadow bin), so that a shrink
- * leaves it empty at its new capacity. */
-HAK_HIDDEN hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown,
-                                              bool may_shrink);
+ * holds when it is draining. */
+HAK_HIDDEN hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown);
 #endif /* HAK_ACE_H */

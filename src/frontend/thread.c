@@ -113,7 +113,7 @@ static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
         hak_thread_group_sort(t, c); /* full: the fast path sent p here */
     hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
     if (*b.room == 0) {
-        unsigned n = hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown, !shadow));
+        unsigned n = hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown));
         /* The flush count may grow the bin, and with it the shadow bin. */
         b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
         bin_flush(t, c, b, n, true);
@@ -138,8 +138,7 @@ static HAK_NOINLINE void side_full(hak_thread_t *t, unsigned c) {
     t->prof.side_room[c]++;
     hak_bin_t s = hak_shadow_bin(t, c);
     if (*s.room <= 0)
-        bin_flush(t, c, s, hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown, false)),
-                  true);
+        bin_flush(t, c, s, hak_bin_move(c, hak_ace_flush_count(&t->ctl[c], c, &t->grown)), true);
     t->prof.side_room[c]--;
 }
 

@@ -29,8 +29,7 @@ static unsigned expect_bound(size_t bytes, size_t max, unsigned c) {
 static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
     unsigned cap = k->cap;
     hak_ace_move_t m = hak_ace_refill_want(k, c, &grown);
-    HAK_CHECK_MSG(m.grown == k->cap - (int)cap, "grew by %d, capacity %u -> %u", m.grown, cap,
-                  k->cap);
+    HAK_CHECK_MSG(m.grown == k->cap - cap, "grew by %u, capacity %u -> %u", m.grown, cap, k->cap);
     *room += (int32_t)m.grown;
     unsigned want = m.count;
     HAK_CHECK_MSG(want >= 1 && want <= k->cap, "want %u of cap %u", want, k->cap);
@@ -43,9 +42,8 @@ static void refill(hak_binctl_t *k, int32_t *room, unsigned c) {
 static unsigned flush(hak_binctl_t *k, int32_t *room, unsigned c) {
     *room = 0;
     unsigned cap = k->cap;
-    hak_ace_move_t m = hak_ace_flush_count(k, c, &grown, true);
-    HAK_CHECK_MSG(m.grown == k->cap - (int)cap, "grew by %d, capacity %u -> %u", m.grown, cap,
-                  k->cap);
+    hak_ace_move_t m = hak_ace_flush_count(k, c, &grown);
+    HAK_CHECK_MSG(m.grown == k->cap - cap, "grew by %u, capacity %u -> %u", m.grown, cap, k->cap);
     *room += (int32_t)m.grown;
     unsigned n = m.count;
     unsigned held = k->cap - (unsigned)*room;
@@ -143,53 +141,6 @@ START_TEST(test_draining_bin) {
         unsigned half = k.cap / 2;
         ck_assert_uint_eq(flush(&k, &room, c), half);
     }
-}
-END_TEST
-
-/* A bin that its own refills grew past the drain bound, and that then
- * drains (the end of a burst of its own blocks), flushes whole and shrinks
- * to ACE_START_CAP, gives its growth back to its thread, stays there for
- * the rest of the drain and grows again from its next refills; a profiler's
- * shadow bin (may_shrink false) keeps the capacity. */
-START_TEST(test_burst_end_shrinks) {
-    int shrank = 0;
-    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        unsigned c = hak_class_of(sizes[i]);
-        unsigned bound = expect_bound(ACE_BIN_BYTES, ACE_MAX_CAP, c);
-        if (bound <= expect_bound(ACE_DRAIN_BIN_BYTES, ACE_DRAIN_MAX_CAP, c))
-            continue;
-        hak_binctl_t k;
-        int32_t room = (int32_t)hak_ace_bin_init(&k, c);
-        grown = 0;
-        for (int r = 0; r < 200; r++) {
-            room = k.cap;
-            refill(&k, &room, c);
-        }
-        ck_assert_uint_eq(k.cap, bound);
-        for (int r = 0; r < ACE_DRAIN_FLUSHES; r++)
-            ck_assert_uint_eq(flush(&k, &room, c), bound / 2);
-        hak_binctl_t shadow = k;
-        size_t shadow_grown = grown;
-        hak_ace_move_t m = hak_ace_flush_count(&shadow, c, &shadow_grown, false);
-        ck_assert_uint_eq(shadow.cap, bound);
-        ck_assert_uint_eq(m.count, bound);
-        ck_assert_uint_eq(shadow_grown, grown);
-        ck_assert_uint_eq(flush(&k, &room, c), bound);
-        ck_assert_uint_eq(k.cap, ACE_START_CAP);
-        ck_assert_int_eq(room, ACE_START_CAP);
-        ck_assert_uint_eq(grown, 0);
-        for (int r = 0; r < 100; r++) {
-            ck_assert_uint_eq(flush(&k, &room, c), ACE_START_CAP);
-            ck_assert_uint_eq(k.cap, ACE_START_CAP);
-        }
-        for (int r = 0; r < ACE_GROW_EVENTS; r++) {
-            room = k.cap;
-            refill(&k, &room, c);
-        }
-        ck_assert_uint_eq(k.cap, 2 * ACE_START_CAP);
-        shrank++;
-    }
-    ck_assert_int_gt(shrank, 0);
 }
 END_TEST
 
@@ -320,7 +271,6 @@ int main(void) {
     tcase_add_test(tc, test_refills_grow_to_the_bound);
     tcase_add_test(tc, test_growth_waits_for_refills);
     tcase_add_test(tc, test_draining_bin);
-    tcase_add_test(tc, test_burst_end_shrinks);
     tcase_add_test(tc, test_cycling_bin_grows_further);
     tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
     tcase_add_test(tc, test_growth_budget);
