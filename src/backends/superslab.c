@@ -580,9 +580,13 @@ static unsigned heap_refill(ss_heap_t *h, unsigned c, unsigned want, unsigned ma
                 continue;
             }
         }
+        /* A first carve is small only while the heap holds no full slab
+         * of the class: a class in steady use (slabs filling, emptying and
+         * taken anew) carves as many blocks as before. */
         char *bump = slab_bump(s);
         char *stop =
-            bump + hak_carve_bytes(size, bump == hak_pool_unit(&chunk_of(s)->pool, s->first));
+            bump + hak_carve_bytes(size, k->nfull == 0 &&
+                                             bump == hak_pool_unit(&chunk_of(s)->pool, s->first));
         if (stop > s->end)
             stop = s->end;
         got = hak_carve(&bump, stop, size, want - got, &head);
