@@ -164,17 +164,24 @@ static hak_pool_chunk_t *take_touched(hak_pool_t *pl, unsigned c, unsigned *firs
     return ch;
 }
 
+/* The aging tests' start: the purge clock frozen, no quiet before them
+ * counted, a delay of 1 s and pool pl's budget of 8 MiB; the class they
+ * take units for. */
+static unsigned aging_start(hak_pool_t *pl) {
+    hak_test_clock_freeze();
+    hak_purge_active(hak_os_now_ms());
+    hak_opt.purge_delay = 1000;
+    hak_pool_set_budget(pl, (size_t)8 << 20);
+    return hak_class_of(40000);
+}
+
 /* While the program runs (never idle, so no idle return), a free unit
  * goes back once it stayed free from one aging pass to the next, a delay
  * apart; one taken back in between stays resident, and ages anew from its
  * next release. */
 START_TEST(test_free_units_age) {
     static hak_pool_t pl = HAK_POOL_INIT;
-    hak_test_clock_freeze();
-    hak_purge_active(hak_os_now_ms()); /* any quiet before is not the test's */
-    hak_opt.purge_delay = 1000;
-    hak_pool_set_budget(&pl, (size_t)8 << 20);
-    unsigned c = hak_class_of(40000), a, b, k;
+    unsigned c = aging_start(&pl), a, b, k;
     hak_pool_chunk_t *ch = take_touched(&pl, c, &a);
     ck_assert_ptr_eq(take_touched(&pl, c, &b), ch);
     ck_assert_ptr_eq(take_touched(&pl, c, &k), ch);
@@ -217,11 +224,7 @@ static void carve_life(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u, unsigne
  * last two aging passes, and go when it is taken after that. */
 START_TEST(test_unused_pages_age) {
     static hak_pool_t pl = HAK_POOL_INIT_CARVING;
-    hak_test_clock_freeze();
-    hak_purge_active(hak_os_now_ms()); /* any quiet before is not the test's */
-    hak_opt.purge_delay = 1000;
-    hak_pool_set_budget(&pl, (size_t)8 << 20);
-    unsigned c = hak_class_of(40000), u, resident;
+    unsigned c = aging_start(&pl), u, resident;
     hak_pool_chunk_t *ch = hak_pool_take(&pl, c, 1, &u);
     ck_assert_ptr_nonnull(ch);
     hak_pool_release(&pl, ch, u, 1, c, false);
