@@ -543,15 +543,21 @@ bool hak_prof_freed(void *p, size_t usable) {
     return keep;
 }
 
+/* Empties kept slot i; the block it held, or NULL.  An empty slot is only
+ * read: most are empty, and a read keeps the line shared. */
+static void *kept_grab(size_t i) {
+    if (atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL)
+        return NULL;
+    return atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+}
+
 void *hak_prof_kept_take(size_t n) {
     size_t pages = n == 0 ? 1 : ((n - 1) >> HAK_PAGE_SHIFT) + 1;
     size_t lo = (pages - 1) * KEPT_WAYS, hi = (pages + pages / 2) * KEPT_WAYS;
     if (hi > HAK_PROF_KEPT_MAX)
         hi = HAK_PROF_KEPT_MAX;
     for (size_t i = lo; i < hi; i++) {
-        if (atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL)
-            continue;
-        void *p = atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+        void *p = kept_grab(i);
         if (p != NULL) {
             /* hak_prof_sampled counts it again. */
             atomic_fetch_sub_explicit(&hak_prof_live, 1, memory_order_relaxed);
@@ -564,9 +570,7 @@ void *hak_prof_kept_take(size_t n) {
 unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
     unsigned n = 0;
     for (unsigned i = 0; i < HAK_PROF_KEPT_MAX; i++) {
-        void *p = atomic_load_explicit(&kept[i], memory_order_relaxed) == NULL
-                      ? NULL
-                      : atomic_exchange_explicit(&kept[i], NULL, memory_order_acquire);
+        void *p = kept_grab(i);
         if (p != NULL)
             out[n++] = p;
     }
