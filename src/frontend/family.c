@@ -40,10 +40,12 @@ void *hak_impl_realloc(void *p, size_t n) {
         return p; /* still fits without wasting half of the block */
     }
     /* A large block that grows by realloc tends to grow again (buffers,
-     * vectors): give it half again as many pages, so the next steps resize
-     * in place.  Pages the program never writes cost no memory. */
+     * vectors): it holds half again as many pages, so the next steps
+     * resize in place, but shows the pages it asked for.  Pages the
+     * program never writes cost no memory.  (A guarded block never
+     * resizes in place: no headroom.) */
     size_t want = n;
-    if (n > have && n > HAK_SMALL_MAX && n <= PTRDIFF_MAX / 2)
+    if (n > have && n > HAK_SMALL_MAX && n <= PTRDIFF_MAX / 2 && !hak_opt.secure)
         want = n + n / 2;
     int saved = errno;
     void *q = hak_fast_malloc(want);
@@ -51,6 +53,10 @@ void *hak_impl_realloc(void *p, size_t n) {
         q = hak_fast_malloc(n);
         if (q != NULL)
             errno = saved;
+    } else if (q != NULL && want != n) {
+        size_t held = hak_large_usable(q);
+        if (hak_large_hold(q, n))
+            hak_stats_count_large(0, hak_large_usable(q) - held);
     }
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */

@@ -54,9 +54,12 @@ typedef struct run_chunk {
     uint64_t freed_at;             /* ms: when a run in it was last freed */
     int spare;                     /* empty: its index in spares, else -1 */
     unsigned nfree;
-    uint64_t free_map[RUN_WORDS];        /* 1 = page free */
-    uint64_t dirty_map[RUN_WORDS];       /* 1 = page may hold non-zero bytes */
-    uint16_t run_pages[HAK_CHUNK_PAGES]; /* at a live run's first page */
+    uint64_t free_map[RUN_WORDS];  /* 1 = page free */
+    uint64_t dirty_map[RUN_WORDS]; /* 1 = page may hold non-zero bytes */
+    /* At a live run's first page: the pages it holds, and of those the
+     * ones it shows as usable (fewer while it holds realloc's headroom:
+     * hak_large_hold). */
+    uint16_t run_pages[HAK_CHUNK_PAGES], run_shown[HAK_CHUNK_PAGES];
 } run_chunk_t;
 
 _Static_assert(sizeof(run_chunk_t) <= HAK_PAGE_SIZE, "run chunk header fits page 0");
@@ -601,6 +604,7 @@ static run_chunk_t *run_chunk_init(hak_chunk_t *c, bool dirty) {
     memset(rc->free_map, 0, sizeof rc->free_map);
     memset(rc->dirty_map, 0, sizeof rc->dirty_map);
     memset(rc->run_pages, 0, sizeof rc->run_pages);
+    memset(rc->run_shown, 0, sizeof rc->run_shown);
     bits_set(rc->free_map, 1, pages - 1, true);
     if (dirty) {
         bits_set(rc->dirty_map, 1, pages - 1, true);
@@ -700,7 +704,7 @@ static void *run_alloc(unsigned n, unsigned align, large_zero_t *zero, hak_fail_
     }
     bits_set(rc->free_map, pos, n, false);
     bits_set(rc->dirty_map, pos, n, true);
-    rc->run_pages[pos] = (uint16_t)n;
+    rc->run_pages[pos] = rc->run_shown[pos] = (uint16_t)n;
     rc->nfree -= n;
     if (rc->nfree == 0)
         runs_remove(rc);
@@ -725,7 +729,7 @@ static void run_pages_free(run_chunk_t *rc, unsigned pos, unsigned n, uint64_t n
 static void run_free(run_chunk_t *rc, unsigned pos, uint64_t now) {
     unsigned n = rc->run_pages[pos];
     rc->base.page_code[pos] = HAK_CODE_NONE;
-    rc->run_pages[pos] = 0;
+    rc->run_pages[pos] = rc->run_shown[pos] = 0;
     run_pages_free(rc, pos, n, now);
     if (rc->nfree == (rc->base.map_size >> HAK_PAGE_SHIFT) - 1) {
         runs_remove(rc);
@@ -825,13 +829,13 @@ static extent_t **far_find(const void *p) {
 static size_t guard_bytes(void) { return hak_opt.secure ? HAK_PAGE_SIZE : 0; }
 
 /* The bytes of large block p, in a chunk of the map, its guard included:
- * a run's pages, an extent's usable bytes. */
+ * a run's pages shown, an extent's usable bytes. */
 static size_t block_bytes(const void *p) {
     uintptr_t a = (uintptr_t)p;
     hak_chunk_t *c = hak_chunk_of(a);
     if (c->kind == HAK_CHUNK_RUNS) {
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
-        return page_bytes(((const run_chunk_t *)c)->run_pages[pos]);
+        return page_bytes(((const run_chunk_t *)c)->run_shown[pos]);
     }
     return ((const extent_t *)c)->size;
 }
@@ -908,15 +912,16 @@ size_t hak_large_usable(const void *p) { return block_bytes(p) - guard_bytes(); 
 /* Extent h's block to n bytes, within its mapping; a shrink gives what lies
  * past the next 2 MiB boundary to the spares (the pages before it stay:
  * often headroom realloc gave and the program never wrote, whose purge
- * would be a system call for nothing). */
-static bool extent_resize(extent_t *h, size_t n, uint64_t now) {
+ * would be a system call for nothing), unless it holds them all (hold),
+ * and a growth keeps the whole mapping for the next one. */
+static bool extent_resize(extent_t *h, size_t n, bool hold, uint64_t now) {
     size_t off = (size_t)((char *)h->user - (char *)h);
     if (n > h->base.map_size - off)
         return false;
-    size_t need = round_page(off + n);
+    size_t need = round_page(off + n), cut = round_chunk(need);
+    bool shrink = need - off < h->size;
     h->size = need - off;
-    size_t cut = round_chunk(need);
-    if (cut < h->base.map_size) {
+    if (shrink && !hold && cut < h->base.map_size) {
         live_bytes -= h->base.map_size - cut;
         unsigned i = memory_add(hak_chunk_split(&h->base, cut), true, now);
         if (hak_opt.purge_delay == 0)
@@ -926,12 +931,14 @@ static bool extent_resize(extent_t *h, size_t n, uint64_t now) {
     return true;
 }
 
-/* Run rc's run at pos to want pages: a shrink frees the pages past want, a
- * growth takes the free pages after the run. */
-static bool run_resize(run_chunk_t *rc, unsigned pos, unsigned want, uint64_t now) {
+/* Run rc's run at pos to want pages: a shrink frees the pages past want
+ * (hold: keeps them, for a growth to show again), a growth shows the pages
+ * it holds, then takes the free pages after them. */
+static bool run_resize(run_chunk_t *rc, unsigned pos, unsigned want, bool hold, uint64_t now) {
     unsigned have = rc->run_pages[pos];
     if (want <= have) {
-        if (want < have) {
+        rc->run_shown[pos] = (uint16_t)want;
+        if (want < have && !hold) {
             rc->run_pages[pos] = (uint16_t)want;
             run_pages_free(rc, pos + want, have - want, now);
             if (hak_opt.purge_delay == 0)
@@ -947,7 +954,7 @@ static bool run_resize(run_chunk_t *rc, unsigned pos, unsigned want, uint64_t no
     cached_bytes -= page_bytes(dirty);
     bits_set(rc->free_map, pos + have, extra, false);
     bits_set(rc->dirty_map, pos + have, extra, true);
-    rc->run_pages[pos] = (uint16_t)want;
+    rc->run_pages[pos] = rc->run_shown[pos] = (uint16_t)want;
     rc->nfree -= extra;
     if (rc->nfree == 0)
         runs_remove(rc);
@@ -956,7 +963,9 @@ static bool run_resize(run_chunk_t *rc, unsigned pos, unsigned want, uint64_t no
     return true;
 }
 
-bool hak_large_resize(void *p, size_t n) {
+/* Large block p to n bytes in place, holding what a shrink frees (hold)
+ * or not; whether it could. */
+static bool resize(void *p, size_t n, bool hold) {
     uintptr_t a = (uintptr_t)p;
     hak_chunk_t *c = hak_chunk_of(a);
     bool ok = false;
@@ -967,14 +976,19 @@ bool hak_large_resize(void *p, size_t n) {
     hak_lock(&large_lock);
     uint64_t now = hak_os_now_ms();
     if (c->kind == HAK_CHUNK_HUGE) {
-        ok = extent_resize((extent_t *)c, n, now);
+        ok = extent_resize((extent_t *)c, n, hold, now);
     } else if (n < HAK_CHUNK_SIZE) { /* a run grows in place past RUN_MAX_PAGES */
         unsigned pos = (unsigned)((a >> HAK_PAGE_SHIFT) & (HAK_CHUNK_PAGES - 1));
-        ok = run_resize((run_chunk_t *)c, pos, (unsigned)(round_page(n) >> HAK_PAGE_SHIFT), now);
+        ok = run_resize((run_chunk_t *)c, pos, (unsigned)(round_page(n) >> HAK_PAGE_SHIFT), hold,
+                        now);
     }
     hak_unlock(&large_lock);
     return ok;
 }
+
+bool hak_large_resize(void *p, size_t n) { return resize(p, n, false); }
+
+bool hak_large_hold(void *p, size_t n) { return resize(p, n, true); }
 
 size_t hak_large_free_far(void *p) {
     hak_lock(&large_lock);

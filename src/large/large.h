@@ -22,6 +22,10 @@ HAK_HIDDEN size_t hak_large_usable(const void *p);
  * or the pages after a run are free), giving back the pages a shrink
  * frees; true if it did. */
 HAK_HIDDEN bool hak_large_resize(void *p, size_t n);
+/* The same, where a shrink keeps the pages past n the block's own, not
+ * usable: the headroom realloc gives a block that grows, held for the
+ * next steps to grow into in place, not charged (malloc_usable_size). */
+HAK_HIDDEN bool hak_large_hold(void *p, size_t n);
 /* Blocks aligned to 2 MiB or more lie outside their chunk's map entry:
  * frees p if it is one and returns the bytes it held, else returns 0. */
 HAK_HIDDEN size_t hak_large_free_far(void *p);

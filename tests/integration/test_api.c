@@ -286,6 +286,33 @@ static void check_large_usable(void *p, size_t asked, const char *what) {
                   u, (double)u / (double)asked);
 }
 
+/* realloc: a growth holds half again as much headroom, which is not
+ * charged but grows in place: each next step of a buffer that grows by a
+ * tenth stays where it is until the headroom runs out (with
+ * HAKMEM_SECURE, whose guard page never moves, it moves each time).  The
+ * block of from bytes grown to to bytes, then by four such steps. */
+static char *grown_in_headroom(size_t from, size_t to) {
+    const char *secure = getenv("HAKMEM_SECURE");
+    bool moves = secure != NULL && strcmp(secure, "1") == 0;
+    char *p = malloc(from);
+    HAK_CHECK(p != NULL);
+    p = realloc(p, to);
+    HAK_CHECK(p != NULL);
+    check_large_usable(p, to, "realloc growth");
+    memset(p, 0x5a, to);
+    size_t n = to;
+    for (int step = 0; step < 4; step++) {
+        n += n / 10;
+        char *q = realloc(p, n);
+        HAK_CHECK_MSG(moves || q == p, "realloc(%zu) moved within the headroom", n);
+        check_large_usable(q, n, "realloc growth in the headroom");
+        HAK_CHECK(q[to - 1] == 0x5a);
+        memset(q, 0x5a, n);
+        p = q;
+    }
+    return p;
+}
+
 START_TEST(test_usable_size_large_bound) {
     static const size_t sizes[] = {65537,   100000,  (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
                                    3091601, 5000000, 8500000,       30 << 20};
@@ -310,16 +337,14 @@ START_TEST(test_usable_size_large_bound) {
             free(p);
         }
     }
-    /* realloc: a growth gets half again as much headroom, which counts as
-     * asked for; a shrink gives back what is past the new size. */
     char *big = malloc(8500000);
     HAK_CHECK(big != NULL);
     free(big);
-    char *p = malloc(MiB);
-    HAK_CHECK(p != NULL);
-    p = realloc(p, 3091601);
-    HAK_CHECK(p != NULL);
-    check_large_usable(p, 3091601 + 3091601 / 2, "realloc growth headroom");
+    /* A run of pages and an extent of their own chunk: */
+    char *p = grown_in_headroom(70000, 100000);
+    free(p);
+    p = grown_in_headroom(MiB, 3091601);
+    /* A shrink gives back what is past the new size: */
     p = realloc(p, 2000000);
     HAK_CHECK(p != NULL);
     check_large_usable(p, 2000000, "realloc shrink");
