@@ -298,7 +298,7 @@ HAK_HIDDEN void hak_stats_interval_start(void);
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
-        unsigned c = hak_class_of(n);
+        unsigned c = hak_class_fast(n);
         void *p = hak_tc.head[c];
         /* A block in a bin that fails its check was written after its
          * free: the slow path reports it (pool/freelist.h, "A free small
@@ -398,7 +398,7 @@ HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
     uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS && n <= HAK_SMALL_MAX)) {
         unsigned c = hak_tables.unit_code[u];
-        if (HAK_LIKELY(c == hak_class_of(n) && --hak_tc.room[c] >= 0)) {
+        if (HAK_LIKELY(c == hak_class_fast(n) && --hak_tc.room[c] >= 0)) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
                 hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
                 if (hak_config_stats)

@@ -43,13 +43,32 @@ const uint32_t hak_class_size[HAK_NCODES] = {HAK_CLASSES(CLASS_SIZE)};
 #define CLASS_MAGIC(c, lo, hi) [c] = UINT64_MAX / (hi) + 1,
 const uint64_t hak_class_magic[HAK_NCODES] = {HAK_CLASSES(CLASS_MAGIC)};
 
-/* Constant, so that it is in the library's read-only pages, shared by every
- * process.  Its 64 KiB count in each process's RSS all the same: once a
- * page is touched the kernel maps the cached pages around it (fault-around,
- * 64 KiB).  A table by 16-byte steps above 1 KiB would be 5 KiB, at the
- * cost of a call on every request above 1 KiB (README, real programs). */
-#define CLASS_RANGE(c, lo, hi) [lo... hi] = (c),
-const uint8_t hak_size_class[HAK_SMALL_MAX + 1] = {HAK_CLASSES(CLASS_RANGE)};
+/* Filled as requests come, not constant: a constant table would lie in
+ * the library's read-only pages, of which the kernel maps the cached ones
+ * around each page touched (fault-around, 64 KiB), so all of its 64 KiB
+ * would count in every process's RSS; here only the pages of the sizes a
+ * program asks for do (one for every size up to 4 KiB). */
+uint8_t hak_size_class[HAK_SMALL_MAX + 1];
+
+/* The classes' largest requests, for the fill. */
+#define CLASS_HI(c, lo, hi) (hi),
+static const uint32_t class_hi[] = {HAK_CLASSES(CLASS_HI)};
+
+unsigned hak_class_fill(size_t n) {
+    size_t lo = n & ~(size_t)(HAK_PAGE_SIZE - 1), hi = lo + HAK_PAGE_SIZE;
+    if (hi > HAK_SMALL_MAX + 1)
+        hi = HAK_SMALL_MAX + 1;
+    unsigned k = 0; /* class_hi[k] is the size of class k + 1 */
+    while (class_hi[k] < lo)
+        k++;
+    /* Two threads may fill a page at once: each writes the same bytes. */
+    for (size_t m = lo; m < hi; m++) {
+        if (class_hi[k] < m)
+            k++;
+        __atomic_store_n(&hak_size_class[m], (uint8_t)(k + 1), __ATOMIC_RELAXED);
+    }
+    return hak_class_fast(n);
+}
 
 _Static_assert(89 + 7 == HAK_NCLASSES, "class count");
 

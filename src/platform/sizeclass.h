@@ -67,10 +67,29 @@ typedef struct hak_tables {
 } hak_tables_t;
 HAK_HIDDEN extern hak_tables_t hak_tables;
 
-/* The class of a request of n <= HAK_SMALL_MAX bytes, by n itself: one
- * load, no arithmetic (sizeclass.c's constant table). */
-HAK_HIDDEN extern const uint8_t hak_size_class[HAK_SMALL_MAX + 1];
-HAK_INLINE unsigned hak_class_of(size_t n) { return hak_size_class[n]; }
+/* The class of each request of n <= HAK_SMALL_MAX bytes, by n itself:
+ * one load, no arithmetic.  Filled a page at a time, the first time a
+ * request of the page's sizes reaches a slow path (sizeclass.c): 0 until
+ * then, the code whose bin is always empty, so the fast paths miss. */
+HAK_HIDDEN extern uint8_t hak_size_class[HAK_SMALL_MAX + 1];
+/* The class of n as the fast paths read it: 0 while its page is unfilled.
+ * A fill stores each byte atomically, and another thread's read sees 0 or
+ * the class; the read is atomic only under ThreadSanitizer, since an
+ * atomic load there costs malloc's fast path a register move. */
+HAK_INLINE unsigned hak_class_fast(size_t n) {
+#if defined(__SANITIZE_THREAD__)
+    return __atomic_load_n(&hak_size_class[n], __ATOMIC_RELAXED);
+#else
+    return hak_size_class[n];
+#endif
+}
+/* Fills the table's page that holds n; returns n's class. */
+HAK_HIDDEN unsigned hak_class_fill(size_t n);
+/* The class of a request of n <= HAK_SMALL_MAX bytes. */
+HAK_INLINE unsigned hak_class_of(size_t n) {
+    unsigned c = hak_class_fast(n);
+    return HAK_LIKELY(c != 0) ? c : hak_class_fill(n);
+}
 
 /* The natural alignment of blocks of class c: the largest power of two that
  * divides its size, at most one page.  Every backend honours it. */

@@ -36,6 +36,24 @@ START_TEST(test_table_maps_to_smallest_class) {
 }
 END_TEST
 
+/* The table fills a page of sizes at a time: a size of a page no request
+ * reached reads 0 on the fast paths (which then miss), and one request
+ * fills its whole page, no more.  Sizes above 60 KiB: no test of this
+ * suite asks them before (the ones above fill the table in their own
+ * process, under CK_FORK). */
+START_TEST(test_table_fills_by_page) {
+    size_t lo = HAK_SMALL_MAX - 2 * HAK_PAGE_SIZE, mid = lo + HAK_PAGE_SIZE;
+    if (hak_class_fast(lo) != 0 || hak_class_fast(mid) != 0)
+        return; /* filled already (CK_FORK=no): nothing to see */
+    unsigned c = hak_class_of(lo + 100);
+    ck_assert_uint_eq(hak_class_size[c], 61440);
+    for (size_t n = lo; n < mid; n++)
+        HAK_CHECK_MSG(hak_class_fast(n) != 0, "n=%zu: its page was not filled", n);
+    HAK_CHECK_MSG(hak_class_fast(mid) == 0, "the fill of %zu reached the next page", lo + 100);
+    HAK_CHECK(hak_class_of(HAK_SMALL_MAX) == HAK_NCLASSES);
+}
+END_TEST
+
 START_TEST(test_waste_at_most_one_eighth_above_128) {
     for (size_t n = 129; n <= HAK_SMALL_MAX; n++) {
         size_t s = hak_class_size[hak_class_of(n)];
@@ -119,6 +137,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_classes_are_16_multiples_and_monotonic);
     tcase_add_test(tc, test_table_maps_to_smallest_class);
+    tcase_add_test(tc, test_table_fills_by_page);
     tcase_add_test(tc, test_waste_at_most_one_eighth_above_128);
     tcase_add_test(tc, test_power_of_two_plus_header_fits);
     tcase_add_test(tc, test_span_aligned_is_divisibility);
