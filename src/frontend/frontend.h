@@ -1,15 +1,16 @@
 /*
  * frontend.h - the thread cache and the inline fast path.
  *
- * A thread's cache has a hot half, hak_tc in static TLS: one list head and
- * one room count per class code, reached by one %fs-relative access.  malloc
+ * A thread's cache has a hot half, hak_tc in static TLS: a pointer per
+ * class code to its bin (one list head and one room count, in the thread's
+ * record), reached by one %fs-relative load.  malloc
  * pops from the bin of the request's class; free pushes onto the bin of the
  * class the window table gives the pointer's 64 KiB unit (platform/chunk.h).  The
- * cold half, a hak_thread_t, holds what only slow paths read.  No lock, no
- * atomic, no getenv and no init check: a new thread's hot half has every
- * bin at the list end and no room, so its bins miss and its first call
- * lands in the slow path, which builds the cache.  Every miss is a call to
- * a noinline slow function.
+ * cold half, a hak_thread_t, holds the bins and what only slow paths read.
+ * No lock, no atomic, no getenv and no init check: a new thread's hot half
+ * points every class to hak_slot_none, at the list end and with no room,
+ * so its bins miss and its first call lands in the slow path, which builds
+ * the cache.  Every miss is a call to a noinline slow function.
  */
 #ifndef HAK_FRONTEND_H
 #define HAK_FRONTEND_H
@@ -63,13 +64,27 @@ HAK_INLINE void hak_count(uint64_t *x, uint64_t n) {
     __atomic_store_n(x, __atomic_load_n(x, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-/* The hot half.  A room is the number of frees its bin still takes; free
- * takes one before it looks further (one read-modify-write), so a room of 0
- * becomes -1 on the way to the slow path, which gives it back
- * (hak_free_slow). */
+/* A bin of the hot half: its list and its room, the number of frees it
+ * still takes.  free takes one before it looks further (one
+ * read-modify-write), so a room of 0 becomes -1 on the way to the slow
+ * path, which gives it back (hak_free_slow). */
+typedef struct hak_slot {
+    void *head;
+    int32_t room;
+} hak_slot_t;
+/* Every bin of a thread not attached yet, or torn down: an empty list and
+ * no room.  Shared, so written by every such thread's free at once; but
+ * only ever to take a room below 0 or give it back to 0 (the slow path),
+ * so it never takes a block. */
+HAK_HIDDEN extern hak_slot_t hak_slot_none;
+
+/* The hot half: where each bin is.  The fast paths reach a bin through its
+ * pointer, not by an index from the thread pointer: the list head and room
+ * that one call stores and the next loads are then addressed by a register
+ * alone, which CPUs forward from store to load faster than an indexed
+ * %fs-relative address (README, "tiny_hot and simple"). */
 typedef struct hak_tcache {
-    void *head[HAK_NBINS];
-    int32_t room[HAK_NBINS];
+    hak_slot_t *bin[HAK_NBINS];
     /* With HAKMEM_SECURE, the thread's quarantine while its frees may take
      * hak_secure_free's straight path, one load away: NULL before the
      * thread's first free, while its profiler epoch is one of sampling,
@@ -78,6 +93,30 @@ typedef struct hak_tcache {
 } hak_tcache_t;
 
 HAK_HIDDEN extern __thread hak_tcache_t hak_tc __attribute__((tls_model("initial-exec")));
+/* Bin b of the calling thread. */
+HAK_INLINE hak_slot_t *hak_slot(unsigned b) { return hak_tc.bin[b]; }
+/* Takes one from the room of s, which may be hak_slot_none, for a free;
+ * returns the room left.  Atomic under ThreadSanitizer only: every thread
+ * without a cache writes hak_slot_none's, and a lost update there still
+ * leaves it below 1. */
+HAK_INLINE int32_t hak_slot_take(hak_slot_t *s) {
+#if defined(__SANITIZE_THREAD__)
+    return __atomic_sub_fetch(&s->room, 1, __ATOMIC_RELAXED);
+#else
+    return --s->room;
+#endif
+}
+/* Gives back the room a free took from s on its way to the slow path. */
+HAK_INLINE void hak_slot_restore(hak_slot_t *s) {
+#if defined(__SANITIZE_THREAD__)
+    int32_t r = __atomic_load_n(&s->room, __ATOMIC_RELAXED);
+    if (r < 0)
+        __atomic_compare_exchange_n(&s->room, &r, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+#else
+    if (s->room < 0)
+        s->room = 0;
+#endif
+}
 
 /* HAKMEM_SECURE's quarantine of a thread (thread.c): a ring of blocks
  * freed and their classes, the next put at in, which overwrites the
@@ -99,10 +138,10 @@ typedef struct hak_quarantine {
 } hak_quarantine_t;
 
 typedef struct hak_thread {
+    hak_slot_t slot[HAK_NBINS]; /* the bins the hot half points to */
     hak_binctl_t ctl[HAK_NCODES];
     size_t grown;                 /* bytes the ACE added to the bins' capacities */
     void *bstate;                 /* the backend's per-thread state */
-    hak_tcache_t *tc;             /* the thread's hot half, for statistics */
     int64_t unpublished;          /* live bytes not yet in the process's count */
     hak_quarantine_t *quarantine; /* with HAKMEM_SECURE, once it frees */
     uint64_t rng;                 /* with HAKMEM_SECURE, the refills' shuffle */
@@ -133,12 +172,12 @@ HAK_HIDDEN extern const hak_thread_t hak_thread_empty, hak_thread_dead;
 HAK_HIDDEN extern __thread hak_thread_t *hak_self __attribute__((tls_model("initial-exec")));
 
 HAK_INLINE hak_bin_t hak_bin(hak_thread_t *t, unsigned c) {
-    return (hak_bin_t){&hak_tc.head[c], &hak_tc.room[c], t->ctl[c].cap};
+    return (hak_bin_t){&hak_slot(c)->head, &hak_slot(c)->room, t->ctl[c].cap};
 }
 /* Acts on the ACE's decision for bin c: the capacity it grew by goes to the
  * bin's room; returns how many blocks to move. */
 HAK_INLINE unsigned hak_bin_move(unsigned c, hak_ace_move_t m) {
-    hak_tc.room[c] += (int32_t)m.grown;
+    hak_slot(c)->room += (int32_t)m.grown;
     return m.count;
 }
 /* The shadow bin of class c, grown first to the capacity the ACE gives bin
@@ -146,7 +185,7 @@ HAK_INLINE unsigned hak_bin_move(unsigned c, hak_ace_move_t m) {
 HAK_INLINE hak_bin_t hak_shadow_bin(hak_thread_t *t, unsigned c) {
     hak_bin_t b = {&t->prof.side_head[c], &t->prof.side_room[c], t->prof.shadow_cap[c]};
     if (c <= HAK_SHADOW_CLASSES)
-        b = (hak_bin_t){&hak_tc.head[HAK_SHADOW(c)], &hak_tc.room[HAK_SHADOW(c)], b.cap};
+        b = (hak_bin_t){&hak_slot(HAK_SHADOW(c))->head, &hak_slot(HAK_SHADOW(c))->room, b.cap};
     if ((t->prof.epoch & 1) && t->ctl[c].cap > b.cap) {
         *b.room += (int32_t)(t->ctl[c].cap - b.cap);
         b.cap = t->prof.shadow_cap[c] = t->ctl[c].cap;
@@ -298,14 +337,14 @@ HAK_HIDDEN void hak_stats_interval_start(void);
 
 HAK_INLINE void *hak_fast_malloc(size_t n) {
     if (HAK_LIKELY(n <= HAK_SMALL_MAX)) {
-        unsigned c = hak_class_fast(n);
-        void *p = hak_tc.head[c];
+        hak_slot_t *s = hak_slot(hak_class_fast(n));
+        void *p = s->head;
         /* A block in a bin that fails its check was written after its
          * free: the slow path reports it (pool/freelist.h, "A free small
          * block").  An empty bin's head, HAK_LIST_END, always fails. */
         if (HAK_LIKELY(hak_block_marked(p))) {
-            hak_tc.head[c] = hak_block_next(p);
-            hak_tc.room[c]++;
+            s->head = hak_block_next(p);
+            s->room++;
             hak_block_unmark(p);
             if (hak_config_stats)
                 hak_self->stats.mallocs++;
@@ -376,13 +415,13 @@ HAK_INLINE enum hak_ptr_kind hak_ptr_classify(const void *p, unsigned *cls, cons
 HAK_INLINE void hak_fast_free(void *p) {
     uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS)) {
-        unsigned c = hak_tables.unit_code[u];
+        hak_slot_t *s = hak_slot(hak_tables.unit_code[u]);
         /* The room first: only a unit whose code has room is surely in a
          * slab.  A block still marked free is a double free: the slow path
          * reports it. */
-        if (HAK_LIKELY(--hak_tc.room[c] >= 0)) {
+        if (HAK_LIKELY(hak_slot_take(s) >= 0)) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
-                hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+                s->head = hak_block_push(p, s->head);
                 if (hak_config_stats)
                     hak_self->stats.frees++;
                 return;
@@ -398,9 +437,10 @@ HAK_INLINE void hak_fast_free_sized(void *p, size_t n, const char *who) {
     uintptr_t u = hak_fast_unit(p);
     if (HAK_LIKELY(u < HAK_WINDOW_UNITS && n <= HAK_SMALL_MAX)) {
         unsigned c = hak_tables.unit_code[u];
-        if (HAK_LIKELY(c == hak_class_fast(n) && --hak_tc.room[c] >= 0)) {
+        hak_slot_t *s = hak_slot(c);
+        if (HAK_LIKELY(c == hak_class_fast(n) && hak_slot_take(s) >= 0)) {
             if (HAK_LIKELY(!hak_block_marked(p))) {
-                hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
+                s->head = hak_block_push(p, s->head);
                 if (hak_config_stats)
                     hak_self->stats.frees++;
                 return;

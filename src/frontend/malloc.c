@@ -192,12 +192,12 @@ static void *small_alloc(unsigned c, size_t n) {
     hak_thread_prof_sync(t);
     if (hak_config_stats)
         t->stats.mallocs++;
-    if (hak_tc.head[c] == HAK_LIST_END) {
+    if (hak_slot(c)->head == HAK_LIST_END) {
         /* A list taken whole (from the backend or the transfer cache) is
          * not walked: its blocks are checked as they are taken, and its
          * length here, where it ends. */
-        if (hak_tc.room[c] != (int32_t)t->ctl[c].cap)
-            hak_list_corrupt(NULL, hak_tc.room[c] > (int32_t)t->ctl[c].cap
+        if (hak_slot(c)->room != (int32_t)t->ctl[c].cap)
+            hak_list_corrupt(NULL, hak_slot(c)->room > (int32_t)t->ctl[c].cap
                                        ? "thread cache: a list longer than its count"
                                        : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
@@ -205,8 +205,8 @@ static void *small_alloc(unsigned c, size_t n) {
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
-        if (want > (unsigned)hak_tc.room[c])
-            want = hak_tc.room[c];
+        if (want > (unsigned)hak_slot(c)->room)
+            want = hak_slot(c)->room;
         if (want > limit)
             want = limit;
         unsigned got = 0;
@@ -216,24 +216,25 @@ static void *small_alloc(unsigned c, size_t n) {
              * (the shadow bin fills on).  A group bin is sorted only when
              * the shadow bin alone is not enough: it sorts more blocks a
              * call, less often. */
-            if (c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END &&
+            if (c > HAK_SHADOW_CLASSES && hak_slot(HAK_SHADOW_GROUP(c))->head != HAK_LIST_END &&
                 !shadow_enough(hak_bin_held(hak_shadow_bin(t, c)), want))
                 hak_thread_group_sort(t, c);
             hak_bin_t s = hak_shadow_bin(t, c);
             unsigned held = hak_bin_held(s);
             if (shadow_enough(held, want)) {
-                unsigned room = (unsigned)hak_tc.room[c];
+                unsigned room = (unsigned)hak_slot(c)->room;
                 got = shadow_take(s, room < limit ? room : limit, &list);
             }
         }
         if (got == 0) {
-            unsigned room = prof ? want : (unsigned)hak_tc.room[c];
+            unsigned room = prof ? want : (unsigned)hak_slot(c)->room;
             got = hak_xfer_get(c, room, &list);
             /* A whole list of up to the bin's room may come, but for the
              * sampler's allowance and the shuffle's bound. */
             if (got == 0)
-                got = refill(t, c, want, prof || hak_opt.secure ? want : (unsigned)hak_tc.room[c],
-                             &list, &cause, &tried);
+                got =
+                    refill(t, c, want, prof || hak_opt.secure ? want : (unsigned)hak_slot(c)->room,
+                           &list, &cause, &tried);
             if (got == 0) {
                 hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
                 return NULL;
@@ -245,11 +246,11 @@ static void *small_alloc(unsigned c, size_t n) {
             t->prof.left[c] -= (uint64_t)got * hak_class_size[c];
         if (hak_opt.secure)
             list = shuffle(t, c, list, got);
-        hak_tc.head[c] = list;
-        hak_tc.room[c] -= got;
+        hak_slot(c)->head = list;
+        hak_slot(c)->room -= got;
     }
-    void *p = block_take(&hak_tc.head[c]);
-    hak_tc.room[c]++;
+    void *p = block_take(&hak_slot(c)->head);
+    hak_slot(c)->room++;
     return p;
 }
 
@@ -382,14 +383,12 @@ HAK_NOINLINE void hak_free_slow(void *p) {
             hak_secure_free(p, c);
             return;
         }
-        int32_t *room = &hak_tc.room[hak_tables.unit_code[u]];
-        if (*room < 0)
-            *room = 0; /* the fast path took it from 0 */
+        hak_slot_restore(hak_slot(hak_tables.unit_code[u]));
     } else {
         /* With HAKMEM_SECURE, a pointer above the window reached the fast
          * path's table, which is empty: it took code 0's room from 0 (by
          * default that room is 0 here). */
-        hak_tc.room[HAK_CODE_NONE] = 0;
+        hak_slot_restore(hak_slot(HAK_CODE_NONE));
     }
     free_any(p);
 }

@@ -97,13 +97,13 @@ void hak_stats_count_large(int n, size_t usable) {
  * read is whole on every target, and a stale one only makes the figure lag
  * (ThreadSanitizer is told so). */
 HAK_RACY_READS static uint64_t cache_held(const hak_thread_t *t, unsigned c) {
-    int32_t room = ((volatile const int32_t *)t->tc->room)[c];
+    int32_t room = ((volatile const int32_t *)&t->slot[c].room)[0];
     int32_t cap = ((volatile const uint16_t *)&t->ctl[c].cap)[0];
     if (room < 0)
         room = 0; /* a free on its way to the slow path took it from 0 */
     /* and its shadow bin, while the profiler samples (platform/sizeclass.h) */
     const int32_t *rooms =
-        c <= HAK_SHADOW_CLASSES ? &t->tc->room[HAK_SHADOW(c)] : &t->prof.side_room[c];
+        c <= HAK_SHADOW_CLASSES ? &t->slot[HAK_SHADOW(c)].room : &t->prof.side_room[c];
     int32_t sroom = ((volatile const int32_t *)rooms)[0];
     int32_t scap = ((volatile const uint16_t *)&t->prof.shadow_cap[c])[0];
     if (sroom < 0)

@@ -12,8 +12,9 @@
 const hak_thread_t hak_thread_empty, hak_thread_dead;
 
 __thread hak_thread_t *hak_self __attribute__((tls_model("initial-exec"))) = HAK_THREAD_EMPTY;
+hak_slot_t hak_slot_none = {HAK_LIST_END, 0};
 __thread hak_tcache_t hak_tc
-    __attribute__((tls_model("initial-exec"))) = {.head = {[0 ... HAK_NBINS - 1] = HAK_LIST_END}};
+    __attribute__((tls_model("initial-exec"))) = {.bin = {[0 ... HAK_NBINS - 1] = &hak_slot_none}};
 
 hak_lock_t hak_threads_lock = HAK_LOCK_INIT;
 hak_thread_t *hak_threads;
@@ -30,11 +31,14 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     hak_thread_t *t = hak_meta_alloc(sizeof *t);
     if (t == NULL)
         return HAK_THREAD_DEAD;
+    for (unsigned b = 0; b < HAK_NBINS; b++)
+        t->slot[b].head = HAK_LIST_END;
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_tc.room[c] = (int32_t)hak_ace_bin_init(&t->ctl[c], c);
+        t->slot[c].room = (int32_t)hak_ace_bin_init(&t->ctl[c], c);
         t->prof.side_head[c] = HAK_LIST_END;
     }
-    t->tc = &hak_tc;
+    for (unsigned b = 0; b < HAK_NBINS; b++)
+        hak_tc.bin[b] = &t->slot[b];
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
@@ -100,8 +104,8 @@ static void cache_flush_all(hak_thread_t *t) {
 
 /* Puts p in the calling thread's bin of class c, which has room. */
 HAK_INLINE void bin_push(unsigned c, void *p) {
-    hak_tc.head[c] = hak_block_push(p, hak_tc.head[c]);
-    hak_tc.room[c]--;
+    hak_slot(c)->head = hak_block_push(p, hak_slot(c)->head);
+    hak_slot(c)->room--;
 }
 
 /* Puts p, a block of class c freed by the thread of t, in its cache: in
@@ -109,7 +113,7 @@ HAK_INLINE void bin_push(unsigned c, void *p) {
  * would (the ACE sizes both). */
 static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
     bool shadow = t->prof.epoch & 1;
-    if (shadow && c > HAK_SHADOW_CLASSES && hak_tc.room[HAK_SHADOW_GROUP(c)] <= 0)
+    if (shadow && c > HAK_SHADOW_CLASSES && hak_slot(HAK_SHADOW_GROUP(c))->room <= 0)
         hak_thread_group_sort(t, c); /* full: the fast path sent p here */
     hak_bin_t b = shadow ? hak_shadow_bin(t, c) : hak_bin(t, c);
     if (*b.room == 0) {
@@ -123,7 +127,7 @@ static HAK_NOINLINE void cache_push_slow(hak_thread_t *t, unsigned c, void *p) {
 }
 /* The same, where the bin has room and the profiler is off. */
 HAK_INLINE void cache_push(hak_thread_t *t, unsigned c, void *p) {
-    if (HAK_UNLIKELY((t->prof.epoch & 1) || hak_tc.room[c] <= 0)) {
+    if (HAK_UNLIKELY((t->prof.epoch & 1) || hak_slot(c)->room <= 0)) {
         cache_push_slow(t, c, p);
         return;
     }
@@ -148,9 +152,9 @@ void hak_thread_group_sort(hak_thread_t *t, unsigned c) {
     /* The shadow bins of the group's classes, indexed from its first. */
     void **heads = &t->prof.side_head[lo];
     int32_t *rooms = &t->prof.side_room[lo];
-    void *p = hak_tc.head[b];
-    hak_tc.head[b] = HAK_LIST_END;
-    hak_tc.room[b] = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
+    void *p = hak_slot(b)->head;
+    hak_slot(b)->head = HAK_LIST_END;
+    hak_slot(b)->room = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
     hak_keys_t keys = hak_keys();
     while (p != HAK_LIST_END) {
         /* Only the free fast path pushes onto a group bin, a block it
@@ -198,7 +202,7 @@ HAK_INLINE void shadow_switch(hak_thread_t *t, unsigned c, unsigned epoch) {
 void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
     groups_sort(t);
     for (unsigned g = 0; g < HAK_NGROUPS; g++)
-        hak_tc.room[HAK_GROUP_BIN(g)] = epoch & 1 ? HAK_GROUP_CAP : 0;
+        hak_slot(HAK_GROUP_BIN(g))->room = epoch & 1 ? HAK_GROUP_CAP : 0;
     /* Two loops, so that each knows where its shadow bins are (in the hot
      * half or the cold one): a thread's first call switches it, and a
      * program that starts many threads pays this for each. */
@@ -427,10 +431,8 @@ static void thread_detach(void *arg) {
     cache_flush_all(t);
     hak_self = HAK_THREAD_DEAD;
     hak_tc.quarantine = NULL;
-    for (unsigned b = 0; b < HAK_NBINS; b++) {
-        hak_tc.head[b] = HAK_LIST_END;
-        hak_tc.room[b] = 0;
-    }
+    for (unsigned b = 0; b < HAK_NBINS; b++)
+        hak_tc.bin[b] = &hak_slot_none;
     hak_backend->thread_exit(t->bstate);
     hak_stats_publish(NULL, t->unpublished);
     hak_lock(&hak_threads_lock);
@@ -472,7 +474,7 @@ void hak_secure_free(void *p, unsigned c) {
     if (hak_config_stats)
         hak_self->stats.frees++;
     p = quarantine_swap(q, q->in % HAK_QUARANTINE_BLOCKS, c, p, &c);
-    if (HAK_LIKELY(hak_tc.room[c] > 0))
+    if (HAK_LIKELY(hak_slot(c)->room > 0))
         bin_push(c, p);
     else
         cache_push_slow(hak_self, c, p);

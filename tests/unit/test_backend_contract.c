@@ -120,7 +120,7 @@ static unsigned mock_refill(void *state, unsigned c, unsigned want, unsigned max
         ev.refills++;
         ev.refill_cls = c;
         /* The frontend may not ask for more than the bin can hold. */
-        if ((int64_t)max > hak_tc.room[c] || want > max || max > hak_self->ctl[c].cap)
+        if ((int64_t)max > hak_slot(c)->room || want > max || max > hak_self->ctl[c].cap)
             ev.want_over_room++;
     }
     if (want == 0)
