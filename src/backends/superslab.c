@@ -770,8 +770,15 @@ static void orphans_collect(unsigned c, bool purge) {
     orphans[c] = NULL;
     orphans_mark(c);
     hak_unlock(&heaps_lock);
+    /* From the oldest, so that the list keeps its order: the newest
+     * orphan, the one the next adopter takes, is the slab that threads
+     * pass on one after another.  Reversed at each collection, adopters
+     * took instead the orphans that other threads were emptying
+     * (thread_churn: 80 KiB more after 20 000 threads, 200 after 50 000). */
+    while (list != NULL && list->next != NULL)
+        list = list->next;
     for (ss_slab_t *o = list, *next; o != NULL; o = next) {
-        next = o->next;
+        next = o->prev;
         o->list = SS_LIST_NONE;
         slab_collect(o);
         if (o->used == 0) {
