@@ -848,6 +848,22 @@ static void *ss_thread_init(void) {
     return h;
 }
 
+/* Takes s off the lists of h, whose thread exits: back to the pool if
+ * empty, else an orphan of its class. */
+static void slab_leave(ss_heap_t *h, ss_slab_t *s) {
+    heap_unlink(h, s);
+    slab_collect(s);
+    if (s->used == 0) {
+        slab_release(s, HAK_RELEASE_PURGE);
+        return;
+    }
+    set_owner(s, NULL);
+    hak_lock(&heaps_lock);
+    slab_push(&orphans[s->cls], s, SS_LIST_ORPHAN);
+    orphans_mark(s->cls);
+    hak_unlock(&heaps_lock);
+}
+
 static void ss_thread_exit(void *state) {
     ss_heap_t *h = state;
     if (h == NULL)
@@ -873,18 +889,19 @@ static void ss_thread_exit(void *state) {
                 k->active = NULL;
             }
         }
-        while ((s = k->partial) || (s = k->full)) {
-            heap_unlink(h, s);
-            slab_collect(s);
-            if (s->used == 0) {
-                slab_release(s, HAK_RELEASE_PURGE);
-                continue;
-            }
-            set_owner(s, NULL);
-            hak_lock(&heaps_lock);
-            slab_push(&orphans[c], s, SS_LIST_ORPHAN);
-            orphans_mark(c);
-            hak_unlock(&heaps_lock);
+        /* The full slabs first, then the partial ones from the last, so
+         * that the orphans in front, which the next adopters take, hold
+         * free blocks, the active slab first.  The other way, the next
+         * thread adopted a full one for nothing before each with free
+         * blocks (thread_churn: about 190 KiB more after 20 000 threads,
+         * 80 after 50 000, on average). */
+        while ((s = k->full) != NULL)
+            slab_leave(h, s);
+        for (s = k->partial; s != NULL && s->next != NULL;)
+            s = s->next;
+        for (ss_slab_t *prev; s != NULL; s = prev) {
+            prev = s->prev;
+            slab_leave(h, s);
         }
         k->seg = 0; /* the lists' unlinks left scan NULL and nfull 0 */
     }
