@@ -116,7 +116,7 @@ static void span_release(hy_class_t *k, hy_run_t *r) {
     unsigned c = r->cls;
     span_list(k, r, HY_LIST_NONE);
     r->cls = 0;
-    hak_pool_release(&pool, &chunk_of(r)->pool, r->first, r->units, c, false);
+    hak_pool_release(&pool, &chunk_of(r)->pool, r->first, r->units, c, 0);
 }
 
 /* Whether p is the start of a block of class c that span r handed out

@@ -270,12 +270,12 @@ static ss_slab_t *slab_acquire(unsigned c, unsigned n, hak_fail_t *cause) {
     return s;
 }
 
-/* Gives a slab whose blocks are all back to the pool (idle: as
+/* Gives a slab whose blocks are all back to the pool (how: as
  * hak_pool_release's). */
-static void slab_release(ss_slab_t *s, bool idle) {
+static void slab_release(ss_slab_t *s, unsigned how) {
     ss_chunk_t *r = chunk_of(s);
     set_owner(s, NULL);
-    hak_pool_release(&pool, &r->pool, s->first, s->units, s->cls, idle);
+    hak_pool_release(&pool, &r->pool, s->first, s->units, s->cls, how);
 }
 
 /* ------------------------------------------------------------------ */
@@ -486,7 +486,7 @@ static bool heap_collect(ss_heap_t *h, unsigned c) {
             continue;
         heap_unlink(h, s);
         if (s->used == 0 && found) {
-            slab_release(s, false);
+            slab_release(s, 0);
             continue;
         }
         slab_push(&k->partial, s, SS_LIST_PARTIAL);
@@ -504,9 +504,9 @@ static void unpark(ss_heap_t *h, unsigned n) {
 }
 
 /* Collects every slab of class c in h (for another thread's frees, a trim
- * or an idle return: idle, as slab_release's): each that is empty goes
+ * or an idle return: how, as slab_release's): each that is empty goes
  * back to the pool; a full one that got blocks back goes to partial. */
-static void heap_collect_all(ss_heap_t *h, unsigned c, bool idle) {
+static void heap_collect_all(ss_heap_t *h, unsigned c, unsigned how) {
     ss_class_t *k = &h->cls[c];
     atomic_store_explicit(&h->pending[c], 0, memory_order_relaxed);
     if (k->active != NULL) {
@@ -516,7 +516,7 @@ static void heap_collect_all(ss_heap_t *h, unsigned c, bool idle) {
                 h->parked_classes[c / 64] &= ~((uint64_t)1 << (c % 64));
                 unpark(h, k->active->units);
             }
-            slab_release(k->active, idle);
+            slab_release(k->active, how);
             k->active = NULL;
         }
     }
@@ -527,7 +527,7 @@ static void heap_collect_all(ss_heap_t *h, unsigned c, bool idle) {
                 continue;
             heap_unlink(h, s);
             if (s->used == 0)
-                slab_release(s, idle);
+                slab_release(s, how);
             else
                 slab_push(&k->partial, s, SS_LIST_PARTIAL);
         }
@@ -633,7 +633,7 @@ static void local_free(ss_heap_t *h, ss_slab_t *s, void *first, void *last, unsi
             k->active = NULL;
         else if (s->list != SS_LIST_NONE)
             heap_unlink(h, s);
-        slab_release(s, false);
+        slab_release(s, 0);
         return;
     }
     if (!had_local && s->list == SS_LIST_FULL) {
@@ -719,7 +719,7 @@ static void foreign_collect(ss_heap_t *h, unsigned c) {
     if (hak_trylock(&h->lock)) {
         uint32_t pending = atomic_load_explicit(&h->pending[c], memory_order_relaxed);
         if ((size_t)pending * 4 >= h->cls[c].nfull)
-            heap_collect_all(h, c, false);
+            heap_collect_all(h, c, 0);
         hak_unlock(&h->lock);
     }
     hak_unlock(&collect_lock);
@@ -756,12 +756,13 @@ static void slab_purge_free(ss_slab_t *s) {
 }
 
 /* Gives back the orphans of class c that other threads emptied: taken off
- * their list as an adopter would, then released or put back, with their
- * free pages purged if purge, at an idle return, which releases them as
- * idle (collect_lock held, so that fork does not
- * copy them off every list).  Without this, threads that come and go,
- * leaving blocks another thread frees later, leave more and more orphans
- * that no thread adopts (the newest go first) and all that memory freed. */
+ * their list as an adopter would, then released (purged: no thread cycles
+ * through them) or put back, with their free pages purged if purge, at an
+ * idle return, which releases them as idle (collect_lock held, so that
+ * fork does not copy them off every list).  Without this, threads that
+ * come and go, leaving blocks another thread frees later, leave more and
+ * more orphans that no thread adopts (the newest go first) and all that
+ * memory freed. */
 static void orphans_collect(unsigned c, bool purge) {
     atomic_store_explicit(&orphan_pending[c], 0, memory_order_relaxed);
     hak_lock(&heaps_lock);
@@ -769,12 +770,19 @@ static void orphans_collect(unsigned c, bool purge) {
     orphans[c] = NULL;
     orphans_mark(c);
     hak_unlock(&heaps_lock);
+    /* From the oldest, so that the list keeps its order: the newest
+     * orphan, the one the next adopter takes, is the slab that threads
+     * pass on one after another.  Reversed at each collection, adopters
+     * took instead the orphans that other threads were emptying
+     * (thread_churn: 80 KiB more after 20 000 threads, 200 after 50 000). */
+    while (list != NULL && list->next != NULL)
+        list = list->next;
     for (ss_slab_t *o = list, *next; o != NULL; o = next) {
-        next = o->next;
+        next = o->prev;
         o->list = SS_LIST_NONE;
         slab_collect(o);
         if (o->used == 0) {
-            slab_release(o, purge);
+            slab_release(o, HAK_RELEASE_PURGE | (purge ? HAK_RELEASE_IDLE : 0u));
             continue;
         }
         if (purge)
@@ -830,7 +838,7 @@ static void *ss_thread_init(void) {
         for (uint64_t b = h->parked_classes[w]; b != 0; b &= b - 1) {
             unsigned c = w * 64 + (unsigned)__builtin_ctzll(b);
             if (orphans_waiting(c)) {
-                slab_release(h->cls[c].active, false);
+                slab_release(h->cls[c].active, 0);
                 h->cls[c].active = NULL;
             }
         }
@@ -838,6 +846,22 @@ static void *ss_thread_init(void) {
     }
     hak_unlock(&h->lock);
     return h;
+}
+
+/* Takes s off the lists of h, whose thread exits: back to the pool if
+ * empty, else an orphan of its class. */
+static void slab_leave(ss_heap_t *h, ss_slab_t *s) {
+    heap_unlink(h, s);
+    slab_collect(s);
+    if (s->used == 0) {
+        slab_release(s, HAK_RELEASE_PURGE);
+        return;
+    }
+    set_owner(s, NULL);
+    hak_lock(&heaps_lock);
+    slab_push(&orphans[s->cls], s, SS_LIST_ORPHAN);
+    orphans_mark(s->cls);
+    hak_unlock(&heaps_lock);
 }
 
 static void ss_thread_exit(void *state) {
@@ -865,18 +889,19 @@ static void ss_thread_exit(void *state) {
                 k->active = NULL;
             }
         }
-        while ((s = k->partial) || (s = k->full)) {
-            heap_unlink(h, s);
-            slab_collect(s);
-            if (s->used == 0) {
-                slab_release(s, false);
-                continue;
-            }
-            set_owner(s, NULL);
-            hak_lock(&heaps_lock);
-            slab_push(&orphans[c], s, SS_LIST_ORPHAN);
-            orphans_mark(c);
-            hak_unlock(&heaps_lock);
+        /* The full slabs first, then the partial ones from the last, so
+         * that the orphans in front, which the next adopters take, hold
+         * free blocks, the active slab first.  The other way, the next
+         * thread adopted a full one for nothing before each with free
+         * blocks (thread_churn: about 190 KiB more after 20 000 threads,
+         * 80 after 50 000, on average). */
+        while ((s = k->full) != NULL)
+            slab_leave(h, s);
+        for (s = k->partial; s != NULL && s->next != NULL;)
+            s = s->next;
+        for (ss_slab_t *prev; s != NULL; s = prev) {
+            prev = s->prev;
+            slab_leave(h, s);
         }
         k->seg = 0; /* the lists' unlinks left scan NULL and nfull 0 */
     }
@@ -937,7 +962,7 @@ static bool ss_trim(size_t pad) {
         if (!hak_trylock(&h->lock))
             continue;
         for (unsigned c = 1; c <= HAK_NCLASSES; c++)
-            heap_collect_all(h, c, true);
+            heap_collect_all(h, c, HAK_RELEASE_IDLE);
         hak_unlock(&h->lock);
     }
     /* Then orphans that other threads emptied. */
@@ -1020,7 +1045,7 @@ static bool slab_shrink(ss_slab_t *s) {
         s->units = (uint8_t)keep;
         s->capacity = (uint16_t)(((size_t)keep << HAK_UNIT_SHIFT) / size);
         s->end = start + (size_t)s->capacity * size;
-        hak_pool_release(&pool, &r->pool, s->first + keep, n, s->cls, true);
+        hak_pool_release(&pool, &r->pool, s->first + keep, n, s->cls, HAK_RELEASE_IDLE);
         any = true;
     }
     /* Then the pages of the last unit past the bump: the slab ends there,
@@ -1073,7 +1098,7 @@ static bool ss_squeeze(void) {
  * pool, the free pages of the others to the OS (h locked). */
 static void heap_purge_free(ss_heap_t *h) {
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        heap_collect_all(h, c, true);
+        heap_collect_all(h, c, HAK_RELEASE_IDLE);
         ss_class_t *k = &h->cls[c];
         if (k->active != NULL)
             slab_purge_free(k->active);

@@ -332,13 +332,13 @@ static uint32_t holes_unmap(hak_pool_chunk_t *ch, uint32_t bits) {
 }
 
 void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsigned n, unsigned c,
-                      bool idle) {
+                      unsigned how) {
     hak_chunk_set_units(&ch->base, first, n, HAK_CODE_NONE);
     uint32_t bits = units_bits(first, n);
     hak_lock(&pl->lock);
     if (pl->carves)
         pages_used(ch, first, n);
-    if (!idle)
+    if (!(how & HAK_RELEASE_IDLE))
         pl->idle.count++;
     hak_idle_arm(&pl->armed);
     pl->hints[c][pl->hint_next[c]++ % HAK_POOL_HINTS] = (hak_pool_hint_t){ch, first};
@@ -349,6 +349,12 @@ void hak_pool_release(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned first, unsi
         uint32_t holed = holes_unmap(ch, bits);
         ch->unmapped_units |= holed;
         bits &= ~holed;
+    }
+    if (how & HAK_RELEASE_PURGE) {
+        /* Not counted as purged: a take of them is no sign that the
+         * budget purges memory a workload takes back (the boost). */
+        (void)units_each(ch, bits, stretch_purge);
+        bits = 0;
     }
     ch->dirty_units |= bits;
     pl->dirty_bytes += units_bytes(bits);

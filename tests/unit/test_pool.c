@@ -1,6 +1,7 @@
 /* Unit: the unit pool (pool/pool.c): runs of units taken and given back by
  * classes whose slabs differ in length, hints included; the squeeze; the
- * aging of free units and unused pages while the program runs. */
+ * aging of free units and unused pages while the program runs; runs given
+ * back purged. */
 #include "frontend/frontend.h"
 #include "pool/pool.h"
 
@@ -205,6 +206,30 @@ START_TEST(test_free_units_age) {
 }
 END_TEST
 
+/* A run given back with HAK_RELEASE_PURGE (what an exited thread left)
+ * keeps no page resident and counts no dirty byte; one given back plainly
+ * stays resident, within the budget.  Either is taken again. */
+START_TEST(test_release_purged) {
+    static hak_pool_t pl = HAK_POOL_INIT;
+    unsigned c = aging_start(&pl), a, b, again;
+    hak_pool_chunk_t *ch = take_touched(&pl, c, &a);
+    ck_assert_ptr_eq(take_touched(&pl, c, &b), ch);
+    hak_pool_release(&pl, ch, a, 1, c, 0);
+    hak_pool_release(&pl, ch, b, 1, c, HAK_RELEASE_PURGE);
+    ck_assert_uint_eq(unit_resident(ch, a), 16);
+    ck_assert_uint_eq(unit_resident(ch, b), 0);
+    ck_assert_uint_eq(pl.dirty_bytes, HAK_UNIT_SIZE);
+    ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &again), ch); /* the hint: b */
+    ck_assert_uint_eq(again, b);
+    ck_assert_ptr_eq(hak_pool_take(&pl, c, 1, &again), ch);
+    ck_assert_uint_eq(again, a);
+    ck_assert_uint_eq(pl.dirty_bytes, 0);
+    hak_pool_release(&pl, ch, a, 1, c, HAK_RELEASE_PURGE);
+    hak_pool_release(&pl, ch, b, 1, c, HAK_RELEASE_PURGE);
+    ck_assert(hak_pool_trim(&pl, 0));
+}
+END_TEST
+
 /* One life of a carving backend's slab on unit u: taken (its stale pages
  * purged), carved to pages pages, which are written, and given back. */
 static void carve_life(hak_pool_t *pl, hak_pool_chunk_t *ch, unsigned u, unsigned c, unsigned pages,
@@ -253,6 +278,7 @@ int main(void) {
     tcase_add_test(tc, test_runs_never_overlap);
     tcase_add_test(tc, test_squeeze);
     tcase_add_test(tc, test_free_units_age);
+    tcase_add_test(tc, test_release_purged);
     tcase_add_test(tc, test_unused_pages_age);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
