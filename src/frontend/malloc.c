@@ -128,13 +128,14 @@ static void *shuffle(hak_thread_t *t, unsigned c, void *list, unsigned n) {
 
 /* With the profiler on, how many blocks of class c thread t may hand out
  * before the next sample point: 0 when this request is the one that
- * crosses it (internal.h, HAK_SHADOW; prof.h). */
-static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
+ * crosses it (internal.h, HAK_SHADOW; prof.h).  Not bounded here: a take
+ * from the shadow bin moves as many as the bin has room for (its whole
+ * list, unwalked, when they fit), a refill at most ACE_MAX_CAP. */
+static uint64_t prof_allowance(hak_thread_t *t, unsigned c) {
     uint64_t *left = &t->prof.left[c];
     if (*left == 0)
         *left = hak_prof_draw(&t->prof);
-    uint64_t k = (*left - 1) / hak_class_size[c];
-    return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
+    return (*left - 1) / hak_class_size[c];
 }
 
 /* Whether the held blocks of a shadow bin are enough for a refill that
@@ -201,14 +202,16 @@ static void *small_alloc(unsigned c, size_t n) {
                                        ? "thread cache: a list longer than its count"
                                        : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
-        unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
+        uint64_t limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
         if (want > (unsigned)hak_tc.room[c])
             want = hak_tc.room[c];
         if (want > limit)
-            want = limit;
+            want = (unsigned)limit;
+        if (want > ACE_MAX_CAP)
+            want = ACE_MAX_CAP;
         unsigned got = 0;
         list = HAK_LIST_END;
         if (prof) {
@@ -223,7 +226,7 @@ static void *small_alloc(unsigned c, size_t n) {
             unsigned held = hak_bin_held(s);
             if (shadow_enough(held, want)) {
                 unsigned room = (unsigned)hak_tc.room[c];
-                got = shadow_take(s, room < limit ? room : limit, &list);
+                got = shadow_take(s, room < limit ? room : (unsigned)limit, &list);
             }
         }
         if (got == 0) {
