@@ -35,6 +35,13 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
         t->prof.side_head[c] = HAK_LIST_END;
     }
     t->tc = &hak_tc;
+    /* Born in the profiler's epoch, without hak_thread_prof_switch's walk
+     * of every bin: there is no block to move, and each shadow bin, of
+     * capacity 0 here, grows to its bin's when first used
+     * (hak_shadow_bin); its group bins take frees at once. */
+    t->prof.epoch = hak_prof_epoch_now();
+    for (unsigned g = 0; g < HAK_NGROUPS; g++)
+        hak_tc.room[HAK_GROUP_BIN(g)] = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
