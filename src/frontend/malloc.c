@@ -202,7 +202,7 @@ static void *small_alloc(unsigned c, size_t n) {
                                        ? "thread cache: a list longer than its count"
                                        : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
-        uint64_t limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
+        uint64_t limit = prof ? prof_allowance(t, c) : UINT64_MAX;
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
@@ -230,13 +230,14 @@ static void *small_alloc(unsigned c, size_t n) {
             }
         }
         if (got == 0) {
-            unsigned room = prof ? want : (unsigned)hak_tc.room[c];
-            got = hak_xfer_get(c, room, &list);
             /* A whole list of up to the bin's room may come, but for the
              * sampler's allowance and the shuffle's bound. */
+            unsigned room = (unsigned)hak_tc.room[c];
+            if (room > limit)
+                room = (unsigned)limit;
+            got = hak_xfer_get(c, room, &list);
             if (got == 0)
-                got = refill(t, c, want, prof || hak_opt.secure ? want : (unsigned)hak_tc.room[c],
-                             &list, &cause, &tried);
+                got = refill(t, c, want, hak_opt.secure ? want : room, &list, &cause, &tried);
             if (got == 0) {
                 hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
                 return NULL;
