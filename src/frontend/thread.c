@@ -207,8 +207,8 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
     for (unsigned g = 0; g < HAK_NGROUPS; g++)
         hak_tc.room[HAK_GROUP_BIN(g)] = epoch & 1 ? HAK_GROUP_CAP : 0;
     /* Two loops, so that each knows where its shadow bins are (in the hot
-     * half or the cold one): a thread's first call switches it, and a
-     * program that starts many threads pays this for each. */
+     * half or the cold one).  Only a start or a stop of the profiler gets
+     * here: a thread is born in the epoch (hak_thread_attach). */
     for (unsigned c = 1; c <= HAK_SHADOW_CLASSES; c++)
         shadow_switch(t, c, epoch);
     for (unsigned c = HAK_SHADOW_CLASSES + 1; c <= HAK_NCLASSES; c++)
