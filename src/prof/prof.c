@@ -100,27 +100,47 @@ static double neg_log(double u) {
 }
 
 /* 1 - e^-x: for x <= 1/2 its series (no cancellation), to x^13/13!; above,
- * e^-x from e^-(x/2^n) squared n times.  The series multiplies by 1/k, a
- * constant: no division. */
+ * e^-x = 2^-k e^-y, k the nearest integer to x / ln 2, y = x - k ln 2 in
+ * [-ln 2 / 2, ln 2 / 2], e^-y by its series to y^12/12!: a few dozen
+ * instructions for any x (the weight of a block above the classes is
+ * computed at its sample), where halving x down to 1/2 and squaring back
+ * took twice as many for a block of megabytes.  The first series
+ * multiplies by 1/k, the second by (-1)^k/k!, constants: no division. */
 static double one_minus_exp_neg(double x) {
     static const double inv[14] = {0,        1,        1.0 / 2,  1.0 / 3, 1.0 / 4,
                                    1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8, 1.0 / 9,
                                    1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13};
+    static const double coef[13] = {1,
+                                    -1,
+                                    1.0 / 2,
+                                    -1.0 / 6,
+                                    1.0 / 24,
+                                    -1.0 / 120,
+                                    1.0 / 720,
+                                    -1.0 / 5040,
+                                    1.0 / 40320,
+                                    -1.0 / 362880,
+                                    1.0 / 3628800,
+                                    -1.0 / 39916800,
+                                    1.0 / 479001600};
     if (x > 40)
         return 1;
-    int n = 0;
-    while (x > 0.5) {
-        x *= 0.5;
-        n++;
-    }
-    double r = 1.0;
+    if (x <= 0.5) {
+        double r = 1.0;
 #pragma GCC unroll 12
-    for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
-        r = 1 - x * inv[k] * r;
-    r *= x;
-    while (n-- > 0) /* 1 - (1-r)^2 = r (2 - r) */
-        r *= 2 - r;
-    return r;
+        for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
+            r = 1 - x * inv[k] * r;
+        return r * x;
+    }
+    int k = (int)(x * 1.44269504088896340736 + 0.5);
+    double y = x - k * 0.69314718055994530942, e = coef[12];
+#pragma GCC unroll 12
+    for (int i = 11; i >= 0; i--)
+        e = e * y + coef[i];
+    uint64_t bits = (uint64_t)(1023 - k) << 52; /* 2^-k, k <= 58 */
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return 1 - e * scale;
 }
 
 uint64_t hak_prof_draw(hak_prof_thread_t *pt) {
