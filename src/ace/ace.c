@@ -81,7 +81,7 @@ unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls) {
 /* Doubles bin k of class cls, up to max blocks, or as far toward that as
  * the thread's growth budget (*grown, bytes) allows; returns by how many
  * blocks it grew. */
-static unsigned ace_grow(hak_binctl_t *k, unsigned cls, unsigned max, size_t *grown) {
+HAK_INLINE unsigned ace_grow(hak_binctl_t *k, unsigned cls, unsigned max, size_t *grown) {
     if (k->cap >= max)
         return 0;
     unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
