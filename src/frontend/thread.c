@@ -93,11 +93,38 @@ static void groups_sort(hak_thread_t *t) {
         hak_thread_group_sort(t, HAK_SHADOW_CLASSES + 1 + g * HAK_GROUP_CLASSES);
 }
 
+/* Puts the blocks of shadow bin s of class c in front of those of bin b,
+ * so that one flush hands both lists back (a flush costs the backend's
+ * lock and its walk: far more than this walk of the shadow list, whose
+ * blocks are each checked before a link is followed, as in bin_flush).
+ * Bin b may then hold more than its capacity: its room is negative until
+ * the flush. */
+static void shadow_join(unsigned c, hak_bin_t b, hak_bin_t s) {
+    unsigned n = hak_bin_held(s);
+    void *last = *s.head;
+    for (unsigned i = 1; i < n; i++) {
+        if (!hak_block_cached(last))
+            hak_list_corrupt(last, "thread cache: a block written after its free");
+        last = hak_block_next(last);
+        if (!hak_block_in_class(last, c))
+            hak_list_corrupt(last, "thread cache: a link to no block of its class");
+    }
+    if (!hak_block_cached(last))
+        hak_list_corrupt(last, "thread cache: a block written after its free");
+    hak_block_link(last, *b.head);
+    *b.head = *s.head;
+    *s.head = HAK_LIST_END;
+    *b.room -= (int32_t)n;
+    *s.room += (int32_t)n;
+}
+
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
     groups_sort(t);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         hak_bin_t b = hak_bin(t, c), s = hak_shadow_bin(t, c);
+        if (*b.head != HAK_LIST_END && *s.head != HAK_LIST_END)
+            shadow_join(c, b, s);
         if (*b.head != HAK_LIST_END)
             bin_flush(t, c, b, hak_bin_held(b), false);
         if (*s.head != HAK_LIST_END)
