@@ -122,13 +122,18 @@ static void shadow_join(unsigned c, hak_bin_t b, hak_bin_t s) {
 static void cache_flush_all(hak_thread_t *t) {
     groups_sort(t);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_bin_t b = hak_bin(t, c), s = hak_shadow_bin(t, c);
-        if (*b.head != HAK_LIST_END && *s.head != HAK_LIST_END)
-            shadow_join(c, b, s);
+        hak_bin_t b = hak_bin(t, c);
+        /* The shadow bin's head first: hak_shadow_bin would grow the
+         * capacity of every empty one. */
+        if (*hak_shadow_head(t, c) != HAK_LIST_END) {
+            hak_bin_t s = hak_shadow_bin(t, c);
+            if (*b.head == HAK_LIST_END)
+                b = s;
+            else
+                shadow_join(c, b, s);
+        }
         if (*b.head != HAK_LIST_END)
             bin_flush(t, c, b, hak_bin_held(b), false);
-        if (*s.head != HAK_LIST_END)
-            bin_flush(t, c, s, hak_bin_held(s), false);
     }
 }
 
