@@ -46,7 +46,7 @@ typedef struct prof_rec {
 #define STACK_SLOTS ((size_t)1 << 16)
 #define RECS_START ((size_t)1 << 12)
 
-static hak_lock_t prof_lock = HAK_LOCK_INIT; /* the tables below */
+static hak_spin_t prof_lock = HAK_SPIN_INIT; /* the tables below */
 static hak_lock_t ctl_lock = HAK_LOCK_INIT;  /* start and stop */
 static prof_stack_t *stacks;
 static uint32_t *stack_slot;
@@ -430,9 +430,9 @@ static int dump_to(const char *path) {
     if (fd < 0)
         return -1;
     out_t o = {.fd = fd};
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     write_profile(&o);
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     out_flush(&o);
     close(fd);
     if (o.err != 0) {
@@ -490,7 +490,7 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     double w = weight(size);
     uint64_t h = stack_hash(f, n), ms = hak_os_now_ms(); /* outside the lock */
     bool due = false;
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     if (stacks != NULL && rec_reserve()) {
         prof_rec_t r = {.p = (uintptr_t)p,
                         .stack = stack_find(f, n, h),
@@ -510,7 +510,7 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
             due = true;
         }
     }
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     /* Read first: a write at every sample would bounce its line between
      * the threads that sample. */
     if (atomic_load_explicit(&dump_asked, memory_order_relaxed) &&
@@ -524,13 +524,13 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
 bool hak_prof_freed(void *p, size_t usable) {
     size_t first = ((usable >> HAK_PAGE_SHIFT) - 1) * KEPT_WAYS;
     bool fits = first < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0;
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     prof_rec_t *r = rec_find((uintptr_t)p);
     if (r == NULL) {
         bool twice = false;
         for (size_t i = first; fits && i < first + KEPT_WAYS; i++)
             twice |= atomic_load_explicit(&kept[i], memory_order_relaxed) == p;
-        hak_unlock(&prof_lock);
+        hak_spin_unlock(&prof_lock);
         if (twice)
             hak_fatal("free(): double free: %p", p);
         return false;
@@ -558,7 +558,7 @@ bool hak_prof_freed(void *p, size_t usable) {
         n = s->depth;
         memcpy(f, s->frame, n * sizeof *f);
     }
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
     return keep;
 }
@@ -599,9 +599,9 @@ unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
 }
 
 bool hak_prof_has(const void *p) {
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     bool has = rec_find((uintptr_t)p) != NULL;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     return has;
 }
 
@@ -628,7 +628,7 @@ static void leaks_sort(leak_t *l, size_t n) {
 /* The live samples by stack, collected under the lock into a mapping of
  * their own, then sorted, symbolised and printed without it. */
 static void leak_report(void) {
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     size_t n = 0, cap = nstacks;
     leak_t *l = stacks ? hak_os_map(cap * sizeof *l, HAK_PAGE_SIZE) : NULL;
     uintptr_t *frames = l ? hak_os_map(cap * PROF_DEPTH * sizeof *frames, HAK_PAGE_SIZE) : NULL;
@@ -636,7 +636,7 @@ static void leak_report(void) {
     double bytes = 0, blocks = 0;
     uint64_t samples = 0;
     if (depth == NULL) {
-        hak_unlock(&prof_lock);
+        hak_spin_unlock(&prof_lock);
         hak_log("HAKMEM_LEAKS: no memory for the report");
         return;
     }
@@ -653,7 +653,7 @@ static void leak_report(void) {
         n++;
     }
     samples = recs_len;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     leaks_sort(l, n);
     hak_log("leaks: %llu bytes in %llu blocks live at exit (estimated from %llu samples), from "
             "%zu stacks",
@@ -700,11 +700,11 @@ static bool tables_map(void) {
     }
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         class_weight[c] = weight_of(hak_class_size[c]);
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     stacks = s;
     stack_slot = slot;
     next_dump = (double)hak_opt.prof_interval;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&backtrace_fp);
     return true;
 }
@@ -762,10 +762,10 @@ void hak_prof_at_exit(void) {
 
 void hak_prof_fork_prepare(void) {
     hak_lock(&ctl_lock);
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
 }
 void hak_prof_fork_release(void) {
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     hak_unlock(&ctl_lock);
 }
 
