@@ -37,7 +37,7 @@ typedef struct prof_stack {
 typedef struct prof_rec {
     uintptr_t p; /* 0: an empty slot */
     uint32_t stack;
-    uint64_t request, ms;
+    uint64_t request;
     double weight;
 } prof_rec_t;
 
@@ -272,13 +272,21 @@ static uint64_t stack_hash(const uintptr_t *f, unsigned n) {
     return h;
 }
 
+/* Whether the n frames at a and at b are the same: a loop, for the few
+ * frames of a stack, where memcmp is a call that sizes its work first. */
+static bool frames_equal(const uintptr_t *a, const uintptr_t *b, unsigned n) {
+    for (unsigned k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return false;
+    return true;
+}
+
 /* The index of the stack f[0..n) of hash h, added if new (prof_lock
  * held). */
 static uint32_t stack_find(const uintptr_t *f, unsigned n, uint64_t h) {
     uint32_t *slot = &stack_slot[h & (STACK_SLOTS - 1)];
     for (uint32_t i = *slot; i != 0; i = stacks[i].next)
-        if (stacks[i].hash == h && stacks[i].depth == n &&
-            memcmp(stacks[i].frame, f, n * sizeof *f) == 0)
+        if (stacks[i].hash == h && stacks[i].depth == n && frames_equal(stacks[i].frame, f, n))
             return i;
     if (nstacks == STACKS_MAX)
         return 0;
@@ -488,15 +496,12 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     uintptr_t f[PROF_DEPTH];
     unsigned n = backtrace_fp(f, PROF_DEPTH);
     double w = weight(size);
-    uint64_t h = stack_hash(f, n), ms = hak_os_now_ms(); /* outside the lock */
+    uint64_t h = stack_hash(f, n); /* outside the lock */
     bool due = false;
     hak_spin_lock(&prof_lock);
     if (stacks != NULL && rec_reserve()) {
-        prof_rec_t r = {.p = (uintptr_t)p,
-                        .stack = stack_find(f, n, h),
-                        .request = request,
-                        .ms = ms,
-                        .weight = w};
+        prof_rec_t r = {
+            .p = (uintptr_t)p, .stack = stack_find(f, n, h), .request = request, .weight = w};
         rec_put(recs, recs_cap, &r);
         recs_len++;
         atomic_fetch_add_explicit(&hak_prof_live, 1, memory_order_relaxed);
