@@ -360,14 +360,25 @@ HAK_INLINE void *shadow_quick(unsigned c) {
     return p;
 }
 
-HAK_NOINLINE void *hak_malloc_slow(size_t n) {
+/* The rest of the malloc slow path, apart from shadow_quick, so that
+ * the registers they save are saved on their way only. */
+static HAK_NOINLINE void *malloc_small_slow(unsigned c, size_t n) {
     hak_ensure_init();
-    if (n <= HAK_SMALL_MAX) {
-        unsigned c = hak_class_of(n);
-        void *p = shadow_quick(c);
-        return p != NULL ? p : small_alloc(c, n);
-    }
+    return small_alloc(c, n);
+}
+static HAK_NOINLINE void *malloc_large_slow(size_t n) {
+    hak_ensure_init();
     return hak_alloc_large(n, 0, false);
+}
+
+/* No init check before shadow_quick: a thread with a cache, the only one
+ * it serves, exists only after init. */
+HAK_NOINLINE void *hak_malloc_slow(size_t n) {
+    if (n > HAK_SMALL_MAX)
+        return malloc_large_slow(n);
+    unsigned c = hak_class_of(n);
+    void *p = shadow_quick(c);
+    return p != NULL ? p : malloc_small_slow(c, n);
 }
 
 static __attribute__((noreturn)) void not_ours(const void *p, const char *who) {
