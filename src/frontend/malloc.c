@@ -338,25 +338,32 @@ HAK_INLINE void *shadow_quick(unsigned c) {
     unsigned e = t->prof.epoch; /* 0 in the sentinels */
     if (HAK_LIKELY(!(e & 1)) || e != hak_prof_epoch_now() || hak_opt.secure)
         return NULL;
-    hak_binctl_t *k = &t->ctl[c];
-    if (hak_tc.head[c] != HAK_LIST_END || hak_tc.room[c] != (int32_t)k->cap)
+    /* The shadow bin as hak_shadow_bin gives it, when it need not grow. */
+    unsigned cap = t->ctl[c].cap;
+    if (hak_tc.head[c] != HAK_LIST_END || hak_tc.room[c] != (int32_t)cap ||
+        t->prof.shadow_cap[c] != cap)
         return NULL;
-    hak_bin_t s = hak_shadow_bin(t, c);
-    unsigned held = hak_bin_held(s), want = k->cap / 2u < ACE_MAX_CAP ? k->cap / 2u : ACE_MAX_CAP;
+    bool hot = c <= HAK_SHADOW_CLASSES;
+    void **shead = hot ? &hak_tc.head[HAK_SHADOW(c)] : &t->prof.side_head[c];
+    int32_t *sroom = hot ? &hak_tc.room[HAK_SHADOW(c)] : &t->prof.side_room[c];
+    int32_t room = *sroom;
+    unsigned held = cap - (unsigned)room, want = cap / 2u < ACE_MAX_CAP ? cap / 2u : ACE_MAX_CAP;
     uint64_t bytes = (uint64_t)held * hak_class_size[c];
     /* left > bytes: the allowance, (left - 1) / size, covers them all. */
-    if (!shadow_enough(held, want) || held > k->cap || t->prof.left[c] <= bytes ||
-        !hak_ace_refill_settled(k))
+    if (!shadow_enough(held, want) || room < 0 || t->prof.left[c] <= bytes ||
+        !hak_ace_refill_settled(&t->ctl[c]))
         return NULL;
     if (hak_config_stats)
         t->stats.mallocs++;
     t->prof.left[c] -= bytes;
-    hak_tc.head[c] = *s.head;
-    hak_tc.room[c] -= (int32_t)held;
-    *s.head = HAK_LIST_END;
-    *s.room += (int32_t)held;
-    void *p = block_take(&hak_tc.head[c]);
-    hak_tc.room[c]++;
+    void *p = *shead;
+    *shead = HAK_LIST_END;
+    *sroom = (int32_t)cap;
+    hak_tc.room[c] = (int32_t)(cap - held + 1);
+    if (HAK_UNLIKELY(!hak_block_cached(p)))
+        block_corrupt(p);
+    hak_tc.head[c] = hak_block_next(p);
+    hak_block_unmark(p);
     return p;
 }
 
