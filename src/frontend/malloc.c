@@ -223,15 +223,23 @@ static void *small_alloc(unsigned c, size_t n) {
             /* The blocks freed since when they are enough, else a refill
              * (the shadow bin fills on).  A group bin is sorted only when
              * the shadow bin alone is not enough: it sorts more blocks a
-             * call, less often. */
-            if (c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END &&
-                !shadow_enough(hak_bin_held(hak_shadow_bin(t, c)), want))
-                hak_thread_group_sort(t, c);
-            hak_bin_t s = hak_shadow_bin(t, c);
-            unsigned held = hak_bin_held(s);
-            if (shadow_enough(held, want)) {
-                unsigned room = (unsigned)hak_tc.room[c];
-                got = shadow_take(s, room < limit ? room : (unsigned)limit, &list);
+             * call, less often.  With nothing to take (a refill from the
+             * backend's way), the shadow bin only grows, if it must, so
+             * that the frees to come find room. */
+            bool group = c > HAK_SHADOW_CLASSES && hak_tc.head[HAK_SHADOW_GROUP(c)] != HAK_LIST_END;
+            if (!group && *hak_shadow_head(t, c) == HAK_LIST_END) {
+                if (t->prof.shadow_cap[c] < t->ctl[c].cap)
+                    (void)hak_shadow_bin(t, c);
+            } else {
+                hak_bin_t s = hak_shadow_bin(t, c);
+                if (group && !shadow_enough(hak_bin_held(s), want)) {
+                    hak_thread_group_sort(t, c);
+                    s = hak_shadow_bin(t, c);
+                }
+                if (shadow_enough(hak_bin_held(s), want)) {
+                    unsigned room = (unsigned)hak_tc.room[c];
+                    got = shadow_take(s, room < limit ? room : (unsigned)limit, &list);
+                }
             }
         }
         if (got == 0) {
@@ -322,27 +330,33 @@ void *hak_alloc_large(size_t n, size_t align, bool zero) {
     return large_alloc(n, align, zero);
 }
 
+/* The rest of the malloc slow path, apart from shadow_quick's first
+ * tests, so that the registers they save are saved on their way only. */
+static HAK_NOINLINE void *malloc_small_slow(unsigned c, size_t n) {
+    hak_ensure_init();
+    return small_alloc(c, n);
+}
+static HAK_NOINLINE void *malloc_large_slow(size_t n) {
+    hak_ensure_init();
+    return hak_alloc_large(n, 0, false);
+}
+
 /*
  * The profiler's common case of the malloc slow path, ahead of small_alloc,
- * which does the same and more: bin c of the calling thread, which
- * samples, is empty, its shadow bin holds enough blocks for a refill
- * (shadow_enough), all before the sample point, and the ACE has nothing
- * to change (hak_ace_refill_settled): the shadow bin's list becomes the
- * bin's, whole and unwalked, counted against the sampler's allowance.
- * NULL when any of that fails (small_alloc then reports a damaged bin).
- * A shadow take comes every few dozen mallocs of a sampling thread, so
- * this path keeps to a few dozen instructions and no call.
+ * which does the same and more: bin c of thread t, which samples, is
+ * empty, its shadow bin holds enough blocks for a refill (shadow_enough),
+ * all before the sample point, and the ACE has nothing to change
+ * (hak_ace_refill_settled): the shadow bin's list becomes the bin's, whole
+ * and unwalked, counted against the sampler's allowance.  Else small_alloc
+ * (which reports a damaged bin).  A shadow take comes every few dozen
+ * mallocs of a sampling thread, so this path keeps to a few dozen
+ * instructions and no call; hak_malloc_slow has made its first tests.
  */
-HAK_INLINE void *shadow_quick(unsigned c) {
-    hak_thread_t *t = hak_self;
-    unsigned e = t->prof.epoch; /* 0 in the sentinels */
-    if (HAK_LIKELY(!(e & 1)) || e != hak_prof_epoch_now() || hak_opt.secure)
-        return NULL;
+static HAK_NOINLINE void *shadow_quick(hak_thread_t *t, unsigned c, size_t n) {
     /* The shadow bin as hak_shadow_bin gives it, when it need not grow. */
     unsigned cap = t->ctl[c].cap;
-    if (hak_tc.head[c] != HAK_LIST_END || hak_tc.room[c] != (int32_t)cap ||
-        t->prof.shadow_cap[c] != cap)
-        return NULL;
+    if (hak_tc.room[c] != (int32_t)cap || t->prof.shadow_cap[c] != cap)
+        return malloc_small_slow(c, n);
     bool hot = c <= HAK_SHADOW_CLASSES;
     void **shead = hot ? &hak_tc.head[HAK_SHADOW(c)] : &t->prof.side_head[c];
     int32_t *sroom = hot ? &hak_tc.room[HAK_SHADOW(c)] : &t->prof.side_room[c];
@@ -352,7 +366,7 @@ HAK_INLINE void *shadow_quick(unsigned c) {
     /* left > bytes: the allowance, (left - 1) / size, covers them all. */
     if (!shadow_enough(held, want) || room < 0 || t->prof.left[c] <= bytes ||
         !hak_ace_refill_settled(&t->ctl[c]))
-        return NULL;
+        return malloc_small_slow(c, n);
     if (hak_config_stats)
         t->stats.mallocs++;
     t->prof.left[c] -= bytes;
@@ -367,25 +381,19 @@ HAK_INLINE void *shadow_quick(unsigned c) {
     return p;
 }
 
-/* The rest of the malloc slow path, apart from shadow_quick, so that
- * the registers they save are saved on their way only. */
-static HAK_NOINLINE void *malloc_small_slow(unsigned c, size_t n) {
-    hak_ensure_init();
-    return small_alloc(c, n);
-}
-static HAK_NOINLINE void *malloc_large_slow(size_t n) {
-    hak_ensure_init();
-    return hak_alloc_large(n, 0, false);
-}
-
 /* No init check before shadow_quick: a thread with a cache, the only one
- * it serves, exists only after init. */
+ * it serves, exists only after init.  Its tests that fail on the way to
+ * a refill from the backend come first, here, with no register saved. */
 HAK_NOINLINE void *hak_malloc_slow(size_t n) {
     if (n > HAK_SMALL_MAX)
         return malloc_large_slow(n);
     unsigned c = hak_class_of(n);
-    void *p = shadow_quick(c);
-    return p != NULL ? p : malloc_small_slow(c, n);
+    hak_thread_t *t = hak_self;
+    unsigned e = t->prof.epoch; /* 0 in the sentinels */
+    if (HAK_LIKELY(!(e & 1)) || e != hak_prof_epoch_now() || hak_opt.secure ||
+        hak_tc.head[c] != HAK_LIST_END || *hak_shadow_head(t, c) == HAK_LIST_END)
+        return malloc_small_slow(c, n);
+    return shadow_quick(t, c, n);
 }
 
 static __attribute__((noreturn)) void not_ours(const void *p, const char *who) {
