@@ -214,28 +214,39 @@ static uintptr_t stack_top(uintptr_t sp) {
     return (uintptr_t)__libc_stack_end;
 }
 
+/* The frame record after the one at *fp, whose return address it sets in
+ * *ret, when *fp lies above lo (then moved past it) and at most at hi, is
+ * aligned, and the address is no null page's; false when the chain ends. */
+HAK_INLINE bool frame_next(const uintptr_t **fp, uintptr_t *lo, uintptr_t hi, uintptr_t *ret) {
+    uintptr_t a = (uintptr_t)*fp;
+    if (a < *lo || a > hi || (a & (sizeof(uintptr_t) - 1)) != 0)
+        return false;
+    *ret = (*fp)[1];
+    if (*ret < HAK_PAGE_SIZE)
+        return false;
+    *lo = a + 2 * sizeof(uintptr_t);
+    *fp = (const uintptr_t *)(*fp)[0];
+    return true;
+}
+
 static __attribute__((noinline)) unsigned backtrace_fp(uintptr_t *out, unsigned max) {
     const uintptr_t *fp = __builtin_frame_address(0);
-    uintptr_t lo = (uintptr_t)fp, hi = stack_top(lo);
+    uintptr_t lo = (uintptr_t)fp, hi = stack_top(lo), ret = 0, last = 0;
     if (hi <= lo || hi - lo > ((uintptr_t)1 << 30))
         return 0;
+    hi -= 2 * sizeof(uintptr_t); /* the last place a frame record fits */
     unsigned n = 0;
-    bool ours = true; /* still in the library's own frames */
-    uintptr_t last = 0;
-    while (n < max) {
-        uintptr_t a = (uintptr_t)fp;
-        if (a < lo || a > hi - 2 * sizeof(uintptr_t) || (a & (sizeof(uintptr_t) - 1)) != 0)
-            break;
-        uintptr_t ret = fp[1];
-        if (ret < HAK_PAGE_SIZE)
-            break;
-        ours = ours && ret >= self_lo && ret < self_hi;
-        if (!ours)
-            out[n++] = ret;
+    /* The library's own frames, left out; then the program's, each loop
+     * with only its own tests. */
+    while (frame_next(&fp, &lo, hi, &ret)) {
         last = ret;
-        lo = a + 2 * sizeof(uintptr_t);
-        fp = (const uintptr_t *)fp[0];
+        if (ret - self_lo >= self_hi - self_lo) {
+            out[n++] = ret;
+            break;
+        }
     }
+    while (n > 0 && n < max && frame_next(&fp, &lo, hi, &ret))
+        out[n++] = ret;
     /* A chain broken inside the library (an entry point that used the
      * register for data, as sanitizers' code does): its outermost frame
      * reached, so that the stack is not empty. */
