@@ -71,17 +71,16 @@ void hak_ace_set_cached(size_t backend_bytes, size_t large_bytes) {
 
 unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls) {
     unsigned cap = ace_max_cap[0][cls] < ACE_START_CAP ? ace_max_cap[0][cls] : ACE_START_CAP;
-    k->cap = (uint16_t)cap;
-    k->events = 0;
-    k->flushed = false;
-    k->drains = 0;
+    /* Not settled, even with HAKMEM_ACE=0 (hak_ace_refill_want is cheap
+     * then). */
+    *k = (hak_binctl_t){.cap = (uint16_t)cap};
     return cap;
 }
 
 /* Doubles bin k of class cls, up to max blocks, or as far toward that as
  * the thread's growth budget (*grown, bytes) allows; returns by how many
  * blocks it grew. */
-static unsigned ace_grow(hak_binctl_t *k, unsigned cls, unsigned max, size_t *grown) {
+HAK_INLINE unsigned ace_grow(hak_binctl_t *k, unsigned cls, unsigned max, size_t *grown) {
     if (k->cap >= max)
         return 0;
     unsigned cap = k->cap * 2u < max ? k->cap * 2u : max;
@@ -109,6 +108,10 @@ static unsigned ace_refilled(hak_binctl_t *k, unsigned cls, size_t *grown) {
         k->events = 0;
         k->flushed = false;
     }
+    /* Nothing to count, nothing to grow: at its bound, or the thread's
+     * budget spent (it only fills), until a first flush raises the bound
+     * (hak_ace_flush_count). */
+    k->settled = more == 0;
     return more;
 }
 
@@ -125,6 +128,8 @@ hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown)
 hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown) {
     if (!hak_opt.ace)
         return (hak_ace_move_t){k->cap / 2u, 0};
+    if (!k->flushed)
+        k->settled = false;
     k->flushed = true;
     /* A bin whose thread's live count of the class swings wider than the
      * bin flushes a few times in a row too: only a longer run drains. */

@@ -15,8 +15,9 @@
 #include "large/large.h"
 
 /* The ACE's part of one thread-cache bin: its capacity, how many refills
- * it saw since the capacity last changed, whether it flushed since, and
- * how many times it flushed since its last refill.
+ * it saw since the capacity last changed, whether it flushed since, how
+ * many times it flushed since its last refill, and whether a refill would
+ * change nothing but that last count (settled: hak_ace_refill_settled).
  * The fast path's part is the bin's list head and its room (capacity minus
  * blocks held), kept in separate arrays of the thread cache's hot half
  * (frontend.h), each one scaled load; a room of 0 refuses frees and a
@@ -26,6 +27,7 @@ typedef struct hak_binctl {
     uint8_t events;
     bool flushed;
     uint8_t drains;
+    bool settled;
 } hak_binctl_t;
 
 /* A bin's capacity in blocks: it starts at ACE_START_CAP and doubles after
@@ -73,6 +75,17 @@ typedef struct hak_ace_move {
 HAK_HIDDEN unsigned hak_ace_bin_init(hak_binctl_t *k, unsigned cls);
 /* How many blocks to ask the backend for when bin c (empty) missed. */
 HAK_HIDDEN hak_ace_move_t hak_ace_refill_want(hak_binctl_t *k, unsigned cls, size_t *grown);
+/* hak_ace_refill_want's common case, inline for the profiler's slow path
+ * (a refill from the shadow bin at nearly every miss, frontend/malloc.c):
+ * when the bin is settled, a refill of k counts, and wants half its
+ * capacity without growing it; true then.  False: call
+ * hak_ace_refill_want. */
+HAK_INLINE bool hak_ace_refill_settled(hak_binctl_t *k) {
+    if (!k->settled)
+        return false;
+    k->drains = 0;
+    return true;
+}
 /* How many blocks to hand back when bin c (full) refused a free: all it
  * holds when it is draining. */
 HAK_HIDDEN hak_ace_move_t hak_ace_flush_count(hak_binctl_t *k, unsigned cls, size_t *grown);

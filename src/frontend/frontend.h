@@ -180,6 +180,11 @@ HAK_INLINE unsigned hak_bin_move(unsigned c, hak_ace_move_t m) {
     hak_slot(c)->room += (int32_t)m.grown;
     return m.count;
 }
+/* The list head of the shadow bin of class c (hak_shadow_bin, without its
+ * growth). */
+HAK_INLINE void **hak_shadow_head(hak_thread_t *t, unsigned c) {
+    return c <= HAK_SHADOW_CLASSES ? &hak_slot(HAK_SHADOW(c))->head : &t->prof.side_head[c];
+}
 /* The shadow bin of class c, grown first to the capacity the ACE gives bin
  * c (never shrunk: its room would go below what it holds). */
 HAK_INLINE hak_bin_t hak_shadow_bin(hak_thread_t *t, unsigned c) {

@@ -82,12 +82,17 @@ void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
     hak_stats_count_out(t, c, -(int64_t)n);
 }
 
+static HAK_COLD __attribute__((noreturn)) void block_corrupt(const void *p) {
+    hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)", p);
+}
+
 /* Takes the first block off *list, once its check shows that nothing
- * wrote to it since it was freed (pool/freelist.h, "A free small block"). */
-static void *block_take(void **list) {
+ * wrote to it since it was freed (pool/freelist.h, "A free small block").
+ * Inline: small_alloc and shadow_quick end with it. */
+HAK_INLINE void *block_take(void **list) {
     void *p = *list;
-    if (!hak_block_cached(p))
-        hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)", p);
+    if (HAK_UNLIKELY(!hak_block_cached(p)))
+        block_corrupt(p);
     *list = hak_block_next(p);
     hak_block_unmark(p);
     return p;
@@ -128,13 +133,14 @@ static void *shuffle(hak_thread_t *t, unsigned c, void *list, unsigned n) {
 
 /* With the profiler on, how many blocks of class c thread t may hand out
  * before the next sample point: 0 when this request is the one that
- * crosses it (internal.h, HAK_SHADOW; prof.h). */
-static unsigned prof_allowance(hak_thread_t *t, unsigned c) {
+ * crosses it (internal.h, HAK_SHADOW; prof.h).  Not bounded here: a take
+ * from the shadow bin moves as many as the bin has room for (its whole
+ * list, unwalked, when they fit), a refill at most ACE_MAX_CAP. */
+static uint64_t prof_allowance(hak_thread_t *t, unsigned c) {
     uint64_t *left = &t->prof.left[c];
     if (*left == 0)
         *left = hak_prof_draw(&t->prof);
-    uint64_t k = (*left - 1) / hak_class_size[c];
-    return k > ACE_MAX_CAP ? ACE_MAX_CAP : (unsigned)k;
+    return (*left - 1) / hak_class_size[c];
 }
 
 /* Whether the held blocks of a shadow bin are enough for a refill that
@@ -201,40 +207,51 @@ static void *small_alloc(unsigned c, size_t n) {
                                        ? "thread cache: a list longer than its count"
                                        : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
-        unsigned limit = prof ? prof_allowance(t, c) : ACE_MAX_CAP;
+        uint64_t limit = prof ? prof_allowance(t, c) : UINT64_MAX;
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
         if (want > (unsigned)hak_slot(c)->room)
             want = hak_slot(c)->room;
         if (want > limit)
-            want = limit;
+            want = (unsigned)limit;
+        if (want > ACE_MAX_CAP)
+            want = ACE_MAX_CAP;
         unsigned got = 0;
         list = HAK_LIST_END;
         if (prof) {
             /* The blocks freed since when they are enough, else a refill
              * (the shadow bin fills on).  A group bin is sorted only when
              * the shadow bin alone is not enough: it sorts more blocks a
-             * call, less often. */
-            if (c > HAK_SHADOW_CLASSES && hak_slot(HAK_SHADOW_GROUP(c))->head != HAK_LIST_END &&
-                !shadow_enough(hak_bin_held(hak_shadow_bin(t, c)), want))
-                hak_thread_group_sort(t, c);
-            hak_bin_t s = hak_shadow_bin(t, c);
-            unsigned held = hak_bin_held(s);
-            if (shadow_enough(held, want)) {
-                unsigned room = (unsigned)hak_slot(c)->room;
-                got = shadow_take(s, room < limit ? room : limit, &list);
+             * call, less often.  With nothing to take (a refill from the
+             * backend's way), the shadow bin only grows, if it must, so
+             * that the frees to come find room. */
+            bool group =
+                c > HAK_SHADOW_CLASSES && hak_slot(HAK_SHADOW_GROUP(c))->head != HAK_LIST_END;
+            if (!group && *hak_shadow_head(t, c) == HAK_LIST_END) {
+                if (t->prof.shadow_cap[c] < t->ctl[c].cap)
+                    (void)hak_shadow_bin(t, c);
+            } else {
+                hak_bin_t s = hak_shadow_bin(t, c);
+                if (group && !shadow_enough(hak_bin_held(s), want)) {
+                    hak_thread_group_sort(t, c);
+                    s = hak_shadow_bin(t, c);
+                }
+                if (shadow_enough(hak_bin_held(s), want)) {
+                    unsigned room = (unsigned)hak_slot(c)->room;
+                    got = shadow_take(s, room < limit ? room : (unsigned)limit, &list);
+                }
             }
         }
         if (got == 0) {
-            unsigned room = prof ? want : (unsigned)hak_slot(c)->room;
-            got = hak_xfer_get(c, room, &list);
             /* A whole list of up to the bin's room may come, but for the
              * sampler's allowance and the shuffle's bound. */
+            unsigned room = (unsigned)hak_slot(c)->room;
+            if (room > limit)
+                room = (unsigned)limit;
+            got = hak_xfer_get(c, room, &list);
             if (got == 0)
-                got =
-                    refill(t, c, want, prof || hak_opt.secure ? want : (unsigned)hak_slot(c)->room,
-                           &list, &cause, &tried);
+                got = refill(t, c, want, hak_opt.secure ? want : room, &list, &cause, &tried);
             if (got == 0) {
                 hak_fail(cause, hak_class_size[c], 0, HAK_TRIED_TRANSFER | tried);
                 return NULL;
@@ -314,11 +331,71 @@ void *hak_alloc_large(size_t n, size_t align, bool zero) {
     return large_alloc(n, align, zero);
 }
 
-HAK_NOINLINE void *hak_malloc_slow(size_t n) {
+/* The rest of the malloc slow path, apart from shadow_quick's first
+ * tests, so that the registers they save are saved on their way only. */
+static HAK_NOINLINE void *malloc_small_slow(unsigned c, size_t n) {
     hak_ensure_init();
-    if (n <= HAK_SMALL_MAX)
-        return small_alloc(hak_class_of(n), n);
+    return small_alloc(c, n);
+}
+static HAK_NOINLINE void *malloc_large_slow(size_t n) {
+    hak_ensure_init();
     return hak_alloc_large(n, 0, false);
+}
+
+/*
+ * The profiler's common case of the malloc slow path, ahead of small_alloc,
+ * which does the same and more: bin c of thread t, which samples, is
+ * empty, its shadow bin holds enough blocks for a refill (shadow_enough),
+ * all before the sample point, and the ACE has nothing to change
+ * (hak_ace_refill_settled): the shadow bin's list becomes the bin's, whole
+ * and unwalked, counted against the sampler's allowance.  Else small_alloc
+ * (which reports a damaged bin).  A shadow take comes every few dozen
+ * mallocs of a sampling thread, so this path keeps to a few dozen
+ * instructions and no call; hak_malloc_slow has made its first tests.
+ */
+static HAK_NOINLINE void *shadow_quick(hak_thread_t *t, unsigned c, size_t n) {
+    /* The shadow bin as hak_shadow_bin gives it, when it need not grow. */
+    unsigned cap = t->ctl[c].cap;
+    hak_slot_t *b = hak_slot(c);
+    if (b->room != (int32_t)cap || t->prof.shadow_cap[c] != cap)
+        return malloc_small_slow(c, n);
+    hak_slot_t *hs = c <= HAK_SHADOW_CLASSES ? hak_slot(HAK_SHADOW(c)) : NULL;
+    void **shead = hs ? &hs->head : &t->prof.side_head[c];
+    int32_t *sroom = hs ? &hs->room : &t->prof.side_room[c];
+    int32_t room = *sroom;
+    unsigned held = cap - (unsigned)room, want = cap / 2u < ACE_MAX_CAP ? cap / 2u : ACE_MAX_CAP;
+    uint64_t bytes = (uint64_t)held * hak_class_size[c];
+    /* left > bytes: the allowance, (left - 1) / size, covers them all. */
+    if (!shadow_enough(held, want) || room < 0 || t->prof.left[c] <= bytes ||
+        !hak_ace_refill_settled(&t->ctl[c]))
+        return malloc_small_slow(c, n);
+    if (hak_config_stats)
+        t->stats.mallocs++;
+    t->prof.left[c] -= bytes;
+    void *p = *shead;
+    *shead = HAK_LIST_END;
+    *sroom = (int32_t)cap;
+    b->room = (int32_t)(cap - held + 1);
+    if (HAK_UNLIKELY(!hak_block_cached(p)))
+        block_corrupt(p);
+    b->head = hak_block_next(p);
+    hak_block_unmark(p);
+    return p;
+}
+
+/* No init check before shadow_quick: a thread with a cache, the only one
+ * it serves, exists only after init.  Its tests that fail on the way to
+ * a refill from the backend come first, here, with no register saved. */
+HAK_NOINLINE void *hak_malloc_slow(size_t n) {
+    if (n > HAK_SMALL_MAX)
+        return malloc_large_slow(n);
+    unsigned c = hak_class_of(n);
+    hak_thread_t *t = hak_self;
+    unsigned e = t->prof.epoch; /* 0 in the sentinels */
+    if (HAK_LIKELY(!(e & 1)) || e != hak_prof_epoch_now() || hak_opt.secure ||
+        hak_slot(c)->head != HAK_LIST_END || *hak_shadow_head(t, c) == HAK_LIST_END)
+        return malloc_small_slow(c, n);
+    return shadow_quick(t, c, n);
 }
 
 static __attribute__((noreturn)) void not_ours(const void *p, const char *who) {

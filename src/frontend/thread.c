@@ -37,6 +37,13 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
         t->slot[c].room = (int32_t)hak_ace_bin_init(&t->ctl[c], c);
         t->prof.side_head[c] = HAK_LIST_END;
     }
+    /* Born in the profiler's epoch, without hak_thread_prof_switch's walk
+     * of every bin: there is no block to move, and each shadow bin, of
+     * capacity 0 here, grows to its bin's when first used
+     * (hak_shadow_bin); its group bins take frees at once. */
+    t->prof.epoch = hak_prof_epoch_now();
+    for (unsigned g = 0; g < HAK_NGROUPS; g++)
+        t->slot[HAK_GROUP_BIN(g)].room = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
     for (unsigned b = 0; b < HAK_NBINS; b++)
         hak_tc.bin[b] = &t->slot[b];
     t->bstate = hak_backend->thread_init();
@@ -90,15 +97,47 @@ static void groups_sort(hak_thread_t *t) {
         hak_thread_group_sort(t, HAK_SHADOW_CLASSES + 1 + g * HAK_GROUP_CLASSES);
 }
 
+/* Puts the blocks of shadow bin s of class c in front of those of bin b,
+ * so that one flush hands both lists back (a flush costs the backend's
+ * lock and its walk: far more than this walk of the shadow list, whose
+ * blocks are each checked before a link is followed, as in bin_flush).
+ * Bin b may then hold more than its capacity: its room is negative until
+ * the flush. */
+static void shadow_join(unsigned c, hak_bin_t b, hak_bin_t s) {
+    unsigned n = hak_bin_held(s);
+    void *last = *s.head;
+    for (unsigned i = 1; i < n; i++) {
+        if (!hak_block_cached(last))
+            hak_list_corrupt(last, "thread cache: a block written after its free");
+        last = hak_block_next(last);
+        if (!hak_block_in_class(last, c))
+            hak_list_corrupt(last, "thread cache: a link to no block of its class");
+    }
+    if (!hak_block_cached(last))
+        hak_list_corrupt(last, "thread cache: a block written after its free");
+    hak_block_link(last, *b.head);
+    *b.head = *s.head;
+    *s.head = HAK_LIST_END;
+    *b.room -= (int32_t)n;
+    *s.room += (int32_t)n;
+}
+
 /* Hands every block the cache of t holds back to the backend. */
 static void cache_flush_all(hak_thread_t *t) {
     groups_sort(t);
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
-        hak_bin_t b = hak_bin(t, c), s = hak_shadow_bin(t, c);
+        hak_bin_t b = hak_bin(t, c);
+        /* The shadow bin's head first: hak_shadow_bin would grow the
+         * capacity of every empty one. */
+        if (*hak_shadow_head(t, c) != HAK_LIST_END) {
+            hak_bin_t s = hak_shadow_bin(t, c);
+            if (*b.head == HAK_LIST_END)
+                b = s;
+            else
+                shadow_join(c, b, s);
+        }
         if (*b.head != HAK_LIST_END)
             bin_flush(t, c, b, hak_bin_held(b), false);
-        if (*s.head != HAK_LIST_END)
-            bin_flush(t, c, s, hak_bin_held(s), false);
     }
 }
 
@@ -204,8 +243,8 @@ void hak_thread_prof_switch(hak_thread_t *t, unsigned epoch) {
     for (unsigned g = 0; g < HAK_NGROUPS; g++)
         hak_slot(HAK_GROUP_BIN(g))->room = epoch & 1 ? HAK_GROUP_CAP : 0;
     /* Two loops, so that each knows where its shadow bins are (in the hot
-     * half or the cold one): a thread's first call switches it, and a
-     * program that starts many threads pays this for each. */
+     * half or the cold one).  Only a start or a stop of the profiler gets
+     * here: a thread is born in the epoch (hak_thread_attach). */
     for (unsigned c = 1; c <= HAK_SHADOW_CLASSES; c++)
         shadow_switch(t, c, epoch);
     for (unsigned c = HAK_SHADOW_CLASSES + 1; c <= HAK_NCLASSES; c++)

@@ -1,10 +1,12 @@
 /*
  * os.c - the operating system behind one small contract: map, unmap and
  * purge anonymous memory.  Every memory system call HAKMEM makes is here,
- * and counted, so a benchmark note can say how many a run made.
+ * and counted, so a benchmark note can say how many a run made; and the
+ * clock, and a spin lock's wait.
  */
 #include "internal.h"
 
+#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -238,6 +240,17 @@ void hak_os_random(uintptr_t key[2]) {
             x *= 0x9e3779b97f4a7c15u; /* spread every input bit */
             key[i] = x ^ (x >> 29);
         }
+    }
+}
+
+void hak_spin_wait(hak_spin_t *l) {
+    /* Read until free (a read keeps the line shared), then try again. */
+    for (unsigned i = 0;; i++) {
+        if (!atomic_load_explicit(l, memory_order_relaxed) &&
+            !atomic_exchange_explicit(l, true, memory_order_acquire))
+            return;
+        if (i >= 64)
+            sched_yield();
     }
 }
 

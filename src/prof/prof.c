@@ -37,7 +37,7 @@ typedef struct prof_stack {
 typedef struct prof_rec {
     uintptr_t p; /* 0: an empty slot */
     uint32_t stack;
-    uint64_t request, ms;
+    uint64_t request;
     double weight;
 } prof_rec_t;
 
@@ -46,7 +46,7 @@ typedef struct prof_rec {
 #define STACK_SLOTS ((size_t)1 << 16)
 #define RECS_START ((size_t)1 << 12)
 
-static hak_lock_t prof_lock = HAK_LOCK_INIT; /* the tables below */
+static hak_spin_t prof_lock = HAK_SPIN_INIT; /* the tables below */
 static hak_lock_t ctl_lock = HAK_LOCK_INIT;  /* start and stop */
 static prof_stack_t *stacks;
 static uint32_t *stack_slot;
@@ -100,27 +100,47 @@ static double neg_log(double u) {
 }
 
 /* 1 - e^-x: for x <= 1/2 its series (no cancellation), to x^13/13!; above,
- * e^-x from e^-(x/2^n) squared n times.  The series multiplies by 1/k, a
- * constant: no division. */
+ * e^-x = 2^-k e^-y, k the nearest integer to x / ln 2, y = x - k ln 2 in
+ * [-ln 2 / 2, ln 2 / 2], e^-y by its series to y^12/12!: a few dozen
+ * instructions for any x (the weight of a block above the classes is
+ * computed at its sample), where halving x down to 1/2 and squaring back
+ * took twice as many for a block of megabytes.  The first series
+ * multiplies by 1/k, the second by (-1)^k/k!, constants: no division. */
 static double one_minus_exp_neg(double x) {
     static const double inv[14] = {0,        1,        1.0 / 2,  1.0 / 3, 1.0 / 4,
                                    1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8, 1.0 / 9,
                                    1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13};
+    static const double coef[13] = {1,
+                                    -1,
+                                    1.0 / 2,
+                                    -1.0 / 6,
+                                    1.0 / 24,
+                                    -1.0 / 120,
+                                    1.0 / 720,
+                                    -1.0 / 5040,
+                                    1.0 / 40320,
+                                    -1.0 / 362880,
+                                    1.0 / 3628800,
+                                    -1.0 / 39916800,
+                                    1.0 / 479001600};
     if (x > 40)
         return 1;
-    int n = 0;
-    while (x > 0.5) {
-        x *= 0.5;
-        n++;
-    }
-    double r = 1.0;
+    if (x <= 0.5) {
+        double r = 1.0;
 #pragma GCC unroll 12
-    for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
-        r = 1 - x * inv[k] * r;
-    r *= x;
-    while (n-- > 0) /* 1 - (1-r)^2 = r (2 - r) */
-        r *= 2 - r;
-    return r;
+        for (int k = 13; k >= 2; k--) /* Horner: x (1 - x/2 (1 - x/3 (...))) */
+            r = 1 - x * inv[k] * r;
+        return r * x;
+    }
+    int k = (int)(x * 1.44269504088896340736 + 0.5);
+    double y = x - k * 0.69314718055994530942, e = coef[12];
+#pragma GCC unroll 12
+    for (int i = 11; i >= 0; i--)
+        e = e * y + coef[i];
+    uint64_t bits = (uint64_t)(1023 - k) << 52; /* 2^-k, k <= 58 */
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return 1 - e * scale;
 }
 
 uint64_t hak_prof_draw(hak_prof_thread_t *pt) {
@@ -194,28 +214,39 @@ static uintptr_t stack_top(uintptr_t sp) {
     return (uintptr_t)__libc_stack_end;
 }
 
+/* The frame record after the one at *fp, whose return address it sets in
+ * *ret, when *fp lies above lo (then moved past it) and at most at hi, is
+ * aligned, and the address is no null page's; false when the chain ends. */
+HAK_INLINE bool frame_next(const uintptr_t **fp, uintptr_t *lo, uintptr_t hi, uintptr_t *ret) {
+    uintptr_t a = (uintptr_t)*fp;
+    if (a < *lo || a > hi || (a & (sizeof(uintptr_t) - 1)) != 0)
+        return false;
+    *ret = (*fp)[1];
+    if (*ret < HAK_PAGE_SIZE)
+        return false;
+    *lo = a + 2 * sizeof(uintptr_t);
+    *fp = (const uintptr_t *)(*fp)[0];
+    return true;
+}
+
 static __attribute__((noinline)) unsigned backtrace_fp(uintptr_t *out, unsigned max) {
     const uintptr_t *fp = __builtin_frame_address(0);
-    uintptr_t lo = (uintptr_t)fp, hi = stack_top(lo);
+    uintptr_t lo = (uintptr_t)fp, hi = stack_top(lo), ret = 0, last = 0;
     if (hi <= lo || hi - lo > ((uintptr_t)1 << 30))
         return 0;
+    hi -= 2 * sizeof(uintptr_t); /* the last place a frame record fits */
     unsigned n = 0;
-    bool ours = true; /* still in the library's own frames */
-    uintptr_t last = 0;
-    while (n < max) {
-        uintptr_t a = (uintptr_t)fp;
-        if (a < lo || a > hi - 2 * sizeof(uintptr_t) || (a & (sizeof(uintptr_t) - 1)) != 0)
-            break;
-        uintptr_t ret = fp[1];
-        if (ret < HAK_PAGE_SIZE)
-            break;
-        ours = ours && ret >= self_lo && ret < self_hi;
-        if (!ours)
-            out[n++] = ret;
+    /* The library's own frames, left out; then the program's, each loop
+     * with only its own tests. */
+    while (frame_next(&fp, &lo, hi, &ret)) {
         last = ret;
-        lo = a + 2 * sizeof(uintptr_t);
-        fp = (const uintptr_t *)fp[0];
+        if (ret - self_lo >= self_hi - self_lo) {
+            out[n++] = ret;
+            break;
+        }
     }
+    while (n > 0 && n < max && frame_next(&fp, &lo, hi, &ret))
+        out[n++] = ret;
     /* A chain broken inside the library (an entry point that used the
      * register for data, as sanitizers' code does): its outermost frame
      * reached, so that the stack is not empty. */
@@ -252,13 +283,21 @@ static uint64_t stack_hash(const uintptr_t *f, unsigned n) {
     return h;
 }
 
+/* Whether the n frames at a and at b are the same: a loop, for the few
+ * frames of a stack, where memcmp is a call that sizes its work first. */
+static bool frames_equal(const uintptr_t *a, const uintptr_t *b, unsigned n) {
+    for (unsigned k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return false;
+    return true;
+}
+
 /* The index of the stack f[0..n) of hash h, added if new (prof_lock
  * held). */
 static uint32_t stack_find(const uintptr_t *f, unsigned n, uint64_t h) {
     uint32_t *slot = &stack_slot[h & (STACK_SLOTS - 1)];
     for (uint32_t i = *slot; i != 0; i = stacks[i].next)
-        if (stacks[i].hash == h && stacks[i].depth == n &&
-            memcmp(stacks[i].frame, f, n * sizeof *f) == 0)
+        if (stacks[i].hash == h && stacks[i].depth == n && frames_equal(stacks[i].frame, f, n))
             return i;
     if (nstacks == STACKS_MAX)
         return 0;
@@ -410,9 +449,9 @@ static int dump_to(const char *path) {
     if (fd < 0)
         return -1;
     out_t o = {.fd = fd};
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     write_profile(&o);
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     out_flush(&o);
     close(fd);
     if (o.err != 0) {
@@ -468,15 +507,12 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     uintptr_t f[PROF_DEPTH];
     unsigned n = backtrace_fp(f, PROF_DEPTH);
     double w = weight(size);
-    uint64_t h = stack_hash(f, n), ms = hak_os_now_ms(); /* outside the lock */
+    uint64_t h = stack_hash(f, n); /* outside the lock */
     bool due = false;
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     if (stacks != NULL && rec_reserve()) {
-        prof_rec_t r = {.p = (uintptr_t)p,
-                        .stack = stack_find(f, n, h),
-                        .request = request,
-                        .ms = ms,
-                        .weight = w};
+        prof_rec_t r = {
+            .p = (uintptr_t)p, .stack = stack_find(f, n, h), .request = request, .weight = w};
         rec_put(recs, recs_cap, &r);
         recs_len++;
         atomic_fetch_add_explicit(&hak_prof_live, 1, memory_order_relaxed);
@@ -490,7 +526,7 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
             due = true;
         }
     }
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     /* Read first: a write at every sample would bounce its line between
      * the threads that sample. */
     if (atomic_load_explicit(&dump_asked, memory_order_relaxed) &&
@@ -504,13 +540,13 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
 bool hak_prof_freed(void *p, size_t usable) {
     size_t first = ((usable >> HAK_PAGE_SHIFT) - 1) * KEPT_WAYS;
     bool fits = first < HAK_PROF_KEPT_MAX && (usable & (HAK_PAGE_SIZE - 1)) == 0;
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     prof_rec_t *r = rec_find((uintptr_t)p);
     if (r == NULL) {
         bool twice = false;
         for (size_t i = first; fits && i < first + KEPT_WAYS; i++)
             twice |= atomic_load_explicit(&kept[i], memory_order_relaxed) == p;
-        hak_unlock(&prof_lock);
+        hak_spin_unlock(&prof_lock);
         if (twice)
             hak_fatal("free(): double free: %p", p);
         return false;
@@ -538,7 +574,7 @@ bool hak_prof_freed(void *p, size_t usable) {
         n = s->depth;
         memcpy(f, s->frame, n * sizeof *f);
     }
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     call_hook(HAK_PROF_FREE, p, request, w, f, n);
     return keep;
 }
@@ -579,9 +615,9 @@ unsigned hak_prof_kept_drain(void *out[HAK_PROF_KEPT_MAX]) {
 }
 
 bool hak_prof_has(const void *p) {
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     bool has = rec_find((uintptr_t)p) != NULL;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     return has;
 }
 
@@ -608,7 +644,7 @@ static void leaks_sort(leak_t *l, size_t n) {
 /* The live samples by stack, collected under the lock into a mapping of
  * their own, then sorted, symbolised and printed without it. */
 static void leak_report(void) {
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     size_t n = 0, cap = nstacks;
     leak_t *l = stacks ? hak_os_map(cap * sizeof *l, HAK_PAGE_SIZE) : NULL;
     uintptr_t *frames = l ? hak_os_map(cap * PROF_DEPTH * sizeof *frames, HAK_PAGE_SIZE) : NULL;
@@ -616,7 +652,7 @@ static void leak_report(void) {
     double bytes = 0, blocks = 0;
     uint64_t samples = 0;
     if (depth == NULL) {
-        hak_unlock(&prof_lock);
+        hak_spin_unlock(&prof_lock);
         hak_log("HAKMEM_LEAKS: no memory for the report");
         return;
     }
@@ -633,7 +669,7 @@ static void leak_report(void) {
         n++;
     }
     samples = recs_len;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     leaks_sort(l, n);
     hak_log("leaks: %llu bytes in %llu blocks live at exit (estimated from %llu samples), from "
             "%zu stacks",
@@ -680,11 +716,11 @@ static bool tables_map(void) {
     }
     for (unsigned c = 1; c <= HAK_NCLASSES; c++)
         class_weight[c] = weight_of(hak_class_size[c]);
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
     stacks = s;
     stack_slot = slot;
     next_dump = (double)hak_opt.prof_interval;
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&backtrace_fp);
     return true;
 }
@@ -742,10 +778,10 @@ void hak_prof_at_exit(void) {
 
 void hak_prof_fork_prepare(void) {
     hak_lock(&ctl_lock);
-    hak_lock(&prof_lock);
+    hak_spin_lock(&prof_lock);
 }
 void hak_prof_fork_release(void) {
-    hak_unlock(&prof_lock);
+    hak_spin_unlock(&prof_lock);
     hak_unlock(&ctl_lock);
 }
 

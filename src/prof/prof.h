@@ -13,7 +13,7 @@
  * from the large path, so its free always reaches a slow path (internal.h,
  * HAK_SHADOW, says how the fast path is kept from serving a sample point).
  * The profiler keeps, per sampled block, its stack (a frame-pointer walk),
- * size and time, and per stack the estimated allocated and in-use counts.
+ * size and weight, and per stack the estimated allocated and in-use counts.
  */
 #ifndef HAK_PROF_H
 #define HAK_PROF_H

@@ -2,7 +2,8 @@
  * refills up to ACE_BIN_BYTES; only a bin that also flushes (cycling) grows
  * on to ACE_CYCLING_BIN_BYTES; a bin that only flushes (draining) flushes
  * whole after ACE_DRAIN_FLUSHES flushes, and grows only to the small
- * ACE_DRAIN_BIN_BYTES bound; with HAKMEM_ACE=0 none moves. */
+ * ACE_DRAIN_BIN_BYTES bound; with HAKMEM_ACE=0 none moves; a bin is settled
+ * (hak_ace_refill_settled) only where a refill would change nothing. */
 #include "ace/ace.h"
 #include "frontend/frontend.h"
 #include "internal.h"
@@ -262,6 +263,40 @@ START_TEST(test_frozen) {
 }
 END_TEST
 
+/* hak_ace_refill_settled holds exactly when a refill would change
+ * nothing: not while the bin may still grow, then at its bound, and no
+ * longer after a flush, which lets it grow a step further (cycling). */
+START_TEST(test_settled) {
+    unsigned c = hak_class_of(1024);
+    hak_binctl_t k;
+    int32_t room = (int32_t)hak_ace_bin_init(&k, c);
+    grown = 0;
+    ck_assert(!hak_ace_refill_settled(&k));
+    unsigned bound = expect_bound(ACE_BIN_BYTES, ACE_MAX_CAP, c);
+    for (int r = 0; r < 200 && !hak_ace_refill_settled(&k); r++) {
+        ck_assert_uint_lt(k.cap, bound + 1);
+        room = k.cap;
+        refill(&k, &room, c);
+    }
+    ck_assert_uint_eq(k.cap, bound);
+    ck_assert(hak_ace_refill_settled(&k));
+    /* Settled: a refill leaves the capacity as it is. */
+    room = k.cap;
+    refill(&k, &room, c);
+    ck_assert_uint_eq(k.cap, bound);
+    ck_assert(hak_ace_refill_settled(&k));
+    (void)flush(&k, &room, c);
+    ck_assert(!hak_ace_refill_settled(&k));
+    for (int r = 0; r < 200 && !hak_ace_refill_settled(&k); r++) {
+        room = k.cap;
+        refill(&k, &room, c);
+    }
+    /* It grew once for that flush (a cycling bin grows a step a flush). */
+    ck_assert_uint_eq(k.cap, 2 * bound);
+    ck_assert(hak_ace_refill_settled(&k));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ace");
     hak_test_add_backend_case(s);
@@ -275,6 +310,7 @@ int main(void) {
     tcase_add_test(tc, test_growth_past_the_bound_needs_a_flush);
     tcase_add_test(tc, test_growth_budget);
     tcase_add_test(tc, test_frozen);
+    tcase_add_test(tc, test_settled);
     suite_add_tcase(s, tc);
     return hak_test_run(s);
 }
