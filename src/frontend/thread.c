@@ -55,6 +55,23 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     return t;
 }
 
+/* The n-th block (n >= 1) of a thread-cache list of class c from head,
+ * each block checked before its link is followed, the n-th too: its link
+ * may then be cut or followed. */
+static void *list_nth(void *head, unsigned n, unsigned c) {
+    void *last = head;
+    for (unsigned i = 1; i < n; i++) {
+        if (!hak_block_cached(last))
+            hak_list_corrupt(last, "thread cache: a block written after its free");
+        last = hak_block_next(last);
+        if (!hak_block_in_class(last, c))
+            hak_list_corrupt(last, "thread cache: a link to no block of its class");
+    }
+    if (!hak_block_cached(last))
+        hak_list_corrupt(last, "thread cache: a block written after its free");
+    return last;
+}
+
 /* Hands the n coldest blocks of bin b of class c (the tail of its LIFO
  * list) to the backend, keeping the recently freed, cache-hot ones; a
  * whole bin with pass set goes to the transfer cache when it takes it.
@@ -70,16 +87,7 @@ static void bin_flush(hak_thread_t *t, unsigned c, hak_bin_t b, unsigned n, bool
         /* The blocks kept are checked on the way, so a damaged link is
          * reported, not followed; the backend checks the rest. */
         pass = false;
-        void *last = *b.head;
-        for (unsigned i = 1; i < held - n; i++) {
-            if (!hak_block_cached(last))
-                hak_list_corrupt(last, "thread cache: a block written after its free");
-            last = hak_block_next(last);
-            if (!hak_block_in_class(last, c))
-                hak_list_corrupt(last, "thread cache: a link to no block of its class");
-        }
-        if (!hak_block_cached(last))
-            hak_list_corrupt(last, "thread cache: a block written after its free");
+        void *last = list_nth(*b.head, held - n, c);
         list = hak_block_next(last);
         hak_block_link(last, HAK_LIST_END);
     }
@@ -100,21 +108,12 @@ static void groups_sort(hak_thread_t *t) {
 /* Puts the blocks of shadow bin s of class c in front of those of bin b,
  * so that one flush hands both lists back (a flush costs the backend's
  * lock and its walk: far more than this walk of the shadow list, whose
- * blocks are each checked before a link is followed, as in bin_flush).
+ * blocks are each checked before a link is followed: list_nth).
  * Bin b may then hold more than its capacity: its room is negative until
  * the flush. */
 static void shadow_join(unsigned c, hak_bin_t b, hak_bin_t s) {
     unsigned n = hak_bin_held(s);
-    void *last = *s.head;
-    for (unsigned i = 1; i < n; i++) {
-        if (!hak_block_cached(last))
-            hak_list_corrupt(last, "thread cache: a block written after its free");
-        last = hak_block_next(last);
-        if (!hak_block_in_class(last, c))
-            hak_list_corrupt(last, "thread cache: a link to no block of its class");
-    }
-    if (!hak_block_cached(last))
-        hak_list_corrupt(last, "thread cache: a block written after its free");
+    void *last = list_nth(*s.head, n, c);
     hak_block_link(last, *b.head);
     *b.head = *s.head;
     *s.head = HAK_LIST_END;
