@@ -164,6 +164,7 @@ typedef struct hak_prof_event {
     double weight;      /* how many allocations of this size it stands for */
     unsigned depth;     /* frames in stack */
     void *const *stack; /* return addresses, innermost first; valid during the call */
+    uint64_t ms;        /* when the block was sampled: CLOCK_MONOTONIC_COARSE, ms */
 } hak_prof_event_t;
 
 typedef void (*hak_prof_hook_t)(const hak_prof_event_t *event);

@@ -37,7 +37,7 @@ typedef struct prof_stack {
 typedef struct prof_rec {
     uintptr_t p; /* 0: an empty slot */
     uint32_t stack;
-    uint64_t request;
+    uint64_t request, ms; /* ms: when sampled (hak_os_now_ms) */
     double weight;
 } prof_rec_t;
 
@@ -488,7 +488,7 @@ static int dump_next(void) {
 /* Sampled blocks                                                      */
 
 static void call_hook(int kind, const void *p, size_t request, double w, const uintptr_t *f,
-                      unsigned n) {
+                      unsigned n, uint64_t ms) {
     hak_prof_hook_t fn = __atomic_load_n(&prof_hook, __ATOMIC_ACQUIRE);
     if (fn == NULL || in_hook)
         return;
@@ -497,7 +497,8 @@ static void call_hook(int kind, const void *p, size_t request, double w, const u
                            .size = request,
                            .weight = w,
                            .depth = n,
-                           .stack = (void *const *)f};
+                           .stack = (void *const *)f,
+                           .ms = ms};
     in_hook = true;
     fn(&ev);
     in_hook = false;
@@ -507,12 +508,15 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
     uintptr_t f[PROF_DEPTH];
     unsigned n = backtrace_fp(f, PROF_DEPTH);
     double w = weight(size);
-    uint64_t h = stack_hash(f, n); /* outside the lock */
+    uint64_t h = stack_hash(f, n), ms = hak_os_now_ms(); /* outside the lock */
     bool due = false;
     hak_spin_lock(&prof_lock);
     if (stacks != NULL && rec_reserve()) {
-        prof_rec_t r = {
-            .p = (uintptr_t)p, .stack = stack_find(f, n, h), .request = request, .weight = w};
+        prof_rec_t r = {.p = (uintptr_t)p,
+                        .stack = stack_find(f, n, h),
+                        .request = request,
+                        .ms = ms,
+                        .weight = w};
         rec_put(recs, recs_cap, &r);
         recs_len++;
         atomic_fetch_add_explicit(&hak_prof_live, 1, memory_order_relaxed);
@@ -534,7 +538,7 @@ void hak_prof_sampled(void *p, size_t request, size_t size) {
         due = true;
     if (due)
         (void)dump_next();
-    call_hook(HAK_PROF_ALLOC, p, request, w, f, n);
+    call_hook(HAK_PROF_ALLOC, p, request, w, f, n, ms);
 }
 
 bool hak_prof_freed(void *p, size_t usable) {
@@ -554,6 +558,7 @@ bool hak_prof_freed(void *p, size_t usable) {
     prof_stack_t *s = &stacks[r->stack];
     double w = r->weight;
     size_t request = r->request;
+    uint64_t ms = r->ms;
     s->free_n += w;
     s->free_b += w * (double)request;
     rec_delete(r);
@@ -575,7 +580,7 @@ bool hak_prof_freed(void *p, size_t usable) {
         memcpy(f, s->frame, n * sizeof *f);
     }
     hak_spin_unlock(&prof_lock);
-    call_hook(HAK_PROF_FREE, p, request, w, f, n);
+    call_hook(HAK_PROF_FREE, p, request, w, f, n, ms);
     return keep;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check_main.h"
@@ -292,6 +293,7 @@ static struct {
     int kind;
     unsigned depth;
     double weight;
+    uint64_t ms;
 } events[EVENTS];
 static volatile int nevents;
 
@@ -303,6 +305,7 @@ static void hook(const hak_prof_event_t *e) {
         events[i].kind = e->kind;
         events[i].depth = e->depth;
         events[i].weight = e->weight;
+        events[i].ms = e->ms;
     }
     /* The hook may allocate; that does not call it again. */
     free(malloc(1 << 20));
@@ -342,6 +345,21 @@ START_TEST(test_hook_start_stop) {
             frees++;
         else
             again++;
+    }
+    /* A free's event carries the time of its block's sample, one no later
+     * than now, and the allocation's event the same. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
+    for (int i = 0; i < allocs; i++) {
+        ck_assert_uint_gt(events[i].ms, 0);
+        ck_assert_uint_le(events[i].ms, now);
+        for (int j = allocs; j < nevents && j < EVENTS; j++)
+            if (events[j].kind == HAK_PROF_FREE && events[j].ptr == events[i].ptr) {
+                /* The first free at that address is the block's own. */
+                ck_assert_uint_eq(events[j].ms, events[i].ms);
+                break;
+            }
     }
     ck_assert_int_eq(frees, allocs + again);
     hak_prof_stop();
