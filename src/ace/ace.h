@@ -19,9 +19,9 @@
  * many times it flushed since its last refill, and whether a refill would
  * change nothing but that last count (settled: hak_ace_refill_settled).
  * The fast path's part is the bin's list head and its room (capacity minus
- * blocks held), kept in separate arrays of the thread cache's hot half
- * (frontend.h), each one scaled load; a room of 0 refuses frees and a
- * head at the list end (HAK_LIST_END) refuses mallocs. */
+ * blocks held), a hak_slot_t that the thread cache's hot half points to
+ * (frontend.h); a room of 0 refuses frees and a head at the list end
+ * (HAK_LIST_END) refuses mallocs. */
 typedef struct hak_binctl {
     uint16_t cap;
     uint8_t events;

@@ -82,17 +82,13 @@ void hak_flush(hak_thread_t *t, unsigned c, void *list, unsigned n) {
     hak_stats_count_out(t, c, -(int64_t)n);
 }
 
-static HAK_COLD __attribute__((noreturn)) void block_corrupt(const void *p) {
-    hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)", p);
-}
-
 /* Takes the first block off *list, once its check shows that nothing
  * wrote to it since it was freed (pool/freelist.h, "A free small block").
  * Inline: small_alloc and shadow_quick end with it. */
 HAK_INLINE void *block_take(void **list) {
     void *p = *list;
     if (HAK_UNLIKELY(!hak_block_cached(p)))
-        block_corrupt(p);
+        hak_fatal("malloc(): corrupted free block: %p (written after free, or overflowed into)", p);
     *list = hak_block_next(p);
     hak_block_unmark(p);
     return p;
@@ -198,12 +194,13 @@ static void *small_alloc(unsigned c, size_t n) {
     hak_thread_prof_sync(t);
     if (hak_config_stats)
         t->stats.mallocs++;
-    if (hak_slot(c)->head == HAK_LIST_END) {
+    hak_slot_t *b = hak_slot(c);
+    if (b->head == HAK_LIST_END) {
         /* A list taken whole (from the backend or the transfer cache) is
          * not walked: its blocks are checked as they are taken, and its
          * length here, where it ends. */
-        if (hak_slot(c)->room != (int32_t)t->ctl[c].cap)
-            hak_list_corrupt(NULL, hak_slot(c)->room > (int32_t)t->ctl[c].cap
+        if (b->room != (int32_t)t->ctl[c].cap)
+            hak_list_corrupt(NULL, b->room > (int32_t)t->ctl[c].cap
                                        ? "thread cache: a list longer than its count"
                                        : "thread cache: a list shorter than its count");
         bool prof = t->prof.epoch & 1;
@@ -211,8 +208,8 @@ static void *small_alloc(unsigned c, size_t n) {
         if (limit == 0)
             return prof_sample(t, &t->prof.left[c], n, 0, false, hak_class_size[c]);
         unsigned want = hak_bin_move(c, hak_ace_refill_want(&t->ctl[c], c, &t->grown));
-        if (want > (unsigned)hak_slot(c)->room)
-            want = hak_slot(c)->room;
+        if (want > (unsigned)b->room)
+            want = b->room;
         if (want > limit)
             want = (unsigned)limit;
         if (want > ACE_MAX_CAP)
@@ -238,7 +235,7 @@ static void *small_alloc(unsigned c, size_t n) {
                     s = hak_shadow_bin(t, c);
                 }
                 if (shadow_enough(hak_bin_held(s), want)) {
-                    unsigned room = (unsigned)hak_slot(c)->room;
+                    unsigned room = (unsigned)b->room;
                     got = shadow_take(s, room < limit ? room : (unsigned)limit, &list);
                 }
             }
@@ -246,7 +243,7 @@ static void *small_alloc(unsigned c, size_t n) {
         if (got == 0) {
             /* A whole list of up to the bin's room may come, but for the
              * sampler's allowance and the shuffle's bound. */
-            unsigned room = (unsigned)hak_slot(c)->room;
+            unsigned room = (unsigned)b->room;
             if (room > limit)
                 room = (unsigned)limit;
             got = hak_xfer_get(c, room, &list);
@@ -263,11 +260,11 @@ static void *small_alloc(unsigned c, size_t n) {
             t->prof.left[c] -= (uint64_t)got * hak_class_size[c];
         if (hak_opt.secure)
             list = shuffle(t, c, list, got);
-        hak_slot(c)->head = list;
-        hak_slot(c)->room -= got;
+        b->head = list;
+        b->room -= got;
     }
-    void *p = block_take(&hak_slot(c)->head);
-    hak_slot(c)->room++;
+    void *p = block_take(&b->head);
+    b->room++;
     return p;
 }
 
@@ -359,9 +356,9 @@ static HAK_NOINLINE void *shadow_quick(hak_thread_t *t, unsigned c, size_t n) {
     hak_slot_t *b = hak_slot(c);
     if (b->room != (int32_t)cap || t->prof.shadow_cap[c] != cap)
         return malloc_small_slow(c, n);
-    hak_slot_t *hs = c <= HAK_SHADOW_CLASSES ? hak_slot(HAK_SHADOW(c)) : NULL;
-    void **shead = hs ? &hs->head : &t->prof.side_head[c];
-    int32_t *sroom = hs ? &hs->room : &t->prof.side_room[c];
+    void **shead = hak_shadow_head(t, c);
+    int32_t *sroom =
+        c <= HAK_SHADOW_CLASSES ? &hak_slot(HAK_SHADOW(c))->room : &t->prof.side_room[c];
     int32_t room = *sroom;
     unsigned held = cap - (unsigned)room, want = cap / 2u < ACE_MAX_CAP ? cap / 2u : ACE_MAX_CAP;
     uint64_t bytes = (uint64_t)held * hak_class_size[c];
@@ -372,15 +369,11 @@ static HAK_NOINLINE void *shadow_quick(hak_thread_t *t, unsigned c, size_t n) {
     if (hak_config_stats)
         t->stats.mallocs++;
     t->prof.left[c] -= bytes;
-    void *p = *shead;
+    b->head = *shead;
     *shead = HAK_LIST_END;
     *sroom = (int32_t)cap;
     b->room = (int32_t)(cap - held + 1);
-    if (HAK_UNLIKELY(!hak_block_cached(p)))
-        block_corrupt(p);
-    b->head = hak_block_next(p);
-    hak_block_unmark(p);
-    return p;
+    return block_take(&b->head);
 }
 
 /* No init check before shadow_quick: a thread with a cache, the only one

@@ -31,8 +31,10 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     hak_thread_t *t = hak_meta_alloc(sizeof *t);
     if (t == NULL)
         return HAK_THREAD_DEAD;
-    for (unsigned b = 0; b < HAK_NBINS; b++)
+    for (unsigned b = 0; b < HAK_NBINS; b++) {
         t->slot[b].head = HAK_LIST_END;
+        hak_tc.bin[b] = &t->slot[b];
+    }
     for (unsigned c = 1; c <= HAK_NCLASSES; c++) {
         t->slot[c].room = (int32_t)hak_ace_bin_init(&t->ctl[c], c);
         t->prof.side_head[c] = HAK_LIST_END;
@@ -44,8 +46,6 @@ HAK_COLD hak_thread_t *hak_thread_attach(void) {
     t->prof.epoch = hak_prof_epoch_now();
     for (unsigned g = 0; g < HAK_NGROUPS; g++)
         t->slot[HAK_GROUP_BIN(g)].room = t->prof.epoch & 1 ? HAK_GROUP_CAP : 0;
-    for (unsigned b = 0; b < HAK_NBINS; b++)
-        hak_tc.bin[b] = &t->slot[b];
     t->bstate = hak_backend->thread_init();
     hak_lock(&hak_threads_lock);
     HAK_DLIST_PUSH(&hak_threads, t);
@@ -142,8 +142,9 @@ static void cache_flush_all(hak_thread_t *t) {
 
 /* Puts p in the calling thread's bin of class c, which has room. */
 HAK_INLINE void bin_push(unsigned c, void *p) {
-    hak_slot(c)->head = hak_block_push(p, hak_slot(c)->head);
-    hak_slot(c)->room--;
+    hak_slot_t *s = hak_slot(c);
+    s->head = hak_block_push(p, s->head);
+    s->room--;
 }
 
 /* Puts p, a block of class c freed by the thread of t, in its cache: in
